@@ -1,0 +1,557 @@
+//! Every SQL statement djfs sends. Names (schemas, tables, columns) are quoted identifiers taken
+//! from information_schema; every value a user typed (key values from folder names) is a
+//! statement parameter, never spliced into SQL.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use mysql::prelude::Queryable;
+use mysql::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts, Value};
+
+use crate::catalog::{build_catalog, AttrKind, RawColumn, SchemaCatalog, TableInfo};
+use crate::config::DbConfig;
+use crate::rowname;
+
+/// Schemas that are MySQL's own, never shown.
+const SYSTEM_SCHEMAS: [&str; 4] = ["mysql", "sys", "information_schema", "performance_schema"];
+
+/// Bytes of each blob fetched with a listing: enough for the array header, also of a
+/// compressed blob after inflating its beginning (more is fetched in the rare case it is not).
+const BLOB_HEAD_BYTES: usize = crate::codec::RECOMMENDED_PREFIX;
+/// Attachment names are at most 255 characters, so the NUL is within the first 1024 bytes.
+const ATTACH_NAME_SCAN: u64 = 1024;
+
+/// What one listing query tells about one stored value, before any further fetch.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fact {
+    Null,
+    /// Text (Text/Uuid kinds, already formatted) or raw bytes (Binary kind).
+    Bytes(Vec<u8>),
+    /// An in-table blob: its stored length and first bytes.
+    Blob {
+        len: u64,
+        head: Vec<u8>,
+    },
+    /// An in-table attachment: the original name and the size of the contents.
+    Attach {
+        name: String,
+        size: u64,
+    },
+    /// An in-table attachment whose value has no `name\0` prefix.
+    BadAttach,
+    /// An external reference and what its tracking row says (None where the row is missing).
+    External {
+        hash: Vec<u8>,
+        attachment_name: Option<String>,
+        filepath: Option<String>,
+        size: Option<u64>,
+    },
+}
+
+/// One row as a listing sees it.
+#[derive(Clone, Debug)]
+pub struct RowFacts {
+    /// Key values as text, in key order.
+    pub key: Vec<String>,
+    /// The row's folder name (maybe shortened, see `rowname`).
+    pub folder: String,
+    /// The unshortened name (what a shortened name's digest is computed from).
+    pub full_name: String,
+    /// One fact per column of the table, in column order.
+    pub values: Vec<Fact>,
+}
+
+pub struct Database {
+    pool: Pool,
+}
+
+fn quote(ident: &str) -> String {
+    format!("`{}`", ident.replace('`', "``"))
+}
+
+fn qualified(table: &TableInfo) -> String {
+    format!("{}.{}", quote(&table.schema), quote(&table.name))
+}
+
+impl Database {
+    /// Connects (one connection is opened at once, so a bad host or password fails here).
+    pub fn connect(cfg: &DbConfig) -> Result<Database> {
+        let pool_opts = PoolOpts::default()
+            .with_constraints(PoolConstraints::new(1, 16).expect("valid pool bounds"))
+            .with_reset_connection(false);
+        let opts = OptsBuilder::new()
+            .ip_or_hostname(Some(cfg.host.clone()))
+            .tcp_port(cfg.port)
+            .user(Some(cfg.user.clone()))
+            .pass(Some(cfg.password.expose().to_string()))
+            .prefer_socket(false)
+            .tcp_connect_timeout(Some(Duration::from_secs(5)))
+            .read_timeout(Some(Duration::from_secs(120)))
+            .write_timeout(Some(Duration::from_secs(120)))
+            .init(vec!["SET NAMES utf8mb4"])
+            .pool_opts(pool_opts);
+        let pool = Pool::new(Opts::from(opts)).with_context(|| {
+            format!(
+                "cannot connect to the database at {}:{} as {}",
+                cfg.host, cfg.port, cfg.user
+            )
+        })?;
+        Ok(Database { pool })
+    }
+
+    fn rows(&self, sql: &str, params: Vec<Value>) -> Result<Vec<Vec<Value>>> {
+        let mut conn = self.pool.get_conn().context("database connection")?;
+        let rows: Vec<mysql::Row> = conn.exec(sql, params).context("database query")?;
+        Ok(rows.into_iter().map(|r| r.unwrap()).collect())
+    }
+
+    /// Schemas the user may see, without MySQL's own.
+    pub fn schemas(&self) -> Result<Vec<String>> {
+        let rows = self.rows(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME",
+            vec![],
+        )?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| text(&r[0]))
+            .filter(|s| !SYSTEM_SCHEMAS.contains(&s.to_ascii_lowercase().as_str()))
+            .collect())
+    }
+
+    pub fn schema_exists(&self, schema: &str) -> Result<bool> {
+        let rows = self.rows(
+            "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+            vec![schema.into()],
+        )?;
+        Ok(!rows.is_empty())
+    }
+
+    /// Reads a schema's tables and columns: three information_schema queries.
+    pub fn load_catalog(&self, schema: &str) -> Result<SchemaCatalog> {
+        let columns = self
+            .rows(
+                "SELECT c.TABLE_NAME, c.COLUMN_NAME, c.COLUMN_TYPE, c.IS_NULLABLE, c.COLUMN_COMMENT \
+                 FROM information_schema.COLUMNS c JOIN information_schema.TABLES t \
+                   ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME \
+                 WHERE c.TABLE_SCHEMA = ? AND t.TABLE_TYPE = 'BASE TABLE' \
+                 ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION",
+                vec![schema.into()],
+            )?
+            .into_iter()
+            .map(|r| RawColumn {
+                table: text(&r[0]).unwrap_or_default(),
+                name: text(&r[1]).unwrap_or_default(),
+                column_type: text(&r[2]).unwrap_or_default(),
+                nullable: text(&r[3]).as_deref() == Some("YES"),
+                comment: text(&r[4]).unwrap_or_default(),
+            })
+            .collect();
+        let pairs = |rows: Vec<Vec<Value>>| -> Vec<(String, String)> {
+            rows.iter()
+                .map(|r| {
+                    (
+                        text(&r[0]).unwrap_or_default(),
+                        text(&r[1]).unwrap_or_default(),
+                    )
+                })
+                .collect()
+        };
+        let primary_keys = pairs(self.rows(
+            "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE \
+             WHERE TABLE_SCHEMA = ? AND CONSTRAINT_NAME = 'PRIMARY' \
+             ORDER BY TABLE_NAME, ORDINAL_POSITION",
+            vec![schema.into()],
+        )?);
+        let external_refs = self
+            .rows(
+                "SELECT TABLE_NAME, COLUMN_NAME, REFERENCED_TABLE_NAME \
+                 FROM information_schema.KEY_COLUMN_USAGE \
+                 WHERE TABLE_SCHEMA = ? AND REFERENCED_TABLE_SCHEMA = ? \
+                   AND REFERENCED_TABLE_NAME LIKE '~external\\_%'",
+                vec![schema.into(), schema.into()],
+            )?
+            .iter()
+            .map(|r| {
+                (
+                    text(&r[0]).unwrap_or_default(),
+                    text(&r[1]).unwrap_or_default(),
+                    text(&r[2]).unwrap_or_default(),
+                )
+            })
+            .collect();
+        Ok(build_catalog(schema, columns, primary_keys, external_refs))
+    }
+
+    /// Every row of a table with the facts needed to list it and size every file: one query.
+    pub fn list_rows(&self, table: &TableInfo) -> Result<Vec<RowFacts>> {
+        let select = RowSelect::new(table);
+        let rows = self.rows(&select.sql, vec![])?;
+        rows.into_iter()
+            .map(|r| self.decode_row(table, &select, r))
+            .collect()
+    }
+
+    /// The row with these key values (text, as in folder names), by one point query.
+    pub fn find_row(&self, table: &TableInfo, key: &[String]) -> Result<Option<RowFacts>> {
+        let select = RowSelect::new(table);
+        let (condition, params) = key_condition(table, key);
+        let sql = format!("{} WHERE {condition}", select.sql);
+        let mut rows = self.rows(&sql, params)?;
+        match rows.pop() {
+            Some(r) => Ok(Some(self.decode_row(table, &select, r)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The full stored value of one column of one row (None: row gone or value NULL).
+    pub fn fetch_value(
+        &self,
+        table: &TableInfo,
+        key: &[String],
+        column: usize,
+    ) -> Result<Option<Vec<u8>>> {
+        let (condition, params) = key_condition(table, key);
+        let sql = format!(
+            "SELECT t.{} FROM {} AS t WHERE {condition}",
+            quote(&table.columns[column].name),
+            qualified(table)
+        );
+        let mut rows = self.rows(&sql, params)?;
+        Ok(rows.pop().and_then(|mut r| bytes(&r.swap_remove(0))))
+    }
+
+    /// The first `n` bytes of one stored value (for a blob header longer than a listing fetched).
+    fn fetch_prefix(
+        &self,
+        table: &TableInfo,
+        key: &[String],
+        column: usize,
+        n: u64,
+    ) -> Result<Option<Vec<u8>>> {
+        let (condition, mut params) = key_condition(table, key);
+        let sql = format!(
+            "SELECT SUBSTRING(t.{}, 1, ?) FROM {} AS t WHERE {condition}",
+            quote(&table.columns[column].name),
+            qualified(table)
+        );
+        params.insert(0, n.into());
+        let mut rows = self.rows(&sql, params)?;
+        Ok(rows.pop().and_then(|mut r| bytes(&r.swap_remove(0))))
+    }
+
+    fn decode_row(
+        &self,
+        table: &TableInfo,
+        select: &RowSelect,
+        row: Vec<Value>,
+    ) -> Result<RowFacts> {
+        let mut cells = row.into_iter();
+        let mut values = Vec::with_capacity(table.columns.len());
+        for (column, fetch) in table.columns.iter().zip(&select.fetches) {
+            let mut next = || cells.next().unwrap_or(Value::NULL);
+            let fact = match fetch {
+                Fetch::Text => match bytes(&next()) {
+                    None => Fact::Null,
+                    Some(b) if column.kind == AttrKind::Uuid => {
+                        Fact::Bytes(format_uuid(&b).into_bytes())
+                    }
+                    Some(b) => Fact::Bytes(b),
+                },
+                Fetch::Blob => {
+                    let len = int(&next());
+                    let head = bytes(&next());
+                    match (len, head) {
+                        (Some(len), Some(head)) => Fact::Blob { len, head },
+                        _ => Fact::Null,
+                    }
+                }
+                Fetch::Attach => {
+                    let len = int(&next());
+                    let head = bytes(&next());
+                    match (len, head) {
+                        (Some(len), Some(head)) => match head.iter().position(|&b| b == 0) {
+                            Some(nul) => Fact::Attach {
+                                name: String::from_utf8_lossy(&head[..nul]).into_owned(),
+                                size: len - nul as u64 - 1,
+                            },
+                            None => Fact::BadAttach,
+                        },
+                        _ => Fact::Null,
+                    }
+                }
+                Fetch::External => {
+                    let hash = bytes(&next());
+                    let attachment_name = text(&next());
+                    let filepath = text(&next());
+                    let size = int(&next());
+                    match hash {
+                        Some(hash) => Fact::External {
+                            hash,
+                            attachment_name,
+                            filepath,
+                            size,
+                        },
+                        None => Fact::Null,
+                    }
+                }
+            };
+            values.push(fact);
+        }
+        let key: Vec<String> = table
+            .key
+            .iter()
+            .map(|&i| match &values[i] {
+                Fact::Bytes(b) if table.columns[i].kind == AttrKind::Binary => hex(b),
+                Fact::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+                _ => String::new(),
+            })
+            .collect();
+        let full_name = rowname::full_name(
+            &table.key_names(),
+            &key.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        );
+        let mut facts = RowFacts {
+            folder: rowname::folder_name(&full_name),
+            full_name,
+            key,
+            values,
+        };
+        self.complete_blob_heads(table, &mut facts)?;
+        Ok(facts)
+    }
+
+    /// Fetches more of a blob when its header did not fit in the listing's first bytes.
+    fn complete_blob_heads(&self, table: &TableInfo, facts: &mut RowFacts) -> Result<()> {
+        for column in 0..facts.values.len() {
+            while let Fact::Blob { len, head } = &facts.values[column] {
+                let Err(crate::codec::BlobError::NeedMore(n)) =
+                    crate::codec::classify_blob(head, *len)
+                else {
+                    break;
+                };
+                let (len, n) = (*len, (n as u64).min(*len));
+                if n <= head.len() as u64 {
+                    break;
+                }
+                match self.fetch_prefix(table, &facts.key, column, n)? {
+                    Some(head) => facts.values[column] = Fact::Blob { len, head },
+                    None => break,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How each column is fetched in a listing.
+enum Fetch {
+    /// one value: text (or hex for uuid, raw bytes for binary)
+    Text,
+    /// LENGTH and the first bytes
+    Blob,
+    /// LENGTH and the first bytes (name up to the NUL)
+    Attach,
+    /// the hash plus the tracking row's attachment_name, filepath, size
+    External,
+}
+
+/// The SELECT of a listing: one per table, shared by the point query.
+struct RowSelect {
+    sql: String,
+    fetches: Vec<Fetch>,
+}
+
+impl RowSelect {
+    fn new(table: &TableInfo) -> RowSelect {
+        let mut exprs = Vec::new();
+        let mut joins = String::new();
+        let mut fetches = Vec::new();
+        for (i, column) in table.columns.iter().enumerate() {
+            let c = format!("t.{}", quote(&column.name));
+            match &column.kind {
+                AttrKind::Text => {
+                    exprs.push(format!("CAST({c} AS CHAR)"));
+                    fetches.push(Fetch::Text);
+                }
+                AttrKind::Uuid => {
+                    exprs.push(format!("HEX({c})"));
+                    fetches.push(Fetch::Text);
+                }
+                AttrKind::Binary => {
+                    exprs.push(c);
+                    fetches.push(Fetch::Text);
+                }
+                AttrKind::Blob => {
+                    exprs.push(format!("LENGTH({c})"));
+                    exprs.push(format!("SUBSTRING({c}, 1, {BLOB_HEAD_BYTES})"));
+                    fetches.push(Fetch::Blob);
+                }
+                AttrKind::Attach => {
+                    exprs.push(format!("LENGTH({c})"));
+                    exprs.push(format!("SUBSTRING({c}, 1, {ATTACH_NAME_SCAN})"));
+                    fetches.push(Fetch::Attach);
+                }
+                AttrKind::External { store, .. } => {
+                    let x = format!("x{i}");
+                    joins.push_str(&format!(
+                        " LEFT JOIN {}.{} AS {x} ON {x}.`hash` = {c}",
+                        quote(&table.schema),
+                        quote(&format!("~external_{store}"))
+                    ));
+                    exprs.push(c);
+                    exprs.push(format!("{x}.`attachment_name`"));
+                    exprs.push(format!("{x}.`filepath`"));
+                    exprs.push(format!("{x}.`size`"));
+                    fetches.push(Fetch::External);
+                }
+            }
+        }
+        RowSelect {
+            sql: format!(
+                "SELECT {} FROM {} AS t{joins}",
+                exprs.join(", "),
+                qualified(table)
+            ),
+            fetches,
+        }
+    }
+}
+
+/// `WHERE` condition and parameters selecting one row by its key texts.
+fn key_condition(table: &TableInfo, key: &[String]) -> (String, Vec<Value>) {
+    let mut parts = Vec::new();
+    let mut params = Vec::new();
+    for (&i, value) in table.key.iter().zip(key) {
+        let column = &table.columns[i];
+        let c = format!("t.{}", quote(&column.name));
+        match column.kind {
+            AttrKind::Uuid | AttrKind::Binary => {
+                parts.push(format!("{c} = UNHEX(?)"));
+                params.push(value.replace('-', "").into());
+            }
+            _ => {
+                parts.push(format!("{c} = ?"));
+                params.push(value.as_str().into());
+            }
+        }
+    }
+    (parts.join(" AND "), params)
+}
+
+fn bytes(v: &Value) -> Option<Vec<u8>> {
+    match v {
+        Value::NULL => None,
+        Value::Bytes(b) => Some(b.clone()),
+        other => Some(other.as_sql(true).into_bytes()),
+    }
+}
+
+fn text(v: &Value) -> Option<String> {
+    bytes(v).map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+fn int(v: &Value) -> Option<u64> {
+    match v {
+        Value::Int(i) => u64::try_from(*i).ok(),
+        Value::UInt(u) => Some(*u),
+        Value::Bytes(b) => std::str::from_utf8(b).ok()?.parse().ok(),
+        _ => None,
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// `HEX()` of a uuid column → `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, lowercase.
+fn format_uuid(hex_upper: &[u8]) -> String {
+    let h = String::from_utf8_lossy(hex_upper).to_ascii_lowercase();
+    if h.len() != 32 {
+        return h;
+    }
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{ColumnInfo, ExternalKind};
+    use crate::naming::Tier;
+
+    fn column(name: &str, kind: AttrKind) -> ColumnInfo {
+        ColumnInfo {
+            name: name.into(),
+            column_type: String::new(),
+            nullable: false,
+            kind,
+            hidden: false,
+        }
+    }
+
+    fn table() -> TableInfo {
+        TableInfo {
+            schema: "s`x".into(),
+            name: "test".into(),
+            class_name: "Test".into(),
+            tier: Tier::Manual,
+            columns: vec![
+                column("id", AttrKind::Text),
+                column("u", AttrKind::Uuid),
+                column("b", AttrKind::Blob),
+                column(
+                    "a",
+                    AttrKind::External {
+                        store: "local".into(),
+                        kind: ExternalKind::Attach,
+                    },
+                ),
+            ],
+            key: vec![0, 1],
+        }
+    }
+
+    #[test]
+    fn select_quotes_names_and_joins_tracking_tables() {
+        let select = RowSelect::new(&table());
+        assert_eq!(
+            select.sql,
+            "SELECT CAST(t.`id` AS CHAR), HEX(t.`u`), LENGTH(t.`b`), SUBSTRING(t.`b`, 1, 1024), \
+             t.`a`, x3.`attachment_name`, x3.`filepath`, x3.`size` FROM `s``x`.`test` AS t \
+             LEFT JOIN `s``x`.`~external_local` AS x3 ON x3.`hash` = t.`a`"
+        );
+    }
+
+    #[test]
+    fn key_values_are_parameters() {
+        let (sql, params) = key_condition(
+            &table(),
+            &[
+                "1' OR 1=1".into(),
+                "00112233-4455-6677-8899-aabbccddeeff".into(),
+            ],
+        );
+        assert_eq!(sql, "t.`id` = ? AND t.`u` = UNHEX(?)");
+        assert_eq!(
+            params,
+            vec![
+                Value::from("1' OR 1=1"),
+                Value::from("00112233445566778899aabbccddeeff")
+            ]
+        );
+    }
+
+    #[test]
+    fn uuid_text() {
+        assert_eq!(
+            format_uuid(b"00112233445566778899AABBCCDDEEFF"),
+            "00112233-4455-6677-8899-aabbccddeeff"
+        );
+    }
+}

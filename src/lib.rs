@@ -1,0 +1,17 @@
+//! djfs: a DataJoint schema as folders and files.
+//!
+//! Layers, from the bottom: `config` (DataJoint's settings), `naming` and `rowname` (names),
+//! `codec` (blobs and `.npy`), `catalog` (what the tables are), `db` (every SQL statement),
+//! `namespace` (what each path means), `fs` (the filesystem core with its caches), and
+//! `fuse` + `mount` (the thin kernel adapter and the mount command).
+
+pub mod catalog;
+pub mod codec;
+pub mod config;
+pub mod db;
+pub mod fs;
+pub mod fuse;
+pub mod mount;
+pub mod namespace;
+pub mod naming;
+pub mod rowname;

@@ -1,0 +1,180 @@
+//! The `djfs` command.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use djfs::mount::{self, MountArgs};
+
+#[derive(Parser)]
+#[command(
+    name = "djfs",
+    version,
+    about = "Mount a DataJoint schema as folders and files"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Subcommand)]
+enum Commands {
+    /// Mount one schema (or, without SCHEMA, every schema as a folder) at MOUNTPOINT.
+    ///
+    /// Connection and stores come from the DataJoint configuration: --config FILE, else
+    /// ./dj_local_conf.json, else ~/.datajoint_config.json; DJ_HOST, DJ_USER and DJ_PASS
+    /// override it. Unmount with `umount MOUNTPOINT` or `fusermount3 -u MOUNTPOINT`.
+    Mount(MountCli),
+}
+
+#[derive(Parser)]
+struct MountCli {
+    /// [SCHEMA] MOUNTPOINT
+    #[arg(value_name = "[SCHEMA] MOUNTPOINT", num_args = 1..=2, required = true)]
+    targets: Vec<String>,
+    /// DataJoint config file (JSON, as the client writes it)
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Stay attached to the terminal (for systemd and debugging); logs go to stderr
+    #[arg(long)]
+    foreground: bool,
+    /// Mount read-only (files 0444, folders 0555)
+    #[arg(long)]
+    read_only: bool,
+    /// Let other users access the mount (needs user_allow_other in /etc/fuse.conf unless root)
+    #[arg(long)]
+    allow_other: bool,
+    /// Log level: error, warn, info, debug, trace (or a tracing filter)
+    #[arg(long, default_value = "info", value_name = "LEVEL")]
+    log_level: String,
+    /// Log file; default in the background: ~/.local/state/djfs/<mountpoint>.log
+    #[arg(long, value_name = "FILE")]
+    log_file: Option<PathBuf>,
+    /// Seconds before changes made by other clients show (listings and attributes are cached
+    /// this long, in djfs and in the kernel)
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    refresh: f64,
+    /// FUSE worker threads
+    #[arg(long, default_value_t = 8)]
+    threads: usize,
+    /// Internal: pipe to report readiness to the launching process
+    #[arg(long, hide = true)]
+    ready_fd: Option<i32>,
+}
+
+fn init_logging(level: &str, file: Option<&PathBuf>) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("warn,djfs={level}"))
+        .map_err(|e| format!("bad --log-level {level:?}: {e}"))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match file {
+        Some(path) => {
+            if let Some(dir) = path.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open log file {}: {e}", path.display()))?;
+            builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(f))
+                .init();
+        }
+        None => builder.with_writer(std::io::stderr).init(),
+    }
+    Ok(())
+}
+
+fn default_log_file(mountpoint: &str) -> PathBuf {
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    let name: String = mountpoint
+        .trim_matches('/')
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    state.join("djfs").join(format!(
+        "{}.log",
+        if name.is_empty() { "root" } else { &name }
+    ))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Commands::Mount(m) = cli.command;
+    let (schema, mountpoint) = match m.targets.as_slice() {
+        [mp] => (None, mp.clone()),
+        [schema, mp] => (Some(schema.clone()), mp.clone()),
+        _ => unreachable!("clap allows one or two targets"),
+    };
+    if !(m.refresh.is_finite() && m.refresh >= 0.0) {
+        eprintln!("djfs: --refresh must be a number of seconds >= 0");
+        return ExitCode::from(2);
+    }
+
+    if !m.foreground {
+        // Forward our own arguments (never a password: that is only in the config or env).
+        let forward: Vec<OsString> = std::env::args_os().skip(1).collect();
+        let log_file = m
+            .log_file
+            .clone()
+            .unwrap_or_else(|| default_log_file(&mountpoint));
+        let mut forward = forward;
+        if m.log_file.is_none() {
+            forward.push(OsString::from("--log-file"));
+            forward.push(log_file.clone().into_os_string());
+        }
+        return match mount::spawn_background(&forward, &log_file) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(reason) => {
+                eprintln!("djfs: {reason}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+
+    mount::block_termination_signals();
+    if let Err(e) = init_logging(&m.log_level, m.log_file.as_ref()) {
+        if let Some(fd) = m.ready_fd {
+            mount::report_ready(fd, Err(e.clone()));
+        }
+        eprintln!("djfs: {e}");
+        return ExitCode::from(2);
+    }
+    let args = MountArgs {
+        schema,
+        mountpoint: PathBuf::from(&mountpoint),
+        config: m.config.clone(),
+        read_only: m.read_only,
+        allow_other: m.allow_other,
+        refresh: Duration::from_secs_f64(m.refresh),
+        threads: m.threads,
+    };
+    let ready_fd = m.ready_fd;
+    let result = mount::run_foreground(&args, |r| {
+        if let Err(reason) = &r {
+            tracing::error!("{reason}");
+            if ready_fd.is_none() {
+                eprintln!("djfs: {reason}");
+            }
+        }
+        if let Some(fd) = ready_fd {
+            mount::report_ready(fd, r);
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
+    }
+}

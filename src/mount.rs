@@ -1,0 +1,297 @@
+//! `djfs mount`: checks, the FUSE session, running in the background, and clean unmounting.
+//!
+//! Without `--foreground` the command starts itself again as a detached child (a fresh process,
+//! so no fork of a threaded program) and waits on a pipe until the child reports the mount as
+//! usable, or a one-line reason why not. The password travels only through the configuration
+//! file or the environment, never through arguments.
+
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use fuser::{Config as FuseConfig, MountOption, SessionACL};
+
+use crate::config;
+use crate::db::Database;
+use crate::fs::{Filesystem, FsOptions};
+use crate::fuse::FuseAdapter;
+
+#[derive(Clone, Debug)]
+pub struct MountArgs {
+    pub schema: Option<String>,
+    pub mountpoint: PathBuf,
+    pub config: Option<PathBuf>,
+    pub read_only: bool,
+    pub allow_other: bool,
+    pub refresh: Duration,
+    pub threads: usize,
+}
+
+/// Checks that can fail before anything is mounted, each with a one-line reason.
+fn check_mountpoint(mountpoint: &Path) -> Result<PathBuf> {
+    let meta = std::fs::metadata(mountpoint)
+        .with_context(|| format!("mountpoint {} does not exist", mountpoint.display()))?;
+    if !meta.is_dir() {
+        bail!("mountpoint {} is not a directory", mountpoint.display());
+    }
+    let canonical = mountpoint
+        .canonicalize()
+        .with_context(|| format!("cannot resolve mountpoint {}", mountpoint.display()))?;
+    if is_mount_point(&canonical) {
+        bail!(
+            "mountpoint {} is busy: something is already mounted there",
+            canonical.display()
+        );
+    }
+    if !Path::new("/dev/fuse").exists() {
+        bail!("no /dev/fuse: the FUSE kernel module is not available");
+    }
+    Ok(canonical)
+}
+
+/// Whether a path is the mount point of a mounted filesystem (from /proc/self/mountinfo).
+pub fn is_mount_point(path: &Path) -> bool {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let wanted = path.to_string_lossy();
+    info.lines().any(|line| {
+        line.split(' ')
+            .nth(4)
+            .map(unescape_mountinfo)
+            .is_some_and(|p| p == wanted)
+    })
+}
+
+fn unescape_mountinfo(field: &str) -> String {
+    // mountinfo writes space, tab, newline and backslash as \ooo octal.
+    let mut out = Vec::new();
+    let bytes = field.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 3 < bytes.len() + 1 && i + 3 <= bytes.len() {
+            if let Ok(v) = u8::from_str_radix(&field[i + 1..i + 4], 8) {
+                out.push(v);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Everything up to a mounted, serving session. `ready` is told once the mount is usable.
+pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) -> Result<()> {
+    let prepared = (|| -> Result<_> {
+        let mountpoint = check_mountpoint(&args.mountpoint)?;
+        let cfg = config::load(args.config.as_deref())?;
+        tracing::info!(
+            config = %cfg.source.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "(none)".into()),
+            host = %cfg.database.host, port = cfg.database.port, user = %cfg.database.user,
+            "connecting"
+        );
+        let db = Database::connect(&cfg.database)?;
+        if let Some(schema) = &args.schema {
+            if !db.schema_exists(schema)? {
+                bail!("unknown schema {schema:?} (or no privilege to see it)");
+            }
+        }
+        Ok((mountpoint, cfg, db))
+    })();
+    let (mountpoint, cfg, db) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            ready(Err(format!("{e:#}")));
+            return Err(e);
+        }
+    };
+
+    let core = Arc::new(Filesystem::new(
+        db,
+        FsOptions {
+            schema: args.schema.clone(),
+            read_only: args.read_only,
+            refresh: args.refresh,
+            uid: unsafe { libc::getuid() },
+            gid: unsafe { libc::getgid() },
+        },
+    ));
+    let is_root = unsafe { libc::geteuid() } == 0;
+    let mut options = vec![
+        MountOption::FSName(format!(
+            "djfs:{}",
+            args.schema.as_deref().unwrap_or(&cfg.database.host)
+        )),
+        MountOption::Subtype("djfs".into()),
+        MountOption::DefaultPermissions,
+        MountOption::NoAtime,
+        MountOption::NoDev,
+        MountOption::NoSuid,
+        if args.read_only {
+            MountOption::RO
+        } else {
+            MountOption::RW
+        },
+    ];
+    let acl = if args.allow_other {
+        SessionACL::All
+    } else if is_root {
+        SessionACL::RootAndOwner
+    } else {
+        SessionACL::Owner
+    };
+    // A killed daemon must not leave a dead mount behind: fusermount3 unmounts it for us.
+    if acl != SessionACL::Owner {
+        options.push(MountOption::AutoUnmount);
+    }
+    let mut fuse_config = FuseConfig::default();
+    fuse_config.mount_options = options;
+    fuse_config.acl = acl;
+    fuse_config.n_threads = Some(args.threads.max(1));
+    fuse_config.clone_fd = true;
+
+    let mut session = match fuser::Session::new(FuseAdapter::new(core), &mountpoint, &fuse_config) {
+        Ok(s) => s,
+        Err(e) => {
+            let msg = format!("cannot mount {}: {e}", mountpoint.display());
+            ready(Err(msg.clone()));
+            bail!(msg);
+        }
+    };
+    let mut unmounter = session.unmount_callable();
+    let mp = mountpoint.clone();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let signal = wait_for_termination_signal();
+            tracing::info!(signal, "unmounting {}", mp.display());
+            if let Err(e) = unmounter.unmount() {
+                tracing::error!("unmount of {} failed: {e}", mp.display());
+            }
+        })?;
+    tracing::info!(mountpoint = %mountpoint.display(), schema = ?args.schema, "mounted");
+    ready(Ok(()));
+    session.run().context("FUSE session")?;
+    tracing::info!(mountpoint = %mountpoint.display(), "unmounted, exiting");
+    Ok(())
+}
+
+/// Blocks SIGTERM/SIGINT/SIGHUP for every thread started after this call, so that only the
+/// signal thread receives them (via sigwait). Call first thing in main.
+pub fn block_termination_signals() {
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+fn wait_for_termination_signal() -> i32 {
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+            libc::sigaddset(&mut set, s);
+        }
+        let mut sig = 0;
+        libc::sigwait(&set, &mut sig);
+        sig
+    }
+}
+
+/// Starts this program again, detached, with `--foreground --ready-fd N`, and waits for its
+/// one-line report. Returns the message to print on failure.
+pub fn spawn_background(
+    forward_args: &[std::ffi::OsString],
+    log_file: &Path,
+) -> Result<(), String> {
+    let mut fds = [0; 2];
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(format!("pipe: {}", std::io::Error::last_os_error()));
+    }
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let write_fd = fds[1];
+    if let Some(dir) = log_file.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_file)
+        .map_err(|e| format!("cannot open log file {}: {e}", log_file.display()))?;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
+    let mut cmd = Command::new(exe);
+    cmd.args(forward_args)
+        .arg("--foreground")
+        .arg(format!("--ready-fd={write_fd}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    unsafe {
+        cmd.pre_exec(move || {
+            // Own session: no terminal, survives the shell; keep the pipe's write end open.
+            libc::setsid();
+            let flags = libc::fcntl(write_fd, libc::F_GETFD);
+            libc::fcntl(write_fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(|e| format!("cannot start djfs: {e}"))?;
+    drop(write_end);
+    let mut report = String::new();
+    let _ = std::fs::File::from(read_end).read_to_string(&mut report);
+    match report.trim_end().split_once(' ') {
+        _ if report.trim_end() == "ok" => Ok(()),
+        Some(("error", reason)) => {
+            let _ = child.wait();
+            Err(reason.to_string())
+        }
+        _ => {
+            let status = child.wait().ok();
+            Err(format!(
+                "djfs exited before the mount was ready ({}); see {}",
+                status.map(|s| s.to_string()).unwrap_or_default(),
+                log_file.display()
+            ))
+        }
+    }
+}
+
+/// The child side of `spawn_background`: writes the report and closes the pipe.
+pub fn report_ready(fd: i32, result: Result<(), String>) {
+    let mut pipe = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let line = match result {
+        Ok(()) => "ok\n".to_string(),
+        Err(reason) => format!("error {}\n", reason.replace('\n', " ")),
+    };
+    let _ = pipe.write_all(line.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape_mountinfo("/mnt/a\\040b"), "/mnt/a b");
+        assert_eq!(unescape_mountinfo("/plain"), "/plain");
+    }
+
+    #[test]
+    fn root_is_a_mount_point_and_a_fresh_dir_is_not() {
+        assert!(is_mount_point(Path::new("/")));
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!is_mount_point(dir.path()));
+    }
+}
