@@ -2,6 +2,7 @@
 //! from information_schema; every value a user typed (key values from folder names) is a
 //! statement parameter, never spliced into SQL.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -63,6 +64,8 @@ pub struct RowFacts {
 
 pub struct Database {
     pool: Pool,
+    /// Statements sent so far: tests and benchmarks check the per-directory SQL budget.
+    queries: AtomicU64,
 }
 
 fn quote(ident: &str) -> String {
@@ -96,10 +99,19 @@ impl Database {
                 cfg.host, cfg.port, cfg.user
             )
         })?;
-        Ok(Database { pool })
+        Ok(Database {
+            pool,
+            queries: AtomicU64::new(0),
+        })
+    }
+
+    /// How many statements this connection pool has sent.
+    pub fn query_count(&self) -> u64 {
+        self.queries.load(Ordering::Relaxed)
     }
 
     fn rows(&self, sql: &str, params: Vec<Value>) -> Result<Vec<Vec<Value>>> {
+        self.queries.fetch_add(1, Ordering::Relaxed);
         let mut conn = self.pool.get_conn().context("database connection")?;
         let rows: Vec<mysql::Row> = conn.exec(sql, params).context("database query")?;
         Ok(rows.into_iter().map(|r| r.unwrap()).collect())

@@ -167,6 +167,10 @@ impl Filesystem {
         }
     }
 
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
     pub fn options(&self) -> &FsOptions {
         &self.opts
     }

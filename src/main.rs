@@ -144,6 +144,9 @@ fn main() -> ExitCode {
         };
     }
 
+    if let Some(fd) = m.ready_fd {
+        mount::protect_ready_fd(fd);
+    }
     mount::block_termination_signals();
     if let Err(e) = init_logging(&m.log_level, m.log_file.as_ref()) {
         if let Some(fd) = m.ready_fd {

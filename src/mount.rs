@@ -5,7 +5,7 @@
 //! usable, or a one-line reason why not. The password travels only through the configuration
 //! file or the environment, never through arguments.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -249,8 +249,9 @@ pub fn spawn_background(
     }
     let mut child = cmd.spawn().map_err(|e| format!("cannot start djfs: {e}"))?;
     drop(write_end);
+    // One line, not until EOF: helpers the child starts (fusermount3) may inherit the pipe.
     let mut report = String::new();
-    let _ = std::fs::File::from(read_end).read_to_string(&mut report);
+    let _ = std::io::BufReader::new(std::fs::File::from(read_end)).read_line(&mut report);
     match report.trim_end().split_once(' ') {
         _ if report.trim_end() == "ok" => Ok(()),
         Some(("error", reason)) => {
@@ -264,6 +265,17 @@ pub fn spawn_background(
                 status.map(|s| s.to_string()).unwrap_or_default(),
                 log_file.display()
             ))
+        }
+    }
+}
+
+/// The child side of `spawn_background`: keeps the inherited pipe from leaking into programs
+/// the child starts. Call first thing.
+pub fn protect_ready_fd(fd: i32) {
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFD);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
         }
     }
 }

@@ -18,7 +18,8 @@ Drops SCHEMA if it exists, then declares and fills (fixed random seed; no extern
   KeyTypes             Manual        composite key of int, smallint unsigned, bigint, varchar, date,
                                      datetime, uuid, enum, decimal(6,2)
   DateKey, DatetimeKey, DecimalKey, BigKey, UuidKey (Lookup), EnumKey (Lookup, key only)
-                                     single-attribute keys of one type each
+                                     single-attribute keys (BigKey: bigint + bigint unsigned)
+  Table2Value          Manual        stays empty (class name with a digit)
   Scalars              Manual        one column per scalar type (+ a `text` column added with ALTER
                                      TABLE, since DataJoint cannot declare `text`), nullable ones NULL
                                      in some rows
@@ -244,6 +245,16 @@ class EnumKey(dj.Lookup):
     color : enum('red', 'green', 'blue violet', 'a=b')
     """
     contents = [("red",), ("green",), ("blue violet",), ("a=b",)]
+
+
+@schema
+class Table2Value(dj.Manual):
+    definition = """
+    # stays empty; its class name has a digit
+    t2v_id : int
+    ---
+    val = null : double
+    """
 
 
 # ---------------------------------------------------------------- scalars

@@ -1,0 +1,198 @@
+//! Shared by the integration tests: the real services (started by `scripts/test`), the pinned
+//! real DataJoint client, and real mounts that are always unmounted, also when a test fails.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// The settings `scripts/test` exports. Tests fail (never skip) without them.
+pub struct TestEnv {
+    pub python: PathBuf,
+    pub db_host: String,
+    pub db_user: String,
+    pub db_pass: String,
+    pub repo: PathBuf,
+}
+
+pub fn env() -> TestEnv {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: run the integration tests through scripts/test")
+        })
+    };
+    TestEnv {
+        python: PathBuf::from(var("DJFS_PY")),
+        db_host: var("DJ_HOST"),
+        db_user: var("DJ_USER"),
+        db_pass: var("DJ_PASS"),
+        repo: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+    }
+}
+
+/// Runs a script of tests/python with the real client; panics with its output on failure.
+pub fn python(script: &str, args: &[&str]) -> Output {
+    let e = env();
+    let out = Command::new(&e.python)
+        .arg(e.repo.join("tests/python").join(script))
+        .args(args)
+        .output()
+        .expect("run python");
+    if !out.status.success() {
+        panic!(
+            "{script} {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+/// Runs a script and returns (success, combined output) without panicking.
+pub fn python_status(script: &str, args: &[&str]) -> (bool, String) {
+    let e = env();
+    let out = Command::new(&e.python)
+        .arg(e.repo.join("tests/python").join(script))
+        .args(args)
+        .output()
+        .expect("run python");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// A DataJoint config file with the test database (and optional extra JSON fields).
+pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
+    let e = env();
+    let (host, port) = match e.db_host.rsplit_once(':') {
+        Some((h, p)) => (h.to_string(), p.to_string()),
+        None => (e.db_host.clone(), "3306".to_string()),
+    };
+    let path = dir.join("dj_local_conf.json");
+    std::fs::write(
+        &path,
+        format!(
+            "{{\"database.host\": \"{host}\", \"database.port\": {port}, \
+             \"database.user\": \"{}\", \"database.password\": \"{}\"{extra}}}",
+            e.db_user, e.db_pass
+        ),
+    )
+    .unwrap();
+    path
+}
+
+pub fn djfs() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_djfs"));
+    // The config file carries the credentials; keep the environment from overriding it.
+    cmd.env_remove("DJ_HOST")
+        .env_remove("DJ_USER")
+        .env_remove("DJ_PASS");
+    cmd
+}
+
+/// A mounted djfs, unmounted on drop (also when the test panics).
+pub struct Mount {
+    pub path: PathBuf,
+    pub log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Mount {
+    /// `djfs mount --config CONFIG [extra args] [schema] MOUNTPOINT` in the background.
+    pub fn new(config: &Path, schema: Option<&str>, extra: &[&str]) -> Mount {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mnt");
+        std::fs::create_dir(&path).unwrap();
+        let log = dir.path().join("djfs.log");
+        let mut cmd = djfs();
+        cmd.arg("mount")
+            .arg("--config")
+            .arg(config)
+            .arg("--log-file")
+            .arg(&log)
+            .args(extra);
+        if let Some(s) = schema {
+            cmd.arg(s);
+        }
+        let out = cmd.arg(&path).output().unwrap();
+        assert!(
+            out.status.success(),
+            "mount failed: {}\nlog:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        Mount {
+            path,
+            log,
+            _dir: dir,
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn daemon_pid(&self) -> Option<u32> {
+        let wanted = self.path.to_string_lossy().to_string();
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let args: Vec<String> = cmdline
+                .split(|&b| b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            if args.iter().any(|a| a == "--foreground") && args.iter().any(|a| *a == wanted) {
+                return Some(pid);
+            }
+        }
+        None
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let pid = self.daemon_pid();
+        for _ in 0..50 {
+            let ok = Command::new("fusermount3")
+                .arg("-u")
+                .arg(&self.path)
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
+            if ok || !djfs::mount::is_mount_point(&self.path) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // The daemon exits once unmounted; wait so the next test starts clean.
+        if let Some(pid) = pid {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+/// Polls `f` until it returns true or `limit` passes; returns whether it became true.
+pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,274 @@
+//! Real mounts of schemas written by the real DataJoint client (datajoint 0.14.10), compared
+//! with what the client fetches by tests/python/check_mount.py.
+
+mod common;
+
+use std::os::unix::fs::MetadataExt;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use common::{eventually, python, python_status, write_config, Mount};
+
+const REF_SCHEMA: &str = "djfs_it_ref";
+
+/// The reference schema, made once per run of this test binary.
+fn reference_schema() -> &'static str {
+    static MADE: OnceLock<()> = OnceLock::new();
+    MADE.get_or_init(|| {
+        python("make_reference.py", &[REF_SCHEMA]);
+    });
+    REF_SCHEMA
+}
+
+fn check(mount: &Mount, schema: &str, extra: &[&str]) {
+    let mut args = vec![mount.path.to_str().unwrap(), schema];
+    args.extend_from_slice(extra);
+    let (ok, output) = python_status("check_mount.py", &args);
+    assert!(
+        ok && output.contains(" 0 failed"),
+        "check_mount found differences:\n{output}\ndjfs log:\n{}",
+        mount.log_text()
+    );
+    let passed: usize = output
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_suffix(" passed, 0 failed"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(passed > 100, "too few checks ran:\n{output}");
+}
+
+#[test]
+fn reference_schema_matches_the_client() {
+    let schema = reference_schema();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let mount = Mount::new(&config, Some(schema), &[]);
+    check(&mount, schema, &[]);
+}
+
+#[test]
+fn read_only_mount_matches_the_client() {
+    let schema = reference_schema();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let mount = Mount::new(&config, Some(schema), &["--read-only"]);
+    check(&mount, schema, &["--read-only"]);
+    let meta = std::fs::metadata(mount.path.join("Subject")).unwrap();
+    assert_eq!(meta.mode() & 0o777, 0o555);
+}
+
+#[test]
+fn all_schemas_mount_shows_each_schema_as_a_folder() {
+    let schema = reference_schema();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let mount = Mount::new(&config, None, &[]);
+    let names: Vec<String> = std::fs::read_dir(&mount.path)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.contains(&schema.to_string()), "{names:?}");
+    for system in ["mysql", "sys", "information_schema", "performance_schema"] {
+        assert!(
+            !names.contains(&system.to_string()),
+            "{system} shown: {names:?}"
+        );
+    }
+    assert_eq!(
+        std::fs::metadata(mount.path.join("no_such_schema"))
+            .unwrap_err()
+            .raw_os_error(),
+        Some(libc::ENOENT)
+    );
+    check(&mount, schema, &["--all-schemas"]);
+}
+
+#[test]
+fn seed_demo_schema_matches_the_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("local-store");
+    let config = dir.path().join("demo.json");
+    let e = common::env();
+    let out = Command::new(&e.python)
+        .arg(e.repo.join("tests/python/make_demo.py"))
+        .arg("djfs_it_demo")
+        .arg("--config-out")
+        .arg(&config)
+        .env("DJFS_LOCAL_STORE", &store)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "make_demo failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mount = Mount::new(&config, Some("djfs_it_demo"), &[]);
+    check(
+        &mount,
+        "djfs_it_demo",
+        &["--config", config.to_str().unwrap()],
+    );
+    // The seed's tables are all there, by class name.
+    for table in ["Test", "WebImage", "OriginalFile", "Slide"] {
+        assert!(mount.path.join(table).is_dir(), "{table}");
+    }
+}
+
+#[test]
+fn changes_by_other_clients_show_within_the_refresh_delay() {
+    let schema = "djfs_it_changes";
+    python("make_reference.py", &[schema]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let mount = Mount::new(&config, Some(schema), &[]);
+    let row = mount.path.join("Subject/subject_id=4242");
+    let listed = || {
+        std::fs::read_dir(mount.path.join("Subject"))
+            .unwrap()
+            .any(|e| e.unwrap().file_name() == "subject_id=4242")
+    };
+    assert!(!row.exists() && !listed());
+
+    python("mutate.py", &["insert-subject", schema, "4242", "newcomer"]);
+    // Default refresh is 1 s; allow scheduling slack.
+    assert!(eventually(Duration::from_secs(3), || row.exists() && listed()));
+    assert_eq!(
+        std::fs::read_to_string(row.join("subject_name")).unwrap(),
+        "newcomer\n"
+    );
+
+    python("mutate.py", &["delete-subject", schema, "4242"]);
+    assert!(eventually(Duration::from_secs(3), || !row.exists() && !listed()));
+}
+
+#[test]
+fn corrupt_blobs_read_as_eio_with_a_log_line() {
+    let schema = "djfs_it_corrupt";
+    python("make_reference.py", &[schema]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let mount = Mount::new(&config, Some(schema), &["--refresh", "0"]);
+    // Pick a compressed and an uncompressed array by their descriptions.
+    let arrays = mount.path.join("Arrays");
+    let find = |needle: &str| -> String {
+        std::fs::read_dir(&arrays)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                std::fs::read_to_string(p.join("description"))
+                    .unwrap()
+                    .contains(needle)
+            })
+            .unwrap_or_else(|| panic!("no array described as {needle}"))
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    for row in [find("arange(100000)"), find("zeros(121)")] {
+        let npy = arrays.join(&row).join("value.npy");
+        assert!(std::fs::read(&npy).is_ok(), "{row} readable before");
+        let id = row.strip_prefix("array_id=").unwrap();
+        python("mutate.py", &["corrupt-blob", schema, id]);
+        let err = std::fs::read(&npy).expect_err("corrupt blob must not read");
+        assert_eq!(err.raw_os_error(), Some(libc::EIO), "{row}: {err}");
+        let log = mount.log_text();
+        assert!(
+            log.lines()
+                .any(|l| l.contains("Arrays") && l.contains(&row) && l.contains("value")),
+            "no log line naming table, row and attribute for {row}:\n{log}"
+        );
+        // The rest of the table still lists.
+        assert!(std::fs::read_dir(&arrays).unwrap().count() > 10);
+    }
+}
+
+#[test]
+fn bad_mounts_fail_with_a_one_line_reason() {
+    let schema = reference_schema();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let run = |args: &[&str]| {
+        let out = common::djfs().arg("mount").args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr:?}");
+        stderr
+    };
+    let cfg = config.to_str().unwrap();
+    let mp = mnt.to_str().unwrap();
+
+    let unreachable = dir.path().join("unreachable.json");
+    std::fs::write(
+        &unreachable,
+        r#"{"database.host": "127.0.0.1", "database.port": 1, "database.user": "u", "database.password": "secret-pw-1"}"#,
+    )
+    .unwrap();
+    let msg = run(&["--config", unreachable.to_str().unwrap(), schema, mp]);
+    assert!(msg.contains("cannot connect"), "{msg}");
+    assert!(!msg.contains("secret-pw-1"));
+
+    let msg = run(&["--config", cfg, "no_such_schema_xyz", mp]);
+    assert!(msg.contains("unknown schema"), "{msg}");
+
+    let missing = dir.path().join("missing");
+    let msg = run(&["--config", cfg, schema, missing.to_str().unwrap()]);
+    assert!(msg.contains("does not exist"), "{msg}");
+
+    let busy = Mount::new(&config, Some(schema), &[]);
+    let msg = run(&["--config", cfg, schema, busy.path.to_str().unwrap()]);
+    assert!(msg.contains("busy"), "{msg}");
+
+    let e = common::env();
+    let wrong_pw = dir.path().join("wrong.json");
+    std::fs::write(
+        &wrong_pw,
+        format!(
+            r#"{{"database.host": "{}", "database.user": "{}", "database.password": "not-the-password"}}"#,
+            e.db_host, e.db_user
+        ),
+    )
+    .unwrap();
+    let msg = run(&["--config", wrong_pw.to_str().unwrap(), schema, mp]);
+    assert!(
+        msg.contains("cannot connect") && !msg.contains("not-the-password"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn the_password_is_not_in_the_process_title_or_log() {
+    let schema = reference_schema();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let mount = Mount::new(&config, Some(schema), &["--log-level", "debug"]);
+    let _ = std::fs::read_dir(mount.path.join("Arrays"))
+        .unwrap()
+        .count();
+    let pid = mount.daemon_pid().expect("daemon running");
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let password = common::env().db_pass;
+    assert!(!String::from_utf8_lossy(&cmdline).contains(&password));
+    let log = mount.log_text();
+    assert!(log.contains("connecting"), "log has content: {log}");
+    assert!(!log.contains(&password));
+}
+
+#[test]
+fn unmount_ends_the_daemon() {
+    let schema = reference_schema();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let mount = Mount::new(&config, Some(schema), &[]);
+    let pid = mount.daemon_pid().expect("daemon running");
+    let status = Command::new("umount").arg(&mount.path).status().unwrap();
+    assert!(status.success());
+    assert!(eventually(Duration::from_secs(5), || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    }));
+    assert!(!djfs::mount::is_mount_point(&mount.path));
+}
