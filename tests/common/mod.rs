@@ -150,7 +150,7 @@ impl Mount {
                 .split(|&b| b == 0)
                 .map(|a| String::from_utf8_lossy(a).into_owned())
                 .collect();
-            if args.iter().any(|a| a == "--foreground") && args.iter().any(|a| *a == wanted) {
+            if args.iter().any(|a| a == "--foreground") && args.contains(&wanted) {
                 return Some(pid);
             }
         }
