@@ -654,7 +654,14 @@ impl Filesystem {
         }
         let parsed = rowname::parse(folder, &table.key_names());
         let mut found = None;
-        if let Some(values) = &parsed.key {
+        // Only canonical spellings are looked up (`%ZZ`, `%2f` are not names djfs gives).
+        let canonical = parsed.key.as_ref().filter(|values| {
+            rowname::full_name(
+                &table.key_names(),
+                &values.iter().map(|v| v.as_str()).collect::<Vec<_>>(),
+            ) == **folder
+        });
+        if let Some(values) = canonical {
             let row = self
                 .db
                 .find_row(&table, values)

@@ -157,7 +157,7 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
     fuse_config.n_threads = Some(args.threads.max(1));
     fuse_config.clone_fd = true;
 
-    let mut session = match fuser::Session::new(FuseAdapter::new(core), &mountpoint, &fuse_config) {
+    let session = match fuser::Session::new(FuseAdapter::new(core), &mountpoint, &fuse_config) {
         Ok(s) => s,
         Err(e) => {
             let msg = format!("cannot mount {}: {e}", mountpoint.display());
@@ -165,15 +165,14 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
             bail!(msg);
         }
     };
-    let mut unmounter = session.unmount_callable();
     let mp = mountpoint.clone();
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             let signal = wait_for_termination_signal();
             tracing::info!(signal, "unmounting {}", mp.display());
-            if let Err(e) = unmounter.unmount() {
-                tracing::error!("unmount of {} failed: {e}", mp.display());
+            if let Err(e) = unmount(&mp) {
+                tracing::error!("unmount of {} failed: {e:#}", mp.display());
             }
         })?;
     tracing::info!(mountpoint = %mountpoint.display(), schema = ?args.schema, "mounted");
@@ -181,6 +180,35 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
     session.run().context("FUSE session")?;
     tracing::info!(mountpoint = %mountpoint.display(), "unmounted, exiting");
     Ok(())
+}
+
+/// Unmounts a mount point the way `umount`/`fusermount3 -u` would; the session loop then ends.
+/// (fusermount3's auto_unmount only acts once the daemon is gone, so a signal needs this.)
+/// Busy mounts are detached lazily: the process is ending either way.
+pub fn unmount(mountpoint: &Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(mountpoint.as_os_str().as_bytes())?;
+    for flags in [0, libc::MNT_DETACH] {
+        if unsafe { libc::umount2(c_path.as_ptr(), flags) } == 0 {
+            return Ok(());
+        }
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EPERM) {
+            break; // not root: fusermount3 is setuid for this
+        }
+        tracing::warn!("umount {}: {err}", mountpoint.display());
+    }
+    for args in [&["-u"][..], &["-u", "-z"][..]] {
+        let status = Command::new("fusermount3")
+            .args(args)
+            .arg(mountpoint)
+            .status()
+            .context("running fusermount3")?;
+        if status.success() {
+            return Ok(());
+        }
+    }
+    bail!("fusermount3 -u {} failed", mountpoint.display())
 }
 
 /// Blocks SIGTERM/SIGINT/SIGHUP for every thread started after this call, so that only the

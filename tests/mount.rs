@@ -272,3 +272,19 @@ fn unmount_ends_the_daemon() {
     }));
     assert!(!djfs::mount::is_mount_point(&mount.path));
 }
+
+#[test]
+fn sigterm_unmounts_cleanly() {
+    let schema = reference_schema();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let mount = Mount::new(&config, Some(schema), &[]);
+    let pid = mount.daemon_pid().expect("daemon running");
+    assert!(mount.path.join("Subject").is_dir());
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    assert!(eventually(Duration::from_secs(5), || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    }));
+    assert!(!djfs::mount::is_mount_point(&mount.path));
+    assert!(mount.log_text().contains("unmounting"));
+}

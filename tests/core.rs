@@ -1,0 +1,182 @@
+//! The filesystem core without FUSE, against the real database: what each operation costs in SQL
+//! and how names resolve.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use djfs::db::Database;
+use djfs::fs::{Filesystem, FsError, FsOptions, ROOT_INO};
+
+const SCHEMA: &str = "djfs_core_ref";
+
+fn core(refresh: Duration) -> Filesystem {
+    static MADE: OnceLock<()> = OnceLock::new();
+    MADE.get_or_init(|| {
+        common::python("make_reference.py", &[SCHEMA]);
+    });
+    let e = common::env();
+    let json = serde_json::json!({
+        "database.host": e.db_host, "database.user": e.db_user, "database.password": e.db_pass,
+    });
+    let cfg = djfs::config::from_json(&json, None, |_| None).unwrap();
+    let db = Database::connect(&cfg.database).unwrap();
+    Filesystem::new(
+        db,
+        FsOptions {
+            schema: Some(SCHEMA.into()),
+            read_only: false,
+            refresh,
+            uid: 0,
+            gid: 0,
+        },
+    )
+}
+
+fn queries(fs: &Filesystem) -> u64 {
+    fs.database().query_count()
+}
+
+fn list(fs: &Filesystem, ino: u64) -> Vec<(u64, bool, String)> {
+    let fh = fs.opendir(ino).unwrap();
+    let entries = fs
+        .readdir(fh)
+        .unwrap()
+        .iter()
+        .map(|e| (e.ino, e.is_dir, e.name.clone()))
+        .collect();
+    fs.release(fh);
+    entries
+}
+
+#[test]
+fn walking_a_table_costs_one_query() {
+    let fs = core(Duration::from_secs(600));
+    let tables = list(&fs, ROOT_INO);
+    assert!(tables.iter().any(|t| t.2 == "Arrays"));
+    let arrays = fs.lookup(ROOT_INO, OsStr::new("Arrays")).unwrap();
+    let before = queries(&fs);
+    let rows = list(&fs, arrays.ino);
+    assert!(rows.len() > 40, "{}", rows.len());
+    let mut files = 0;
+    for (_, _, row_name) in &rows {
+        let row = fs.lookup(arrays.ino, OsStr::new(row_name)).unwrap();
+        assert!(row.is_dir);
+        for (ino, is_dir, name) in list(&fs, row.ino) {
+            let attr = fs.lookup(row.ino, OsStr::new(&name)).unwrap();
+            assert_eq!(attr.ino, ino);
+            assert_eq!(attr.is_dir, is_dir);
+            assert_eq!(fs.getattr(ino).unwrap().size, attr.size);
+            files += 1;
+        }
+    }
+    assert!(files >= 3 * rows.len());
+    // `ls -l`/`find` of the whole table: the listing query, nothing per row or per file.
+    assert_eq!(queries(&fs) - before, 1);
+}
+
+#[test]
+fn a_row_is_found_by_name_with_one_point_query() {
+    let fs = core(Duration::from_secs(600));
+    let subject = fs.lookup(ROOT_INO, OsStr::new("Subject")).unwrap();
+    let before = queries(&fs);
+    let row = fs.lookup(subject.ino, OsStr::new("subject_id=1")).unwrap();
+    assert!(row.is_dir);
+    assert_eq!(queries(&fs) - before, 1);
+    // Cached now; and the row's files come from the same facts.
+    let name = fs.lookup(row.ino, OsStr::new("subject_name")).unwrap();
+    assert!(!name.is_dir && name.size > 1);
+    assert_eq!(queries(&fs) - before, 1);
+
+    // Names that do not parse never reach the database.
+    for bad in [
+        "nonsense",
+        "subject_id",
+        "subject_id=1,extra=2",
+        "other=1",
+        "subject_id=%ZZ",
+    ] {
+        assert_eq!(
+            fs.lookup(subject.ino, OsStr::new(bad)).unwrap_err(),
+            FsError::NotFound,
+            "{bad}"
+        );
+    }
+    assert_eq!(queries(&fs) - before, 1);
+    // A well-formed name of a missing row: one query, then remembered.
+    for _ in 0..3 {
+        assert_eq!(
+            fs.lookup(subject.ino, OsStr::new("subject_id=987654"))
+                .unwrap_err(),
+            FsError::NotFound
+        );
+    }
+    assert_eq!(queries(&fs) - before, 2);
+    // Another spelling of an existing key is not that row's name.
+    assert_eq!(
+        fs.lookup(subject.ino, OsStr::new("subject_id=01"))
+            .unwrap_err(),
+        FsError::NotFound
+    );
+}
+
+#[test]
+fn shortened_long_names_resolve_without_listing_first() {
+    // Learn the names from one core, resolve them in a fresh one.
+    let names: Vec<String> = {
+        let fs = core(Duration::from_secs(600));
+        let t = fs.lookup(ROOT_INO, OsStr::new("StrKey")).unwrap();
+        list(&fs, t.ino).into_iter().map(|e| e.2).collect()
+    };
+    let long: Vec<&String> = names
+        .iter()
+        .filter(|n| djfs::rowname::parse(n, &["name"]).digest.is_some())
+        .collect();
+    assert!(long.len() >= 2, "{names:?}");
+    let fs = core(Duration::from_secs(600));
+    let t = fs.lookup(ROOT_INO, OsStr::new("StrKey")).unwrap();
+    for name in long {
+        let row = fs.lookup(t.ino, OsStr::new(name)).unwrap();
+        let idx = fs.lookup(row.ino, OsStr::new("idx")).unwrap();
+        assert!(idx.size >= 2);
+    }
+}
+
+#[test]
+fn reads_at_any_offset_agree_with_a_whole_read() {
+    let fs = core(Duration::from_secs(600));
+    let arrays = fs.lookup(ROOT_INO, OsStr::new("Arrays")).unwrap();
+    let mut checked = 0;
+    for (_, _, row_name) in list(&fs, arrays.ino) {
+        let row = fs.lookup(arrays.ino, OsStr::new(&row_name)).unwrap();
+        let Ok(npy) = fs.lookup(row.ino, OsStr::new("value.npy")) else {
+            continue;
+        };
+        let fh = fs.open(npy.ino, false).unwrap();
+        let whole = fs.read(fh, 0, u32::MAX).unwrap();
+        assert_eq!(whole.len() as u64, npy.size);
+        assert_eq!(&whole[..6], b"\x93NUMPY");
+        for (offset, len) in [
+            (0u64, 7u32),
+            (5, 100),
+            (64, 1),
+            (npy.size / 2, 4097),
+            (npy.size, 10),
+        ] {
+            let part = fs.read(fh, offset, len).unwrap();
+            let from = (offset as usize).min(whole.len());
+            let to = (from + len as usize).min(whole.len());
+            assert_eq!(part, whole[from..to], "{row_name} at {offset}+{len}");
+        }
+        fs.release(fh);
+        checked += 1;
+    }
+    assert!(checked > 30);
+    // Opening for writing is refused.
+    let row = list(&fs, arrays.ino).remove(0).2;
+    let row = fs.lookup(arrays.ino, OsStr::new(&row)).unwrap();
+    let npy = fs.lookup(row.ino, OsStr::new("value.npy")).unwrap();
+    assert_eq!(fs.open(npy.ino, true).unwrap_err(), FsError::ReadOnly);
+}
