@@ -67,6 +67,8 @@ pub struct SchemaCatalog {
     pub schema: String,
     /// User tables, sorted by class name.
     pub tables: Vec<Arc<TableInfo>>,
+    /// Stores this schema tracks objects of (it has a `~external_<store>` table), sorted.
+    pub stores: Vec<String>,
 }
 
 impl SchemaCatalog {
@@ -120,6 +122,11 @@ pub fn build_catalog(
         }
     }
 
+    let mut stores: Vec<String> = by_table
+        .iter()
+        .filter_map(|(t, _)| t.strip_prefix("~external_").map(str::to_string))
+        .collect();
+    stores.sort();
     let mut tables = Vec::new();
     for (name, columns) in by_table {
         let Some((tier, class_name)) = classify_table(&name) else {
@@ -156,6 +163,7 @@ pub fn build_catalog(
     SchemaCatalog {
         schema: schema.to_string(),
         tables,
+        stores,
     }
 }
 
@@ -253,6 +261,7 @@ mod tests {
                 col("session__trial", "trial", "int", ""),
                 col("session__trial", "_ts", "timestamp", ""),
                 col("~log", "id", "int", ""),
+                col("~external_local", "hash", "binary(16)", ""),
                 col("#web_image", "image_number", "int", ""),
             ],
             vec![
@@ -269,6 +278,7 @@ mod tests {
             .map(|t| t.class_name.as_str())
             .collect();
         assert_eq!(names, ["Session.Trial", "WebImage"]);
+        assert_eq!(catalog.stores, ["local"]);
         let trial = catalog.by_class("Session.Trial").unwrap();
         assert_eq!(trial.key_names(), ["trial", "subject"]);
         assert!(trial.columns[2].hidden);

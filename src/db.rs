@@ -355,6 +355,72 @@ impl Database {
     }
 }
 
+/// One row of a `~external_<store>` tracking table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tracked {
+    pub hash: Vec<u8>,
+    pub size: u64,
+    pub kind: crate::stores::paths::TrackedKind,
+}
+
+impl Database {
+    /// The objects a schema tracks in one store; with `unused_only`, those no row references
+    /// (the client's `unused()`, but with NOT EXISTS so NULLs in nullable referencing columns
+    /// do not hide every object, spec §3.9).
+    pub fn tracked(&self, schema: &str, store: &str, unused_only: bool) -> Result<Vec<Tracked>> {
+        let tracking = format!("~external_{store}");
+        let mut sql = format!(
+            "SELECT e.`hash`, e.`size`, e.`attachment_name`, e.`filepath` FROM {}.{} AS e",
+            quote(schema),
+            quote(&tracking)
+        );
+        if unused_only {
+            let refs = self.rows(
+                "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE \
+                 WHERE REFERENCED_TABLE_SCHEMA = ? AND REFERENCED_TABLE_NAME = ? \
+                 ORDER BY TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME",
+                vec![schema.into(), tracking.as_str().into()],
+            )?;
+            let conditions: Vec<String> = refs
+                .iter()
+                .map(|r| {
+                    let (s, t, c) = (
+                        text(&r[0]).unwrap_or_default(),
+                        text(&r[1]).unwrap_or_default(),
+                        text(&r[2]).unwrap_or_default(),
+                    );
+                    format!(
+                        "NOT EXISTS (SELECT 1 FROM {}.{} AS r WHERE r.{} = e.`hash`)",
+                        quote(&s),
+                        quote(&t),
+                        quote(&c)
+                    )
+                })
+                .collect();
+            if !conditions.is_empty() {
+                sql.push_str(" WHERE ");
+                sql.push_str(&conditions.join(" AND "));
+            }
+        }
+        sql.push_str(" ORDER BY e.`hash`");
+        use crate::stores::paths::TrackedKind;
+        Ok(self
+            .rows(&sql, vec![])?
+            .iter()
+            .filter_map(|r| {
+                let hash = bytes(&r[0])?;
+                let size = int(&r[1]).unwrap_or(0);
+                let kind = match (text(&r[2]), text(&r[3])) {
+                    (Some(name), _) => TrackedKind::Attachment(name),
+                    (None, Some(path)) => TrackedKind::Filepath(path),
+                    (None, None) => TrackedKind::Blob,
+                };
+                Some(Tracked { hash, size, kind })
+            })
+            .collect())
+    }
+}
+
 /// How each column is fetched in a listing.
 enum Fetch {
     /// one value: text (or hex for uuid, raw bytes for binary)

@@ -9,10 +9,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::catalog::{SchemaCatalog, TableInfo};
-use crate::codec::{classify_blob, inflate_blob, BlobShape, NpyView};
-use crate::db::{Database, RowFacts};
-use crate::namespace::{permissions, row_entries, Content, FileEntry, Node, RowEntry, Unavailable};
+use crate::codec::{
+    classify_blob, inflate_blob, BlobError, BlobShape, NpyView, RECOMMENDED_PREFIX,
+};
+use crate::db::{Database, Fact, RowFacts, Tracked};
+use crate::namespace::{
+    permissions, row_entries, BlobHead, Content, ExternalObject, FileEntry, Node, RowEntry,
+    Unavailable, EXTERNAL_DIR, UNUSED_DIR,
+};
 use crate::rowname;
+use crate::source::{ByteSource, FileSource, InflatingSource, MemorySource, NpyFile, ObjectSource};
+use crate::stores::paths::{self, TrackedKind};
+use crate::stores::Stores;
 
 pub const ROOT_INO: u64 = 1;
 
@@ -122,13 +130,21 @@ type TableKey = (Arc<str>, Arc<str>);
 /// A table's listing slot: locked while refreshing so concurrent refreshes run once.
 type ListingSlot = Arc<Mutex<Option<Timed<Arc<Listing>>>>>;
 type RowKey = (Arc<str>, Arc<str>, Arc<str>);
+/// (schema, store, only unused)
+type TrackedKey = (Arc<str>, Arc<str>, bool);
+/// An external blob's hash, tracked size, and its first bytes or why they could not be read.
+type FetchedHead = (Vec<u8>, u64, Result<Vec<u8>, String>);
 
-/// An open file's bytes, fetched once at open.
-enum OpenFile {
-    /// `data[start..]` is the file.
-    Bytes { data: Arc<[u8]>, start: usize },
+/// An open file: where its bytes come from, and where it is (for log lines).
+struct OpenFile {
+    body: Body,
+    place: String,
+}
+
+enum Body {
+    Bytes(Arc<dyn ByteSource>),
     /// A virtual `.npy` over the plain (decompressed) blob.
-    Npy { view: NpyView, plain: Vec<u8> },
+    Npy(NpyFile),
 }
 
 enum Handle {
@@ -136,8 +152,29 @@ enum Handle {
     File(Arc<OpenFile>),
 }
 
+/// A file found by path: what it shows and how to fetch it.
+struct FileTarget {
+    content: Content,
+    schema: Arc<str>,
+    /// `schema/Class/row/file`, for log lines.
+    place: String,
+    /// For in-table values: the table, the row's key and the column to fetch.
+    in_table: Option<(Arc<TableInfo>, Vec<String>, usize)>,
+}
+
+/// The tracked objects of one store (all, or only the unused), by view name.
+struct TrackedListing {
+    objects: Vec<(String, Tracked)>,
+}
+
 pub struct Filesystem {
     db: Database,
+    stores: Arc<Stores>,
+    /// What each external blob's first bytes say, by hash: content-addressed, so kept forever.
+    heads: Mutex<HashMap<Vec<u8>, BlobHead>>,
+    /// Heads that could not be fetched, retried after the refresh delay.
+    head_failures: Mutex<HashMap<Vec<u8>, Timed<String>>>,
+    tracked: Mutex<HashMap<TrackedKey, Timed<Arc<TrackedListing>>>>,
     opts: FsOptions,
     mounted_at: SystemTime,
     inodes: Mutex<Inodes>,
@@ -152,9 +189,13 @@ pub struct Filesystem {
 }
 
 impl Filesystem {
-    pub fn new(db: Database, opts: FsOptions) -> Filesystem {
+    pub fn new(db: Database, stores: Arc<Stores>, opts: FsOptions) -> Filesystem {
         Filesystem {
             db,
+            stores,
+            heads: Mutex::new(HashMap::new()),
+            head_failures: Mutex::new(HashMap::new()),
+            tracked: Mutex::new(HashMap::new()),
             opts,
             mounted_at: SystemTime::now(),
             inodes: Mutex::new(Inodes::new()),
@@ -169,6 +210,10 @@ impl Filesystem {
 
     pub fn database(&self) -> &Database {
         &self.db
+    }
+
+    pub fn stores(&self) -> &Stores {
+        &self.stores
     }
 
     pub fn options(&self) -> &FsOptions {
@@ -219,14 +264,20 @@ impl Filesystem {
         }
     }
 
-    pub fn open(&self, ino: u64, write: bool) -> FsResult<u64> {
+    /// Opens a file; returns the handle and whether its bytes can never change (content-
+    /// addressed external objects), so the kernel may keep their pages across opens.
+    pub fn open(&self, ino: u64, write: bool) -> FsResult<(u64, bool)> {
         let node = self.node(ino)?;
-        let (table, row, entry) = self.file(&node)?;
+        let target = self.file(&node)?;
         if write {
             return Err(FsError::ReadOnly);
         }
-        let file = self.load(&table, &row, &entry)?;
-        Ok(self.new_handle(Handle::File(Arc::new(file))))
+        let immutable = matches!(
+            target.content,
+            Content::External(_) | Content::ExternalNpy { .. }
+        );
+        let file = self.load(&target)?;
+        Ok((self.new_handle(Handle::File(Arc::new(file))), immutable))
     }
 
     pub fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
@@ -234,14 +285,13 @@ impl Filesystem {
             Some(Handle::File(f)) => f.clone(),
             _ => return Err(FsError::BadHandle),
         };
-        Ok(match &*file {
-            OpenFile::Bytes { data, start } => {
-                let body = &data[*start..];
-                let from = (offset as usize).min(body.len());
-                let to = from.saturating_add(size as usize).min(body.len());
-                body[from..to].to_vec()
-            }
-            OpenFile::Npy { view, plain } => view.read(plain, offset, size as usize),
+        let result = match &file.body {
+            Body::Bytes(source) => source.read_at(offset, size as usize),
+            Body::Npy(npy) => npy.read(offset, size as usize),
+        };
+        result.map_err(|e| {
+            tracing::error!("reading {} at {offset}: {e}", file.place);
+            FsError::Io
         })
     }
 
@@ -281,16 +331,18 @@ impl Filesystem {
 
     fn attr_of(&self, ino: u64, node: &Node) -> FsResult<Attr> {
         match node {
-            Node::RowEntry { .. } | Node::AttachFile { .. } => match self.row_entry(node)? {
-                Resolved::Folder => Ok(self.dir_attr(ino)),
-                Resolved::File(_, _, entry) => Ok(Attr {
-                    ino,
-                    is_dir: false,
-                    size: entry.content.size(),
-                    perm: permissions(false, self.opts.read_only),
-                    mtime: self.mounted_at,
-                }),
-            },
+            Node::RowEntry { .. } | Node::AttachFile { .. } | Node::ExternalObject { .. } => {
+                match self.resolve_entry(node)? {
+                    Resolved::Folder => Ok(self.dir_attr(ino)),
+                    Resolved::File(target) => Ok(Attr {
+                        ino,
+                        is_dir: false,
+                        size: target.content.size(),
+                        perm: permissions(false, self.opts.read_only),
+                        mtime: self.mounted_at,
+                    }),
+                }
+            }
             other => {
                 self.check_dir(other)?;
                 Ok(self.dir_attr(ino))
@@ -316,27 +368,73 @@ impl Filesystem {
             }
             Node::Table { schema, class } => self.table(schema, class).map(|_| ()),
             Node::Row { schema, class, row } => self.row(schema, class, row).map(|_| ()),
-            Node::RowEntry { .. } | Node::AttachFile { .. } => match self.row_entry(node)? {
-                Resolved::Folder => Ok(()),
-                Resolved::File(..) => Err(FsError::NotDir),
-            },
+            Node::ExternalRoot { schema } => {
+                if self.catalog(schema)?.stores.is_empty() {
+                    Err(FsError::NotFound)
+                } else {
+                    Ok(())
+                }
+            }
+            Node::ExternalStore { schema, store, .. } => {
+                if self.catalog(schema)?.stores.iter().any(|s| **s == **store) {
+                    Ok(())
+                } else {
+                    Err(FsError::NotFound)
+                }
+            }
+            Node::RowEntry { .. } | Node::AttachFile { .. } | Node::ExternalObject { .. } => {
+                match self.resolve_entry(node)? {
+                    Resolved::Folder => Ok(()),
+                    Resolved::File(..) => Err(FsError::NotDir),
+                }
+            }
         }
     }
 
     /// The child of a folder node by name (checked to exist).
     fn child(&self, parent: &Node, name: &str) -> FsResult<Node> {
-        let child = match parent {
-            Node::Root => match self.root_schema() {
-                Some(schema) => Node::Table {
+        let schema_child = |schema: Arc<str>| {
+            if name == EXTERNAL_DIR {
+                Node::ExternalRoot { schema }
+            } else {
+                Node::Table {
                     schema,
                     class: name.into(),
-                },
+                }
+            }
+        };
+        let child = match parent {
+            Node::Root => match self.root_schema() {
+                Some(schema) => schema_child(schema),
                 None => Node::Schema(name.into()),
             },
-            Node::Schema(schema) => Node::Table {
+            Node::Schema(schema) => schema_child(schema.clone()),
+            Node::ExternalRoot { schema } => Node::ExternalStore {
                 schema: schema.clone(),
-                class: name.into(),
+                store: name.into(),
+                unused: false,
             },
+            Node::ExternalStore {
+                schema,
+                store,
+                unused,
+            } => {
+                if name == UNUSED_DIR && !unused {
+                    Node::ExternalStore {
+                        schema: schema.clone(),
+                        store: store.clone(),
+                        unused: true,
+                    }
+                } else {
+                    Node::ExternalObject {
+                        schema: schema.clone(),
+                        store: store.clone(),
+                        unused: *unused,
+                        name: name.into(),
+                    }
+                }
+            }
+            Node::ExternalObject { .. } => return Err(FsError::NotDir),
             Node::Table { schema, class } => Node::Row {
                 schema: schema.clone(),
                 class: class.clone(),
@@ -363,8 +461,8 @@ impl Filesystem {
             Node::AttachFile { .. } => return Err(FsError::NotDir),
         };
         match &child {
-            Node::RowEntry { .. } | Node::AttachFile { .. } => {
-                self.row_entry(&child)?;
+            Node::RowEntry { .. } | Node::AttachFile { .. } | Node::ExternalObject { .. } => {
+                self.resolve_entry(&child)?;
             }
             other => self.check_dir(other)?,
         }
@@ -374,11 +472,19 @@ impl Filesystem {
     /// The entries of a folder node: (node, name, is_dir).
     fn children(&self, node: &Node) -> FsResult<Vec<(Node, String, bool)>> {
         let tables = |schema: Arc<str>| -> FsResult<Vec<(Node, String, bool)>> {
-            Ok(self
-                .catalog(&schema)?
-                .tables
-                .iter()
-                .map(|t| {
+            let catalog = self.catalog(&schema)?;
+            let external = (!catalog.stores.is_empty()).then(|| {
+                (
+                    Node::ExternalRoot {
+                        schema: schema.clone(),
+                    },
+                    EXTERNAL_DIR.to_string(),
+                    true,
+                )
+            });
+            Ok(external
+                .into_iter()
+                .chain(catalog.tables.iter().map(|t| {
                     let class: Arc<str> = t.class_name.as_str().into();
                     (
                         Node::Table {
@@ -388,7 +494,7 @@ impl Filesystem {
                         t.class_name.clone(),
                         true,
                     )
-                })
+                }))
                 .collect())
         };
         match node {
@@ -424,9 +530,61 @@ impl Filesystem {
                     })
                     .collect())
             }
+            Node::ExternalRoot { schema } => Ok(self
+                .catalog(schema)?
+                .stores
+                .iter()
+                .map(|store| {
+                    (
+                        Node::ExternalStore {
+                            schema: schema.clone(),
+                            store: store.as_str().into(),
+                            unused: false,
+                        },
+                        store.clone(),
+                        true,
+                    )
+                })
+                .collect()),
+            Node::ExternalStore {
+                schema,
+                store,
+                unused,
+            } => {
+                self.check_dir(node)?;
+                let listing = self.tracked_listing(schema, store, *unused)?;
+                let unused_dir = (!unused).then(|| {
+                    (
+                        Node::ExternalStore {
+                            schema: schema.clone(),
+                            store: store.clone(),
+                            unused: true,
+                        },
+                        UNUSED_DIR.to_string(),
+                        true,
+                    )
+                });
+                Ok(unused_dir
+                    .into_iter()
+                    .chain(listing.objects.iter().map(|(name, _)| {
+                        (
+                            Node::ExternalObject {
+                                schema: schema.clone(),
+                                store: store.clone(),
+                                unused: *unused,
+                                name: name.as_str().into(),
+                            },
+                            name.clone(),
+                            false,
+                        )
+                    }))
+                    .collect())
+            }
+            Node::ExternalObject { .. } => Err(FsError::NotDir),
             Node::Row { schema, class, row } => {
                 let (table, facts) = self.row(schema, class, row)?;
-                Ok(row_entries(&table, &facts)
+                Ok(self
+                    .entries_of(schema, &table, &facts)
                     .into_iter()
                     .map(|e| {
                         let is_dir = matches!(e, RowEntry::Folder { .. });
@@ -480,14 +638,24 @@ impl Filesystem {
         name: &str,
     ) -> FsResult<(Arc<TableInfo>, Arc<RowFacts>, RowEntry)> {
         let (table, facts) = self.row(schema, class, row)?;
-        let entry = row_entries(&table, &facts)
+        let entry = self
+            .entries_of(schema, &table, &facts)
             .into_iter()
             .find(|e| e.name() == name)
             .ok_or(FsError::NotFound)?;
         Ok((table, facts, entry))
     }
 
-    fn row_entry(&self, node: &Node) -> FsResult<Resolved> {
+    /// A file (or attachment folder) below a row, or an object in a `.external` view.
+    fn resolve_entry(&self, node: &Node) -> FsResult<Resolved> {
+        let in_row = |schema: &Arc<str>, table: &Arc<TableInfo>, facts: &RowFacts, f: FileEntry| {
+            Resolved::File(Box::new(FileTarget {
+                place: format!("{schema}/{}/{}/{}", table.class_name, facts.folder, f.name),
+                in_table: Some((table.clone(), facts.key.clone(), f.column)),
+                schema: schema.clone(),
+                content: f.content,
+            }))
+        };
         match node {
             Node::RowEntry {
                 schema,
@@ -496,7 +664,7 @@ impl Filesystem {
                 name,
             } => match self.row_entry_raw(schema, class, row, name)? {
                 (_, _, RowEntry::Folder { .. }) => Ok(Resolved::Folder),
-                (table, facts, RowEntry::File(f)) => Ok(Resolved::File(table, facts, f)),
+                (table, facts, RowEntry::File(f)) => Ok(in_row(schema, &table, &facts, f)),
             },
             Node::AttachFile {
                 schema,
@@ -508,19 +676,210 @@ impl Filesystem {
                 (table, facts, RowEntry::Folder { files, .. }) => files
                     .into_iter()
                     .find(|f| f.name == **name)
-                    .map(|f| Resolved::File(table, facts, f))
+                    .map(|f| in_row(schema, &table, &facts, f))
                     .ok_or(FsError::NotFound),
                 _ => Err(FsError::NotDir),
             },
+            Node::ExternalObject {
+                schema,
+                store,
+                unused,
+                name,
+            } => {
+                let listing = self.tracked_listing(schema, store, *unused)?;
+                let (_, tracked) = listing
+                    .objects
+                    .iter()
+                    .find(|(n, _)| **n == **name)
+                    .ok_or(FsError::NotFound)?;
+                Ok(Resolved::File(Box::new(FileTarget {
+                    content: Content::External(ExternalObject {
+                        store: store.to_string(),
+                        hash: tracked.hash.clone(),
+                        kind: tracked.kind.clone(),
+                        size: tracked.size,
+                    }),
+                    schema: schema.clone(),
+                    place: format!("{schema}/{EXTERNAL_DIR}/{store}/{name}"),
+                    in_table: None,
+                })))
+            }
             _ => Err(FsError::IsDir),
         }
     }
 
-    fn file(&self, node: &Node) -> FsResult<(Arc<TableInfo>, Arc<RowFacts>, FileEntry)> {
-        match self.row_entry(node)? {
-            Resolved::File(t, r, f) => Ok((t, r, f)),
+    fn file(&self, node: &Node) -> FsResult<FileTarget> {
+        match self.resolve_entry(node)? {
+            Resolved::File(target) => Ok(*target),
             Resolved::Folder => Err(FsError::IsDir),
         }
+    }
+
+    /// A row folder's entries. External blobs are named by what their first bytes say, so those
+    /// are fetched first: for every row of the table's listing at once, concurrently.
+    fn entries_of(&self, schema: &Arc<str>, table: &TableInfo, facts: &RowFacts) -> Vec<RowEntry> {
+        let missing = |rows: &mut dyn Iterator<Item = &RowFacts>| -> Vec<(String, Vec<u8>, u64)> {
+            let heads = self.heads.lock().unwrap();
+            let failures = self.head_failures.lock().unwrap();
+            let mut out = Vec::new();
+            for row in rows {
+                for (info, fact) in table.columns.iter().zip(&row.values) {
+                    if let (
+                        crate::catalog::AttrKind::External {
+                            store,
+                            kind: crate::catalog::ExternalKind::Blob,
+                        },
+                        Fact::External {
+                            hash,
+                            size: Some(size),
+                            ..
+                        },
+                    ) = (&info.kind, fact)
+                    {
+                        let failed_recently = failures.get(hash).is_some_and(|t| self.fresh(t.at));
+                        if !heads.contains_key(hash) && !failed_recently {
+                            out.push((store.clone(), hash.clone(), *size));
+                        }
+                    }
+                }
+            }
+            out
+        };
+        let mine = missing(&mut std::iter::once(facts));
+        if !mine.is_empty() {
+            // Whole table at once when its listing is at hand (`ls -l`/`find` over all rows).
+            let key: TableKey = (schema.clone(), table.class_name.as_str().into());
+            let listing = self
+                .listings
+                .lock()
+                .unwrap()
+                .get(&key)
+                .and_then(|slot| slot.lock().unwrap().as_ref().map(|t| t.value.clone()));
+            let wanted = match listing {
+                Some(l) => missing(&mut l.rows.iter().map(|r| &**r)),
+                None => mine,
+            };
+            self.fetch_heads(schema, wanted);
+        }
+        let heads = self.heads.lock().unwrap();
+        let failures = self.head_failures.lock().unwrap();
+        row_entries(table, facts, &|hash| match heads.get(hash) {
+            Some(head) => head.clone(),
+            None => BlobHead::Unavailable(
+                failures
+                    .get(hash)
+                    .map(|t| t.value.clone())
+                    .unwrap_or_else(|| "not fetched".into()),
+            ),
+        })
+    }
+
+    /// Reads and classifies the first bytes of external blobs: from the DataJoint cache when it
+    /// has them, else with concurrent ranged reads from the stores.
+    fn fetch_heads(&self, schema: &str, wanted: Vec<(String, Vec<u8>, u64)>) {
+        let mut remote = Vec::new();
+        let mut results: Vec<FetchedHead> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (store, hash, size) in wanted {
+            if !seen.insert(hash.clone()) {
+                continue;
+            }
+            let prefix_len = size.min(RECOMMENDED_PREFIX as u64);
+            if let Some(cache) = self.stores.cache_dir() {
+                let path = paths::cache_path(cache, &paths::hex(&hash));
+                if let Ok(head) =
+                    FileSource::open(&path).and_then(|f| f.read_at(0, prefix_len as usize))
+                {
+                    results.push((hash, size, Ok(head)));
+                    continue;
+                }
+            }
+            match self
+                .stores
+                .locate(&store, schema, &hash, &TrackedKind::Blob)
+            {
+                Ok(loc) => remote.push((hash, size, loc)),
+                Err(e) => results.push((hash, size, Err(format!("{e:#}")))),
+            }
+        }
+        if !remote.is_empty() {
+            let items: Vec<_> = remote
+                .iter()
+                .map(|(_, size, loc)| (loc.clone(), (*size).min(RECOMMENDED_PREFIX as u64)))
+                .collect();
+            let fetched = self.stores.prefixes(&items);
+            for ((hash, size, loc), got) in remote.into_iter().zip(fetched) {
+                let got = got.map(|b| b.to_vec()).map_err(|e| format!("{e:#}"));
+                let got = match got {
+                    // A header longer than the first read (rare): fetch what it asks for.
+                    Ok(head) => match classify_blob(&head, size) {
+                        Err(BlobError::NeedMore(n)) => self
+                            .stores
+                            .get_range(&loc, 0..(n as u64).min(size))
+                            .map(|b| b.to_vec())
+                            .map_err(|e| format!("{e:#}")),
+                        _ => Ok(head),
+                    },
+                    Err(e) => Err(e),
+                };
+                results.push((hash, size, got));
+            }
+        }
+        let mut heads = self.heads.lock().unwrap();
+        let mut failures = self.head_failures.lock().unwrap();
+        for (hash, size, got) in results {
+            match got {
+                Ok(head) => {
+                    let head = match classify_blob(&head, size) {
+                        Ok(shape) => BlobHead::Known(shape),
+                        Err(e) => BlobHead::Corrupt(e.to_string()),
+                    };
+                    failures.remove(&hash);
+                    heads.insert(hash, head);
+                }
+                Err(reason) => {
+                    tracing::error!("external blob {}: {reason}", paths::hex(&hash));
+                    failures.insert(
+                        hash,
+                        Timed {
+                            at: Instant::now(),
+                            value: reason,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    fn tracked_listing(
+        &self,
+        schema: &Arc<str>,
+        store: &Arc<str>,
+        unused: bool,
+    ) -> FsResult<Arc<TrackedListing>> {
+        let key = (schema.clone(), store.clone(), unused);
+        if let Some(t) = self.tracked.lock().unwrap().get(&key) {
+            if self.fresh(t.at) {
+                return Ok(t.value.clone());
+            }
+        }
+        let started = Instant::now();
+        let objects = self
+            .db
+            .tracked(schema, store, unused)
+            .map_err(|e| db_error(&format!("listing ~external_{store} of {schema}"), e))?
+            .into_iter()
+            .map(|t| (paths::view_name(&paths::hex(&t.hash), &t.kind), t))
+            .collect();
+        let listing = Arc::new(TrackedListing { objects });
+        self.tracked.lock().unwrap().insert(
+            key,
+            Timed {
+                at: started,
+                value: listing.clone(),
+            },
+        );
+        Ok(listing)
     }
 
     // ----- cached database views -----
@@ -691,59 +1050,51 @@ impl Filesystem {
         found.map(|r| (table, r)).ok_or(FsError::NotFound)
     }
 
-    /// Fetches what an opened file shows.
-    fn load(&self, table: &TableInfo, row: &RowFacts, entry: &FileEntry) -> FsResult<OpenFile> {
-        let attr = &table.columns[entry.column].name;
-        let place = || {
-            format!(
-                "{}.{}/{}/{}",
-                table.schema, table.class_name, row.folder, entry.name
-            )
+    /// Prepares what an opened file shows: in-table values are fetched now (one query),
+    /// external objects are read as the file is read.
+    fn load(&self, target: &FileTarget) -> FsResult<OpenFile> {
+        let place = target.place.clone();
+        let open = |body: Body| OpenFile {
+            body,
+            place: place.clone(),
         };
         let fetch = || -> FsResult<Vec<u8>> {
+            let (table, key, column) = target.in_table.as_ref().ok_or(FsError::Io)?;
             self.db
-                .fetch_value(table, &row.key, entry.column)
-                .map_err(|e| db_error(&format!("reading {}", place()), e))?
+                .fetch_value(table, key, *column)
+                .map_err(|e| db_error(&format!("reading {place}"), e))?
                 .ok_or_else(|| {
-                    tracing::warn!(
-                        "{} vanished (row deleted or attribute {attr} set to NULL)",
-                        place()
-                    );
+                    tracing::warn!("{place} vanished (row deleted or value set to NULL)");
                     FsError::NotFound
                 })
         };
-        match &entry.content {
-            Content::Inline(bytes) => Ok(OpenFile::Bytes {
-                data: bytes.clone(),
-                start: 0,
-            }),
-            Content::RawBlob { .. } => Ok(OpenFile::Bytes {
-                data: fetch()?.into(),
-                start: 0,
-            }),
+        let corrupt = |why: String| {
+            tracing::error!("corrupt blob in {place}: {why}");
+            FsError::Io
+        };
+        match &target.content {
+            Content::Inline(bytes) => Ok(open(Body::Bytes(Arc::new(MemorySource::new(
+                bytes.clone(),
+                0,
+            ))))),
+            Content::RawBlob { .. } => Ok(open(Body::Bytes(Arc::new(MemorySource::new(
+                fetch()?.into(),
+                0,
+            ))))),
             Content::Attachment { name_len, .. } => {
                 let value = fetch()?;
                 let start = *name_len as usize + 1;
                 if value.len() < start || value[start - 1] != 0 {
-                    tracing::error!("{}: attachment changed while opening", place());
+                    tracing::error!("{place}: attachment changed while opening");
                     return Err(FsError::Io);
                 }
-                Ok(OpenFile::Bytes {
-                    data: value.into(),
+                Ok(open(Body::Bytes(Arc::new(MemorySource::new(
+                    value.into(),
                     start,
-                })
+                )))))
             }
             Content::Npy(_) => {
                 let stored = fetch()?;
-                let corrupt = |why: String| {
-                    tracing::error!(
-                        "corrupt blob in {} (table {}, row {}, attribute {attr}): {why}",
-                        place(),
-                        table.class_name,
-                        row.folder
-                    );
-                    FsError::Io
-                };
                 // Classify again from the value read now: the row may have changed since listing.
                 let array = match classify_blob(&stored, stored.len() as u64) {
                     Ok(BlobShape::Array(a)) => a,
@@ -756,30 +1107,84 @@ impl Filesystem {
                 if (plain.len() as u64) < array.data_offset as u64 + array.data_len {
                     return Err(corrupt("data shorter than its header says".into()));
                 }
-                Ok(OpenFile::Npy {
-                    view: NpyView::new(&array),
-                    plain,
-                })
+                Ok(open(Body::Npy(NpyFile::new(
+                    NpyView::new(&array),
+                    Arc::new(MemorySource::new(plain.into(), 0)),
+                ))))
+            }
+            Content::External(object) => Ok(open(Body::Bytes(self.external_source(
+                &target.schema,
+                object,
+                &place,
+            )?))),
+            Content::ExternalNpy { object, view } => {
+                let stored = self.external_source(&target.schema, object, &place)?;
+                let io = |e: std::io::Error| {
+                    tracing::error!("reading {place}: {e}");
+                    FsError::Io
+                };
+                let magic = stored.read_at(0, 14).map_err(io)?;
+                let mut plain: Arc<dyn ByteSource> =
+                    if magic.starts_with(b"ZL123\0") && magic.len() == 14 {
+                        let plain_len = u64::from_le_bytes(magic[6..14].try_into().unwrap());
+                        Arc::new(InflatingSource::new(stored, plain_len))
+                    } else {
+                        stored
+                    };
+                if NpyFile::needs_memory(view) {
+                    let all = plain.read_at(0, plain.len() as usize).map_err(io)?;
+                    plain = Arc::new(MemorySource::new(all.into(), 0));
+                }
+                Ok(open(Body::Npy(NpyFile::new(view.clone(), plain))))
             }
             Content::Unavailable { why, .. } => {
                 match why {
                     Unavailable::NotYetSupported(feature) => {
-                        tracing::error!("{}: cannot read yet: needs {feature}", place())
+                        tracing::error!("{place}: cannot read yet: needs {feature}")
                     }
-                    Unavailable::Corrupt(reason) => tracing::error!(
-                        "corrupt value in {} (table {}, row {}, attribute {attr}): {reason}",
-                        place(),
-                        table.class_name,
-                        row.folder
-                    ),
+                    Unavailable::Corrupt(reason) => {
+                        tracing::error!("corrupt value in {place}: {reason}")
+                    }
+                    Unavailable::Store(reason) => tracing::error!("{place}: {reason}"),
                 }
                 Err(FsError::Io)
             }
         }
     }
+
+    /// The stored bytes of an external object. Blobs go through DataJoint's cache folder when
+    /// one is configured (read from it, or downloaded into it as the client does).
+    fn external_source(
+        &self,
+        schema: &str,
+        object: &ExternalObject,
+        place: &str,
+    ) -> FsResult<Arc<dyn ByteSource>> {
+        let fail = |e: anyhow::Error| {
+            tracing::error!("{place}: store {:?}: {e:#}", object.store);
+            FsError::Io
+        };
+        let loc = self
+            .stores
+            .locate(&object.store, schema, &object.hash, &object.kind)
+            .map_err(fail)?;
+        if let (TrackedKind::Blob, Some(cache)) = (&object.kind, self.stores.cache_dir()) {
+            let path = paths::cache_path(cache, &paths::hex(&object.hash));
+            if !path.exists() {
+                self.stores.download(&loc, &path).map_err(fail)?;
+            }
+            let file = FileSource::open(&path).map_err(|e| fail(e.into()))?;
+            return Ok(Arc::new(file));
+        }
+        Ok(Arc::new(ObjectSource::new(
+            self.stores.clone(),
+            loc,
+            object.size,
+        )))
+    }
 }
 
 enum Resolved {
     Folder,
-    File(Arc<TableInfo>, Arc<RowFacts>, FileEntry),
+    File(Box<FileTarget>),
 }

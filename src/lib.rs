@@ -15,3 +15,5 @@ pub mod mount;
 pub mod namespace;
 pub mod naming;
 pub mod rowname;
+pub mod source;
+pub mod stores;

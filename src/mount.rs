@@ -20,6 +20,7 @@ use crate::config;
 use crate::db::Database;
 use crate::fs::{Filesystem, FsOptions};
 use crate::fuse::FuseAdapter;
+use crate::stores::Stores;
 
 #[derive(Clone, Debug)]
 pub struct MountArgs {
@@ -103,9 +104,10 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
                 bail!("unknown schema {schema:?} (or no privilege to see it)");
             }
         }
-        Ok((mountpoint, cfg, db))
+        let stores = Arc::new(Stores::new(&cfg.stores, cfg.cache.clone())?);
+        Ok((mountpoint, cfg, db, stores))
     })();
-    let (mountpoint, cfg, db) = match prepared {
+    let (mountpoint, cfg, db, stores) = match prepared {
         Ok(p) => p,
         Err(e) => {
             ready(Err(format!("{e:#}")));
@@ -115,6 +117,7 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
 
     let core = Arc::new(Filesystem::new(
         db,
+        stores,
         FsOptions {
             schema: args.schema.clone(),
             read_only: args.read_only,

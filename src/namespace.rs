@@ -16,6 +16,7 @@ use std::sync::Arc;
 use crate::catalog::{AttrKind, ExternalKind, TableInfo};
 use crate::codec::{classify_blob, BlobShape, NpyView};
 use crate::db::{Fact, RowFacts};
+use crate::stores::paths::TrackedKind;
 
 /// A path in the mount, by meaning. Names are the folder/file names as shown.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -38,6 +39,23 @@ pub enum Node {
         row: Arc<str>,
         name: Arc<str>,
     },
+    /// `.external/` at a schema's root: one folder per store the schema tracks.
+    ExternalRoot {
+        schema: Arc<str>,
+    },
+    /// `.external/<store>/` (or its `.unused/` when `unused`): the tracked objects.
+    ExternalStore {
+        schema: Arc<str>,
+        store: Arc<str>,
+        unused: bool,
+    },
+    /// One tracked object in `.external/<store>/[.unused/]`.
+    ExternalObject {
+        schema: Arc<str>,
+        store: Arc<str>,
+        unused: bool,
+        name: Arc<str>,
+    },
     /// A file inside an attachment folder.
     AttachFile {
         schema: Arc<str>,
@@ -48,13 +66,38 @@ pub enum Node {
     },
 }
 
-/// Why a listed file cannot be read yet (reads give EIO with this in the log line).
+/// The name of the hidden folder with the per-store views.
+pub const EXTERNAL_DIR: &str = ".external";
+/// The name of the folder of unreferenced objects inside `.external/<store>/`.
+pub const UNUSED_DIR: &str = ".unused";
+
+/// Why a listed file cannot be read (reads give EIO with this in the log line).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Unavailable {
     /// A feature a later part of djfs provides.
     NotYetSupported(&'static str),
     /// The stored value is damaged.
     Corrupt(String),
+    /// The store could not be asked (not configured, unreachable, object missing…).
+    Store(String),
+}
+
+/// An object in an external store, as a row references it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExternalObject {
+    pub store: String,
+    pub hash: Vec<u8>,
+    pub kind: TrackedKind,
+    /// Size from the tracking table.
+    pub size: u64,
+}
+
+/// What is known of an external blob's first bytes (from the store or the cache).
+#[derive(Clone, Debug, PartialEq)]
+pub enum BlobHead {
+    Known(BlobShape),
+    Corrupt(String),
+    Unavailable(String),
 }
 
 /// What a regular file holds.
@@ -73,6 +116,13 @@ pub enum Content {
         size: u64,
         name_len: u64,
     },
+    /// An external blob holding an array, shown as `.npy`.
+    ExternalNpy {
+        object: ExternalObject,
+        view: NpyView,
+    },
+    /// An external object's bytes as stored: a non-array blob, an attachment, a filepath file.
+    External(ExternalObject),
     Unavailable {
         size: u64,
         why: Unavailable,
@@ -83,7 +133,8 @@ impl Content {
     pub fn size(&self) -> u64 {
         match self {
             Content::Inline(b) => b.len() as u64,
-            Content::Npy(view) => view.size(),
+            Content::Npy(view) | Content::ExternalNpy { view, .. } => view.size(),
+            Content::External(object) => object.size,
             Content::RawBlob { size }
             | Content::Attachment { size, .. }
             | Content::Unavailable { size, .. } => *size,
@@ -119,7 +170,12 @@ impl RowEntry {
 }
 
 /// The entries of a row folder, in column order. Hidden columns are not shown; NULLs are absent.
-pub fn row_entries(table: &TableInfo, row: &RowFacts) -> Vec<RowEntry> {
+/// `head` tells what is known of an external blob (by hash); its name depends on it.
+pub fn row_entries(
+    table: &TableInfo,
+    row: &RowFacts,
+    head: &dyn Fn(&[u8]) -> BlobHead,
+) -> Vec<RowEntry> {
     let mut entries = Vec::new();
     for (column, (info, fact)) in table.columns.iter().zip(&row.values).enumerate() {
         if info.hidden {
@@ -153,15 +209,7 @@ pub fn row_entries(table: &TableInfo, row: &RowFacts) -> Vec<RowEntry> {
                         format!("{attr}.blob"),
                         Content::RawBlob { size: *len },
                     )));
-                    entries.push(RowEntry::File(file(
-                        format!("{attr}.json"),
-                        Content::Unavailable {
-                            size: 0,
-                            why: Unavailable::NotYetSupported(
-                                "JSON rendering of non-array blobs (issue 3)",
-                            ),
-                        },
-                    )));
+                    entries.push(json_placeholder(column, attr));
                 }
                 Err(e) => entries.push(RowEntry::File(file(
                     format!("{attr}.npy"),
@@ -186,51 +234,106 @@ pub fn row_entries(table: &TableInfo, row: &RowFacts) -> Vec<RowEntry> {
                 files: vec![],
             }),
             Fact::External {
+                hash,
                 attachment_name,
                 filepath,
                 size,
-                ..
             } => {
-                let why = Unavailable::NotYetSupported("external stores (issue 4)");
-                let pending = |name: String| {
-                    file(
-                        name,
-                        Content::Unavailable {
-                            size: size.unwrap_or(0),
-                            why: why.clone(),
-                        },
-                    )
+                let AttrKind::External { store, kind } = &info.kind else {
+                    continue;
                 };
-                match &info.kind {
-                    AttrKind::External {
-                        kind: ExternalKind::Attach,
-                        ..
-                    } => entries.push(RowEntry::Folder {
+                let Some(size) = *size else {
+                    // The reference exists but its tracking row does not: show it, read EIO.
+                    let why = Unavailable::Store(format!(
+                        "no row for hash {} in ~external_{store}",
+                        crate::stores::paths::hex(hash)
+                    ));
+                    entries.push(RowEntry::File(file(
+                        format!("{attr}.npy"),
+                        Content::Unavailable { size: 0, why },
+                    )));
+                    continue;
+                };
+                let object = |kind: TrackedKind| ExternalObject {
+                    store: store.clone(),
+                    hash: hash.clone(),
+                    kind,
+                    size,
+                };
+                match kind {
+                    ExternalKind::Attach => entries.push(RowEntry::Folder {
                         name: attr.into(),
-                        files: attachment_name.iter().map(|n| pending(n.clone())).collect(),
+                        files: attachment_name
+                            .iter()
+                            .map(|n| {
+                                file(
+                                    n.clone(),
+                                    Content::External(object(TrackedKind::Attachment(n.clone()))),
+                                )
+                            })
+                            .collect(),
                     }),
-                    AttrKind::External {
-                        kind: ExternalKind::Filepath,
-                        ..
-                    } => entries.push(RowEntry::Folder {
+                    ExternalKind::Filepath => entries.push(RowEntry::Folder {
                         name: attr.into(),
                         files: filepath
                             .iter()
-                            .map(|p| pending(p.rsplit('/').next().unwrap_or(p).to_string()))
+                            .map(|p| {
+                                file(
+                                    p.rsplit('/').next().unwrap_or(p).to_string(),
+                                    Content::External(object(TrackedKind::Filepath(p.clone()))),
+                                )
+                            })
                             .collect(),
                     }),
-                    _ => entries.push(RowEntry::File(file(
-                        format!("{attr}.npy"),
-                        Content::Unavailable {
-                            size: 0,
-                            why: why.clone(),
-                        },
-                    ))),
+                    ExternalKind::Blob => match head(hash) {
+                        BlobHead::Known(BlobShape::Array(array)) => {
+                            entries.push(RowEntry::File(file(
+                                format!("{attr}.npy"),
+                                Content::ExternalNpy {
+                                    object: object(TrackedKind::Blob),
+                                    view: NpyView::new(&array),
+                                },
+                            )))
+                        }
+                        BlobHead::Known(BlobShape::Other) => {
+                            entries.push(RowEntry::File(file(
+                                format!("{attr}.blob"),
+                                Content::External(object(TrackedKind::Blob)),
+                            )));
+                            entries.push(json_placeholder(column, attr));
+                        }
+                        BlobHead::Corrupt(reason) => entries.push(RowEntry::File(file(
+                            format!("{attr}.npy"),
+                            Content::Unavailable {
+                                size: 0,
+                                why: Unavailable::Corrupt(reason),
+                            },
+                        ))),
+                        BlobHead::Unavailable(reason) => entries.push(RowEntry::File(file(
+                            format!("{attr}.npy"),
+                            Content::Unavailable {
+                                size: 0,
+                                why: Unavailable::Store(reason),
+                            },
+                        ))),
+                    },
                 }
             }
         }
     }
     entries
+}
+
+/// The `.json` view next to a `.blob` (rendered from issue 3 on).
+fn json_placeholder(column: usize, attr: &str) -> RowEntry {
+    RowEntry::File(FileEntry {
+        name: format!("{attr}.json"),
+        column,
+        content: Content::Unavailable {
+            size: 0,
+            why: Unavailable::NotYetSupported("JSON rendering of non-array blobs (issue 3)"),
+        },
+    })
 }
 
 /// Files are read-only (0444) on read-only mounts, else 0644; folders 0555 / 0755.
@@ -315,7 +418,7 @@ mod tests {
                 Fact::Bytes(vec![0, 1]),
             ],
         };
-        let entries = row_entries(&table, &row);
+        let entries = row_entries(&table, &row, &|_| BlobHead::Unavailable("no store".into()));
         let names: Vec<&str> = entries.iter().map(|e| e.name()).collect();
         assert_eq!(
             names,

@@ -23,8 +23,10 @@ fn core(refresh: Duration) -> Filesystem {
     });
     let cfg = djfs::config::from_json(&json, None, |_| None).unwrap();
     let db = Database::connect(&cfg.database).unwrap();
+    let stores = std::sync::Arc::new(djfs::stores::Stores::new(&cfg.stores, None).unwrap());
     Filesystem::new(
         db,
+        stores,
         FsOptions {
             schema: Some(SCHEMA.into()),
             read_only: false,
@@ -154,7 +156,7 @@ fn reads_at_any_offset_agree_with_a_whole_read() {
         let Ok(npy) = fs.lookup(row.ino, OsStr::new("value.npy")) else {
             continue;
         };
-        let fh = fs.open(npy.ino, false).unwrap();
+        let (fh, _) = fs.open(npy.ino, false).unwrap();
         let whole = fs.read(fh, 0, u32::MAX).unwrap();
         assert_eq!(whole.len() as u64, npy.size);
         assert_eq!(&whole[..6], b"\x93NUMPY");

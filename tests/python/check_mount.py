@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Compare a djfs mount of a DataJoint schema with what the real client (datajoint 0.14.10) fetches.
 
-    check_mount.py MOUNT SCHEMA [--all-schemas] [--read-only] [--config FILE] [--no-key-files] [-v]
+    check_mount.py MOUNT SCHEMA [--all-schemas] [--read-only] [--config FILE] [--no-key-files]
+                   [--expect-external-eio | --no-external] [-v]
 
 Tables are discovered through the client (`dj.Schema(...).list_tables()`, `dj.FreeTable`,
 cross-checked with `dj.VirtualModule`), never through djfs. Every expected folder and file name is
@@ -15,11 +16,31 @@ Layout checked (MOUNT, or MOUNT/SCHEMA with --all-schemas):
   <Class>/<row>/<attr>.npy       numeric/bool/complex/datetime64 `A`-array blob (np.load == fetch1)
   <Class>/<row>/<attr>.blob      any other blob: the raw column bytes; <attr>.json next to it (EIO for now)
   <Class>/<row>/<attr>/<name>    internal attachment
-  external blob@store -> <attr>.npy, attach@store -> <attr>/<attachment_name>: listed, reading gives EIO
+  external attributes (the stored objects are read by the checker itself: folder stores from disk,
+  S3 stores with minio, at the paths of the client's fetch_external_paths()):
+  <Class>/<row>/<attr>.npy       blob@store, same naming rule as in-table blobs (np.load == fetch);
+  <Class>/<row>/<attr>.blob      ... else the stored object's bytes, with <attr>.json next to it
+  <Class>/<row>/<attr>/<name>    attach@store: bytes identical to the client's download
+  <Class>/<row>/<attr>/<base>    filepath@store: basename of the relative path; bytes identical to the
+                                 file the client fetches (into a temporary stage, so it downloads)
+  .external/                     hidden folder at the schema root, iff the schema has ~external_* tables
+  .external/<store>/             one per ~external_<store> table; lists every tracked object:
+                                 <hex> (blob), <hex>.<attachment_name>, <hex>.<basename of filepath>
+                                 (<hex> = 32 lowercase hex digits of the hash), plus `.unused`;
+                                 size == tracking `size`, bytes == the stored object
+  .external/<store>/.unused/     the tracked objects no row references (NOT EXISTS per referencing
+                                 column); compared with the client's unused() where no referencing
+                                 column holds NULL (elsewhere the client's NOT IN returns nothing)
 Options:
   --read-only     modes must be exactly 0444 (files) / 0555 (dirs); otherwise 0444|0644 / 0555|0755
   --config FILE   DataJoint config JSON (e.g. from make_demo.py --config-out); default: DJ_HOST/DJ_USER/DJ_PASS
   --no-key-files  primary-key attributes are not expected as files in row folders (default: they are)
+  --expect-external-eio  the behaviour before external stores were readable: external blobs are
+                  listed as <attr>.npy, attach@store as <attr>/<attachment_name>, filepath@store only
+                  as <attr>; every external read must give EIO; `.external` is not checked
+  --no-external   do not check the `.external` view (external attributes in rows are still checked)
+The checker's client never uses a `cache` folder (the config's `cache` is ignored), so it does not
+fill the cache that djfs shares with the client (see check_cache.py).
 """
 
 import argparse
@@ -29,6 +50,7 @@ import hashlib
 import io
 import math
 import os
+import posixpath
 import re
 import stat
 import struct
@@ -218,14 +240,16 @@ def external_attachment_name(conn, database, store, hash_bytes):
     return row[0] if row else None
 
 
-def load_table(conn, database, table_name, tmp, key_files):
-    """Build the expected rows of a table from the client's fetch and the raw column bytes."""
+def load_table(conn, database, table_name, tmp, key_files, external=None):
+    """Build the expected rows of a table from the client's fetch and the raw column bytes.
+    `external`: an ExternalCatalog to check external attributes for real; None: the old EIO layout."""
     full = f"`{database}`.`{table_name}`"
     tbl = dj.FreeTable(conn, full)
     heading = tbl.heading
     attrs = heading.names  # visible attributes, in declared order
     pk = heading.primary_key
-    local_attrs = [a for a in attrs if not (heading.attributes[a].is_external or heading.attributes[a].in_key)]
+    local_attrs = [a for a in attrs if not ((heading.attributes[a].is_external and external is None)
+                                            or heading.attributes[a].in_key)]
     # proj(...).fetch(as_dict=True), not fetch(*attrs, as_dict=True): the latter goes through a numpy
     # record array (int64 columns) and overflows on bigint unsigned values >= 2**63.
     fetched = tbl.proj(*local_attrs).fetch(as_dict=True, download_path=tmp)
@@ -243,7 +267,9 @@ def load_table(conn, database, table_name, tmp, key_files):
             if attr.in_key and not key_files:
                 continue
             r = raw[a]
-            if attr.is_blob:
+            if attr.is_external and external is not None:
+                external.add_entries(entries, nulls, attr, r, value.get(a))
+            elif attr.is_blob:
                 names = [f"{a}.npy"] if attr.is_external else [f"{a}.npy", f"{a}.blob", f"{a}.json"]
                 if r is None:
                     nulls += names
@@ -280,21 +306,158 @@ def load_table(conn, database, table_name, tmp, key_files):
     return Table(table_name, class_name(table_name), heading, rows)
 
 
-def load_schema(conn, database, tmp, key_files):
+def load_schema(conn, database, tmp, key_files, external=None):
     schema = dj.Schema(database, create_schema=False)
+    if external is not None:
+        external.attach(schema)
     tables = []
     for table_name in schema.list_tables():
         if class_name(table_name) is None:
             continue
-        tables.append(load_table(conn, database, table_name, tmp, key_files))
+        tables.append(load_table(conn, database, table_name, tmp, key_files, external))
     return schema, tables
+
+
+# =============================================================================== external stores
+
+def external_stores(conn, database):
+    """Store names of the schema's `~external_<store>` tables."""
+    rows = conn.query(
+        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s AND TABLE_NAME LIKE %s",
+        args=(database, "~external\\_%"),
+    ).fetchall()
+    return sorted(name[len("~external_"):] for (name,) in rows)
+
+
+class TrackedObject:
+    """One row of `~external_<store>` and where its object lives."""
+
+    def __init__(self, store, hash_bytes, size, attachment_name, filepath, path):
+        self.store, self.hash, self.size = store, hash_bytes, size
+        self.attachment_name, self.filepath, self.path = attachment_name, filepath, path
+        self.hex = hash_bytes.hex()
+        if attachment_name is not None:
+            self.kind, self.name = "attach", f"{self.hex}.{attachment_name}"
+        elif filepath is not None:
+            self.kind, self.name = "filepath", f"{self.hex}.{posixpath.basename(filepath)}"
+        else:
+            self.kind, self.name = "blob", self.hex
+        self._digest = None
+        self.error = None
+
+    def digest(self, catalog):
+        """(size, md5 hex, head bytes) of the stored object, read from the store (cached); None and
+        self.error set when it cannot be read."""
+        if self._digest is None and self.error is None:
+            try:
+                self._digest = djenv.store_object_digest(catalog.specs[self.store], self.path, catalog.minio)
+            except Exception as e:  # noqa: BLE001 -- reported by the checks that need the object
+                self.error = f"cannot read the stored object {self.path} of store `{self.store}`: {e!r}"
+        return self._digest
+
+
+class ExternalCatalog:
+    """The schema's tracked objects per store, from the tracking tables and the client's
+    fetch_external_paths(); the stored objects themselves are read directly from the stores."""
+
+    def __init__(self, conn, database, tmp):
+        self.conn, self.database = conn, database
+        self.specs = dict(dj.config.get("stores") or {})
+        self.minio = {}
+        self.stores = external_stores(conn, database)
+        self.objects = {}  # store -> {hash bytes: TrackedObject}
+        self.problems = []  # (where, message): reported as failures by the checker
+        self.schema = None
+        # Filepath fetches go to a fresh stage so that the client really downloads from the store.
+        for store, spec in self.specs.items():
+            if spec.get("stage"):
+                spec["stage"] = os.path.join(tmp, f"stage-{store}")
+                os.makedirs(spec["stage"], exist_ok=True)
+
+    def attach(self, schema):
+        self.schema = schema
+        for store in self.stores:
+            rows = self.conn.query(
+                f"SELECT hash, size, attachment_name, filepath FROM `{self.database}`.`~external_{store}`"
+            ).fetchall()
+            paths = {}
+            if store in self.specs:
+                try:
+                    paths = {u.bytes: str(p) for u, p in schema.external[store].fetch_external_paths()}
+                except Exception as e:  # noqa: BLE001
+                    self.problems.append((f".external/{store}", f"client cannot use store `{store}`: {e!r}"))
+            objects = {}
+            for h, size, attachment_name, filepath in rows:
+                h = bytes(h)
+                objects[h] = TrackedObject(store, h, int(size), attachment_name, filepath, paths.get(h))
+            self.objects[store] = objects
+
+    def configured(self, store):
+        return store in self.specs
+
+    def object(self, store, hash_bytes):
+        return self.objects.get(store, {}).get(hash_bytes)
+
+    def add_entries(self, entries, nulls, attr, raw, value):
+        """Expected row-folder entries of one external attribute (raw = the 16 hash bytes)."""
+        a = attr.name
+        if attr.is_blob:
+            if raw is None:
+                nulls += [f"{a}.npy", f"{a}.blob", f"{a}.json"]
+                return
+            obj = self.object(attr.store, raw)
+            digest = obj.digest(self) if obj is not None and self.configured(attr.store) else None
+            if digest is None:
+                why = (f"store `{attr.store}` not in the config" if not self.configured(attr.store)
+                       else obj.error if obj is not None else "hash not tracked")
+                entries[f"{a}.npy|{a}.blob"] = Entry("ext_unknown", a, f"{a}.npy|{a}.blob", why=why)
+            elif blob_is_npy_array(digest[2]):
+                entries[f"{a}.npy"] = Entry("npy", a, f"{a}.npy", value=value, raw=None)
+            else:
+                entries[f"{a}.blob"] = Entry("ext_blob", a, f"{a}.blob", obj=obj, value=value)
+                entries[f"{a}.json"] = Entry("json", a, f"{a}.json")
+        elif raw is None:
+            nulls.append(a)
+        else:
+            obj = self.object(attr.store, raw)
+            if obj is None:
+                entries[a] = Entry("ext_unknown", a, a, why="hash not tracked")
+            elif attr.is_attachment:
+                entries[a] = Entry("ext_file", a, a, filename=obj.attachment_name, obj=obj, client_path=value)
+            else:  # filepath
+                entries[a] = Entry("ext_file", a, a, filename=posixpath.basename(obj.filepath), obj=obj,
+                                   client_path=value)
+
+    def unused_not_exists(self, store):
+        """Hashes no referencing column holds: NOT EXISTS per reference (NULLs ignored)."""
+        refs = self.references(store)
+        conds = [f"NOT EXISTS (SELECT 1 FROM {t} AS r WHERE r.`{c}` = e.hash)" for t, c in refs]
+        sql = f"SELECT hash FROM `{self.database}`.`~external_{store}` AS e"
+        if conds:
+            sql += " WHERE " + " AND ".join(conds)
+        return {bytes(h) for (h,) in self.conn.query(sql).fetchall()}
+
+    def references(self, store):
+        """(referencing table, column) as the client finds them (information_schema)."""
+        rows = self.conn.query(
+            "SELECT concat('`', table_schema, '`.`', table_name, '`'), column_name "
+            "FROM information_schema.key_column_usage "
+            "WHERE referenced_table_name=%s AND referenced_table_schema=%s",
+            args=(f"~external_{store}", self.database),
+        ).fetchall()
+        return sorted(rows)
+
+    def null_references(self, store):
+        return [f"{t}.`{c}`" for t, c in self.references(store)
+                if self.conn.query(f"SELECT EXISTS (SELECT 1 FROM {t} WHERE `{c}` IS NULL)").fetchone()[0]]
 
 
 # =============================================================================== the checker
 
 class Checker:
-    def __init__(self, root, read_only, verbose):
+    def __init__(self, root, read_only, verbose, catalog=None):
         self.root, self.read_only, self.verbose = root, read_only, verbose
+        self.catalog = catalog  # ExternalCatalog, or None for the old EIO layout of external attributes
         self.passed, self.failures = 0, []
 
     def ok(self, cond, where, msg):
@@ -403,11 +566,12 @@ class Checker:
         if names is not None:
             self.ok(database in names, ".", f"schema folder `{database}` listed in the mount")
 
-    def check_tables(self, tables):
+    def check_tables(self, tables, extra=(), ignore=()):
+        """Root listing == table folders + `extra`; names in `ignore` may or may not be listed."""
         self.check_mode(self.root, want_dir=True)
         names = self.listing(self.root)
         if names is not None:
-            self.compare_names(".", names, [t.folder for t in tables])
+            self.compare_names(".", [n for n in names if n not in ignore], [t.folder for t in tables] + list(extra))
         for t in tables:
             self.check_mode(os.path.join(self.root, t.folder), want_dir=True)
 
@@ -460,7 +624,12 @@ class Checker:
         self.check_mode(row_dir, want_dir=True)
         names = self.listing(row_dir)
         if names is not None:
-            self.compare_names(where, names, list(r.entries))
+            unknown = [e.attr for e in r.entries.values() if e.kind == "ext_unknown"]
+            # External blobs whose stored object the checker cannot read: .npy or .blob/.json unknown.
+            skip = {f"{a}{ext}" for a in unknown for ext in (".npy", ".blob", ".json")}
+            self.compare_names(where, [n for n in names if n not in skip],
+                               [e.name for e in r.entries.values() if e.kind != "ext_unknown"
+                                or e.name == e.attr])
         for name in r.null_names:
             self.expect_errno(f"{where}/{name}", "stat of a NULL attribute's file", errno.ENOENT,
                               os.stat, os.path.join(row_dir, name))
@@ -495,7 +664,11 @@ class Checker:
                 f"client decodes this A-array blob to a numeric array (got {type(value).__name__})")
         if not self.check_mode(path, want_dir=False):
             return
+        size_before = self.stat_size(path) if e.info.get("raw") is None else None  # external: before any read
         data = self.read_file(path)
+        if data is not None and size_before is not None:
+            self.ok(size_before == len(data), where,
+                    f"st_size before reading {size_before} == bytes read {len(data)}")
         if data is None:
             return
         try:
@@ -568,6 +741,148 @@ class Checker:
             file_path = os.path.join(path, fname)
             if self.check_mode(file_path, want_dir=False):
                 self.expect_eio_read(file_path, f"reading external attach@{e.info['store']} (not supported yet)")
+
+    # ---------------------------------------------------------------- external stores (for real)
+
+    def stat_size(self, path):
+        try:
+            return os.stat(path).st_size
+        except OSError as e:
+            self.fail(self.rel(path), f"stat failed: {e}")
+            return None
+
+    def check_object_file(self, path, obj):
+        """A file showing a tracked object: st_size == tracked size before reading, bytes == the
+        stored object (read from the store by the checker). Returns the bytes or None."""
+        where = self.rel(path)
+        size = self.stat_size(path)
+        if size is not None:
+            self.ok(size == obj.size, where, f"st_size before reading {size} == tracked size {obj.size}")
+        if not self.catalog.configured(obj.store):
+            self.expect_eio_read(path, f"reading an object of store `{obj.store}`, which the config lacks")
+            return None
+        data = self.read_file(path)
+        if data is None:
+            return None
+        digest = obj.digest(self.catalog)
+        if digest is None:
+            self.fail(where, obj.error)
+            return data
+        self.ok(len(data) == digest[0] and hashlib.md5(data).hexdigest() == digest[1], where,
+                f"bytes equal the stored object {obj.path} ({len(data)} vs {digest[0]} bytes)")
+        return data
+
+    def check_ext_blob(self, path, e):
+        """External blob that is not an .npy array: the stored object's bytes."""
+        if self.check_mode(path, want_dir=False):
+            self.check_object_file(path, e.info["obj"])
+
+    def check_ext_file(self, path, e):
+        """attach@store / filepath@store: <attr>/<file name>, bytes identical to the client's download."""
+        where = self.rel(path)
+        if not self.check_mode(path, want_dir=True):
+            return
+        names = self.listing(path)
+        if names is None:
+            return
+        fname, obj = e.info["filename"], e.info["obj"]
+        self.compare_names(where, names, [fname])
+        file_path = os.path.join(path, fname)
+        if fname not in names or not self.check_mode(file_path, want_dir=False):
+            return
+        data = self.check_object_file(file_path, obj)
+        if data is None:
+            return
+        fwhere = self.rel(file_path)
+        if obj.kind == "attach":
+            self.ok(hashlib.md5(fname.encode() + b"\0" + data).digest() == obj.hash, fwhere,
+                    "MD5(name NUL bytes) equals the attachment's hash")
+        client_path = e.info["client_path"]
+        if client_path is None:
+            self.fail(fwhere, "the client fetched nothing for this attribute")
+            return
+        with open(client_path, "rb") as f:
+            self.ok(data == f.read(), fwhere, f"bytes equal the file the client fetched ({client_path})")
+
+    def check_ext_unknown(self, path, e):
+        self.fail(self.rel(path), f"external attribute cannot be checked: {e.info['why']}")
+
+    def check_external_view(self, catalog):
+        """`.external/<store>/` and `.external/<store>/.unused/` against the tracking tables."""
+        ext_dir = os.path.join(self.root, ".external")
+        for where, msg in catalog.problems:
+            self.fail(where, msg)
+        if not catalog.stores:
+            self.expect_errno(".external", "stat of .external in a schema without ~external_* tables",
+                              errno.ENOENT, os.stat, ext_dir)
+            return
+        if not self.check_mode(ext_dir, want_dir=True):
+            return
+        names = self.listing(ext_dir)
+        if names is not None:
+            self.compare_names(".external", names, catalog.stores)
+        self.expect_errno(".external/no_such_store", "stat of a store without a tracking table",
+                          errno.ENOENT, os.stat, os.path.join(ext_dir, "no_such_store"))
+        for store in catalog.stores:
+            try:
+                self.check_store_view(catalog, store, os.path.join(ext_dir, store))
+            except Exception:  # noqa: BLE001
+                self.fail(f".external/{store}", "checker error:\n" + traceback.format_exc())
+
+    def check_store_view(self, catalog, store, store_dir):
+        where = f".external/{store}"
+        if not self.check_mode(store_dir, want_dir=True):
+            return
+        objects = catalog.objects[store]
+        expected = {o.name: o for o in objects.values()}
+        self.ok(len(expected) == len(objects), where, "tracked objects have distinct names")
+        if catalog.configured(store) and all(o.path is not None for o in objects.values()):
+            # The same names derived from the client's fetch_external_paths() (object base names).
+            from_client = {o.hex + "." + posixpath.basename(o.path) if o.kind == "filepath"
+                           else posixpath.basename(o.path) for o in objects.values()}
+            self.ok(from_client == set(expected), where,
+                    "names from the tracking table == names from the client's fetch_external_paths()")
+        names = self.listing(store_dir)
+        if names is not None:
+            self.compare_names(where, names, list(expected) + [".unused"])
+        for name, obj in sorted(expected.items()):
+            path = os.path.join(store_dir, name)
+            if self.check_mode(path, want_dir=False):
+                self.check_object_file(path, obj)
+        fake = "0" * 32
+        if fake not in expected:
+            self.expect_errno(f"{where}/{fake}", "stat of an untracked hash", errno.ENOENT,
+                              os.stat, os.path.join(store_dir, fake))
+
+        unused_dir = os.path.join(store_dir, ".unused")
+        uwhere = f"{where}/.unused"
+        if not self.check_mode(unused_dir, want_dir=True):
+            return
+        unused = catalog.unused_not_exists(store)
+        names = self.listing(unused_dir)
+        if names is not None:
+            self.compare_names(uwhere, names, [objects[h].name for h in unused])
+        for h in sorted(unused):
+            path = os.path.join(unused_dir, objects[h].name)
+            if self.check_mode(path, want_dir=False):
+                self.check_object_file(path, objects[h])
+        used = sorted(set(objects) - unused)
+        if used:
+            self.expect_errno(f"{uwhere}/{objects[used[0]].name}", "stat of a used object in .unused",
+                              errno.ENOENT, os.stat, os.path.join(unused_dir, objects[used[0]].name))
+        if not catalog.configured(store):
+            return
+        client = {u.bytes for u in catalog.schema.external[store].unused().fetch("hash")}
+        null_refs = catalog.null_references(store)
+        if not null_refs:
+            self.ok(client == unused, uwhere,
+                    f"equals the client's unused() ({len(unused)} objects; no NULL in referencing columns)")
+        else:
+            self.ok(client <= unused, uwhere, "the client's unused() is a subset of NOT EXISTS")
+            if client != unused:
+                print(f"note {uwhere}: {len(unused)} unused by NOT EXISTS, the client's unused() gives "
+                      f"{len(client)}: NULLs in {', '.join(null_refs)} make its NOT (hash IN ...) "
+                      "exclude every unreferenced hash (spec 3.9)", flush=True)
 
     def check_filepath(self, path, e):
         self.ok(os.path.lexists(path), self.rel(path), "filepath attribute listed (contents not checked)")
@@ -713,6 +1028,10 @@ def main():
     ap.add_argument("--read-only", action="store_true", help="modes exactly 0444 / 0555")
     ap.add_argument("--config", metavar="FILE", help="DataJoint config JSON to connect with")
     ap.add_argument("--no-key-files", action="store_true", help="key attributes are not files in row folders")
+    ext = ap.add_mutually_exclusive_group()
+    ext.add_argument("--expect-external-eio", action="store_true",
+                     help="old behaviour: external attributes listed, reads give EIO; no .external checks")
+    ext.add_argument("--no-external", action="store_true", help="do not check the .external view")
     ap.add_argument("-v", "--verbose", action="store_true", help="print passing checks too")
     args = ap.parse_args()
 
@@ -722,24 +1041,30 @@ def main():
         dj.config["database.use_tls"] = dj.config.get("database.use_tls") or False
     else:
         djenv.configure(with_stores=True, stores_required=False)
+    dj.config["cache"] = None  # never read or fill the cache djfs shares with the client
     conn = dj.conn(reset=True)
 
     mount = os.path.abspath(args.mount)
     root = os.path.join(mount, args.schema) if args.all_schemas else mount
-    checker = Checker(root, args.read_only, args.verbose)
     with tempfile.TemporaryDirectory(prefix="djfs-check-") as tmp:
-        _, tables = load_schema(conn, args.schema, tmp, key_files=not args.no_key_files)
+        catalog = None if args.expect_external_eio else ExternalCatalog(conn, args.schema, tmp)
+        checker = Checker(root, args.read_only, args.verbose, catalog)
+        _, tables = load_schema(conn, args.schema, tmp, key_files=not args.no_key_files, external=catalog)
         check_class_names_with_client(args.schema, tables)
 
         checker.check_stat_rows_by_name(tables)  # first: no listdir has happened yet
         if args.all_schemas:
             checker.check_schema_folder(mount, args.schema)
-        checker.check_tables(tables)
+        view = catalog is not None and not args.no_external
+        checker.check_tables(tables, extra=[".external"] if view and catalog.stores else [],
+                             ignore=[] if view else [".external"])
         for t in tables:
             checker.check_rows(t)
             checker.check_bad_names(t)
             for r in t.rows:
                 checker.check_row(t, r)
+        if view:
+            checker.check_external_view(catalog)
         checker.check_read_only(tables)
 
     n_rows = sum(len(t.rows) for t in tables)

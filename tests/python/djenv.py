@@ -10,8 +10,11 @@ Store settings:
     DJFS_S3_BUCKET      bucket of the `shared` store  (default datajoint-demo)
     DJFS_LOCAL_STORE    folder of the `local` file store (required when stores are used)
     DJFS_CACHE_DIR      optional DataJoint blob cache folder (written to the config file only)
+    DJFS_EXT_STORE_ROOT folder for the extra file stores of make_external.py
+                        (default: DJFS_LOCAL_STORE's path with `-ext` appended)
 """
 
+import hashlib
 import json
 import os
 import sys
@@ -142,9 +145,13 @@ def config_dict(stores):
     return conf
 
 
-def write_config(path, stores):
+def write_config(path, stores, cache=None):
+    """Write config_dict(stores); `cache` (a folder) overrides DJFS_CACHE_DIR when given."""
+    conf = config_dict(stores)
+    if cache:
+        conf["cache"] = os.path.abspath(cache)
     with open(path, "w") as f:
-        json.dump(config_dict(stores), f, indent=4)
+        json.dump(conf, f, indent=4)
         f.write("\n")
 
 
@@ -157,3 +164,165 @@ def fresh_schema(name):
     if exists:
         dj.Schema(name, create_schema=False).drop(force=True)
     return dj.Schema(name)
+
+
+# =============================================================================== external stores
+
+# Extra stores of make_external.py (names match the client's `[a-z][-\w]*`).
+STORE_FOLD11 = "fold11"  # file, subfolding (1, 1)
+STORE_S3LOC = "s3loc"  # s3, location "dj/ext-test", default subfolding; has a stage (filepath on s3)
+STORE_S3FOLD = "s3fold"  # s3, location "/leading/slash" (normalised by the client), subfolding (2, 4)
+STORE_STAGED = "staged"  # file, with a stage (filepath@staged)
+
+
+def ext_store_root(required=True):
+    """Folder holding the file stores and stages of make_external.py."""
+    root = os.environ.get("DJFS_EXT_STORE_ROOT")
+    if not root:
+        local = local_store_path(required)
+        if local is None:
+            return None
+        root = local.rstrip("/") + "-ext"
+    return os.path.abspath(root)
+
+
+def external_stores_config(root):
+    """The seed's two stores plus the extra stores of make_external.py, as the client reads them.
+    Folders (stores and stages) live under `root`."""
+    stores = stores_config(required=True)
+    s3 = s3_settings()
+    s3_common = dict(
+        protocol="s3",
+        endpoint=s3["endpoint"],
+        access_key=s3["access_key"],
+        secret_key=s3["secret_key"],
+        bucket=s3["bucket"],
+    )
+    stores[STORE_FOLD11] = dict(protocol="file", location=os.path.join(root, "fold11"), subfolding=[1, 1])
+    stores[STORE_S3LOC] = dict(s3_common, location="dj/ext-test", stage=os.path.join(root, "stage-s3loc"))
+    stores[STORE_S3FOLD] = dict(s3_common, location="/leading/slash", subfolding=[2, 4])
+    stores[STORE_STAGED] = dict(
+        protocol="file", location=os.path.join(root, "staged"), stage=os.path.join(root, "stage-staged")
+    )
+    return stores
+
+
+def ensure_stages(stores):
+    for spec in stores.values():
+        if spec.get("stage"):
+            os.makedirs(spec["stage"], exist_ok=True)
+
+
+def minio_client(spec):
+    import minio
+
+    return minio.Minio(
+        spec["endpoint"],
+        access_key=spec["access_key"],
+        secret_key=spec["secret_key"],
+        secure=spec.get("secure", False),
+    )
+
+
+def s3_location_prefix(location):
+    """S3 key prefix of a store location, normalised as the 0.14 client does (spec 3.5): backslashes
+    become `/`, a leading `/` and a Windows drive/root are dropped; "" for the bucket root."""
+    text = (location or "").replace("\\", "/")
+    parts = [p for p in text.split("/") if p]
+    if parts and ":" in parts[0]:  # drive letter such as `f:`
+        parts = parts[1:]
+    return "/".join(parts)
+
+
+def subfold(hex_text, folds):
+    out, rest = [], hex_text.lower()
+    for width in folds:
+        out.append(rest[:width])
+        rest = rest[width:]
+    return out
+
+
+def object_path(spec, schema, hex_text, attachment_name=None):
+    """Where the 0.14 client puts a blob / attachment object (spec 3.5), computed independently of
+    the client: a file path for `file` stores, an object key for `s3` stores."""
+    folds = spec.get("subfolding", (2, 2))
+    name = hex_text + ("." + attachment_name if attachment_name is not None else "")
+    rel = "/".join([schema] + subfold(hex_text, folds or ()) + [name])
+    return filepath_object_path(spec, rel)
+
+
+def filepath_object_path(spec, relpath):
+    """Where a `filepath@store` object (or any relative path) lives in the store (spec 3.5, 5)."""
+    if spec["protocol"].lower() == "s3":
+        prefix = s3_location_prefix(spec.get("location", ""))
+        return f"{prefix}/{relpath}" if prefix else relpath
+    return os.path.join(spec["location"], relpath)
+
+
+def read_store_object(spec, path, minio_clients=None):
+    """The stored object's bytes, read directly from the store (not through DataJoint):
+    a folder store from disk, an S3 store with the minio client. `path` is a full file path
+    (file) or an object key (s3). Raises FileNotFoundError when the object is missing."""
+    if spec["protocol"].lower() == "file":
+        with open(path, "rb") as f:
+            return f.read()
+    import minio
+
+    key = (spec["endpoint"], spec["access_key"], spec["bucket"])
+    if minio_clients is None:
+        minio_clients = {}
+    client = minio_clients.get(key)
+    if client is None:
+        client = minio_clients[key] = minio_client(spec)
+    try:
+        response = client.get_object(spec["bucket"], str(path))
+    except minio.error.S3Error as e:
+        if e.code == "NoSuchKey":
+            raise FileNotFoundError(f"s3://{spec['bucket']}/{path}") from None
+        raise
+    try:
+        return response.read()
+    finally:
+        response.close()
+        response.release_conn()
+
+
+def store_object_digest(spec, path, minio_clients=None, head_bytes=1 << 16):
+    """(size, md5 hex, first `head_bytes` bytes) of a stored object, streamed (bounded memory).
+    Raises FileNotFoundError when the object is missing."""
+    md5 = hashlib.md5()
+    size, head = 0, bytearray()
+
+    def take(chunk):
+        nonlocal size
+        md5.update(chunk)
+        size += len(chunk)
+        if len(head) < head_bytes:
+            head.extend(chunk[: head_bytes - len(head)])
+
+    if spec["protocol"].lower() == "file":
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                take(chunk)
+        return size, md5.hexdigest(), bytes(head)
+    import minio
+
+    key = (spec["endpoint"], spec["access_key"], spec["bucket"])
+    if minio_clients is None:
+        minio_clients = {}
+    client = minio_clients.get(key)
+    if client is None:
+        client = minio_clients[key] = minio_client(spec)
+    try:
+        response = client.get_object(spec["bucket"], str(path))
+    except minio.error.S3Error as e:
+        if e.code == "NoSuchKey":
+            raise FileNotFoundError(f"s3://{spec['bucket']}/{path}") from None
+        raise
+    try:
+        for chunk in response.stream(1 << 20):
+            take(chunk)
+    finally:
+        response.close()
+        response.release_conn()
+    return size, md5.hexdigest(), bytes(head)

@@ -1,0 +1,287 @@
+//! External stores: the folders and S3 buckets where DataJoint keeps `blob@store`,
+//! `attach@store` and `filepath@store` objects. One abstraction (the `object_store` crate) serves
+//! both protocols; its async API runs on one shared tokio runtime that FUSE threads block on
+//! (the mountpoint-s3 pattern).
+
+pub mod paths;
+pub mod spec;
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig};
+use serde_json::Value;
+
+use paths::TrackedKind;
+use spec::{Protocol, StoreSpec};
+
+/// How long one S3 request may take before it fails (then the read gives EIO); documented in
+/// the README. Connection attempts give up sooner.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// One object in one store.
+#[derive(Clone, Debug)]
+pub struct ObjectLoc {
+    pub store: String,
+    pub key: ObjectPath,
+    /// For log lines: `s3://bucket/key` or the file path.
+    pub display: String,
+}
+
+pub struct Stores {
+    runtime: tokio::runtime::Runtime,
+    specs: BTreeMap<String, Result<StoreSpec, String>>,
+    clients: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
+    cache: Option<PathBuf>,
+    bytes_fetched: AtomicU64,
+    requests: AtomicU64,
+}
+
+impl Stores {
+    pub fn new(stores: &BTreeMap<String, Value>, cache: Option<PathBuf>) -> Result<Stores> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("djfs-io")
+            .enable_all()
+            .build()
+            .context("starting the I/O runtime")?;
+        let specs = spec::parse_stores(stores);
+        for (name, spec) in &specs {
+            match spec {
+                Ok(s) => tracing::info!(store = %name, location = ?s.protocol, "store configured"),
+                Err(e) => tracing::warn!("{e}"),
+            }
+        }
+        Ok(Stores {
+            runtime,
+            specs,
+            clients: Mutex::new(HashMap::new()),
+            cache,
+            bytes_fetched: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+        })
+    }
+
+    /// DataJoint's blob cache folder, if configured.
+    pub fn cache_dir(&self) -> Option<&Path> {
+        self.cache.as_deref()
+    }
+
+    /// Bytes received from stores so far (tests and benchmarks read this).
+    pub fn bytes_fetched(&self) -> u64 {
+        self.bytes_fetched.load(Ordering::Relaxed)
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    fn spec(&self, store: &str) -> Result<&StoreSpec> {
+        match self.specs.get(store) {
+            Some(Ok(spec)) => Ok(spec),
+            Some(Err(reason)) => bail!("store {store:?} is misconfigured: {reason}"),
+            None => bail!("store {store:?} is not in the DataJoint config's `stores`"),
+        }
+    }
+
+    /// Where a tracked object lives.
+    pub fn locate(
+        &self,
+        store: &str,
+        schema: &str,
+        hash: &[u8],
+        kind: &TrackedKind,
+    ) -> Result<ObjectLoc> {
+        let spec = self.spec(store)?;
+        let relative = paths::relative_path(schema, &spec.subfolding, &paths::hex(hash), kind);
+        let (key, display) = match &spec.protocol {
+            Protocol::File { location } => (
+                relative.clone(),
+                location.join(&relative).display().to_string(),
+            ),
+            Protocol::S3 {
+                bucket, location, ..
+            } => {
+                let key = paths::s3_key(location, &relative);
+                let display = format!("s3://{bucket}/{key}");
+                (key, display)
+            }
+        };
+        let key = ObjectPath::parse(&key).map_err(|e| anyhow!("object path {key:?}: {e}"))?;
+        Ok(ObjectLoc {
+            store: store.to_string(),
+            key,
+            display,
+        })
+    }
+
+    fn client(&self, store: &str) -> Result<Arc<dyn ObjectStore>> {
+        if let Some(c) = self.clients.lock().unwrap().get(store) {
+            return Ok(c.clone());
+        }
+        let spec = self.spec(store)?;
+        let client: Arc<dyn ObjectStore> = match &spec.protocol {
+            Protocol::File { location } => Arc::new(
+                LocalFileSystem::new_with_prefix(location)
+                    .with_context(|| format!("store {store:?}: folder {}", location.display()))?,
+            ),
+            Protocol::S3 {
+                endpoint,
+                bucket,
+                access_key,
+                secret_key,
+                secure,
+                ..
+            } => {
+                let scheme = if *secure { "https" } else { "http" };
+                let retry = RetryConfig {
+                    max_retries: 2,
+                    retry_timeout: REQUEST_TIMEOUT,
+                    ..Default::default()
+                };
+                Arc::new(
+                    AmazonS3Builder::new()
+                        .with_endpoint(format!("{scheme}://{endpoint}"))
+                        .with_bucket_name(bucket)
+                        .with_access_key_id(access_key)
+                        .with_secret_access_key(secret_key)
+                        .with_region("us-east-1")
+                        .with_virtual_hosted_style_request(false)
+                        .with_retry(retry)
+                        .with_client_options(
+                            ClientOptions::new()
+                                .with_allow_http(!secure)
+                                .with_timeout(REQUEST_TIMEOUT)
+                                .with_connect_timeout(CONNECT_TIMEOUT),
+                        )
+                        .build()
+                        .with_context(|| format!("store {store:?}: S3 client"))?,
+                )
+            }
+        };
+        self.clients
+            .lock()
+            .unwrap()
+            .insert(store.to_string(), client.clone());
+        Ok(client)
+    }
+
+    fn count(&self, bytes: u64) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.bytes_fetched.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Bytes `range` of an object (shorter at its end).
+    pub fn get_range(&self, loc: &ObjectLoc, range: Range<u64>) -> Result<Bytes> {
+        let client = self.client(&loc.store)?;
+        let bytes = self
+            .runtime
+            .block_on(client.get_range(&loc.key, range.clone()))
+            .with_context(|| format!("reading {} bytes {range:?}", loc.display))?;
+        self.count(bytes.len() as u64);
+        tracing::debug!(store = %loc.store, object = %loc.display, ?range, "ranged read");
+        Ok(bytes)
+    }
+
+    /// Several ranges of one object, fetched in parallel (one request each).
+    pub fn get_ranges_parallel(
+        &self,
+        loc: &ObjectLoc,
+        ranges: &[Range<u64>],
+    ) -> Result<Vec<Bytes>> {
+        let client = self.client(&loc.store)?;
+        let parts = self.runtime.block_on(async {
+            futures::future::try_join_all(
+                ranges.iter().map(|r| client.get_range(&loc.key, r.clone())),
+            )
+            .await
+        });
+        let parts = parts.with_context(|| format!("reading {} ranges {ranges:?}", loc.display))?;
+        for p in &parts {
+            self.count(p.len() as u64);
+        }
+        tracing::debug!(store = %loc.store, object = %loc.display, ?ranges, "parallel ranged read");
+        Ok(parts)
+    }
+
+    /// The first bytes of many objects, fetched concurrently; one result per input, in order.
+    pub fn prefixes(&self, items: &[(ObjectLoc, u64)]) -> Vec<Result<Bytes>> {
+        let futures = items.iter().map(|(loc, len)| {
+            let client = self.client(&loc.store);
+            let loc = loc.clone();
+            let len = *len;
+            async move {
+                let client = client?;
+                client
+                    .get_range(&loc.key, 0..len)
+                    .await
+                    .with_context(|| format!("reading the beginning of {}", loc.display))
+            }
+        });
+        let results: Vec<Result<Bytes>> = self.runtime.block_on(
+            futures::stream::iter(futures)
+                .buffered(16)
+                .collect::<Vec<_>>(),
+        );
+        for r in results.iter().flatten() {
+            self.count(r.len() as u64);
+        }
+        results
+    }
+
+    /// Downloads a whole object into `target` the way the client does (`<target>.saving`, then
+    /// rename), streaming, so memory stays bounded.
+    pub fn download(&self, loc: &ObjectLoc, target: &Path) -> Result<()> {
+        use std::io::Write;
+        let client = self.client(&loc.store)?;
+        if let Some(dir) = target.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let temp = target.with_extension("saving");
+        let result = self.runtime.block_on(async {
+            let mut file = std::fs::File::create(&temp)
+                .with_context(|| format!("creating {}", temp.display()))?;
+            let mut stream = client
+                .get(&loc.key)
+                .await
+                .with_context(|| format!("reading {}", loc.display))?
+                .into_stream();
+            let mut total = 0u64;
+            while let Some(chunk) = stream
+                .try_next()
+                .await
+                .with_context(|| format!("reading {}", loc.display))?
+            {
+                file.write_all(&chunk)
+                    .with_context(|| format!("writing {}", temp.display()))?;
+                total += chunk.len() as u64;
+            }
+            file.sync_all().ok();
+            anyhow::Ok(total)
+        });
+        match result {
+            Ok(total) => {
+                self.count(total);
+                std::fs::rename(&temp, target)
+                    .with_context(|| format!("renaming {} into place", temp.display()))?;
+                tracing::debug!(store = %loc.store, object = %loc.display, bytes = total, cache = %target.display(), "downloaded");
+                Ok(())
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&temp);
+                Err(e)
+            }
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Store settings from the DataJoint config's `stores` section, read as the client reads them
+//! (spec §3.1). Pure logic.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+/// Where a store keeps its objects.
+#[derive(Clone, PartialEq)]
+pub enum Protocol {
+    /// A folder (`protocol: file`); `location` is used as it is.
+    File { location: PathBuf },
+    /// An S3 bucket (`protocol: s3`); keys start with the normalised `location`.
+    S3 {
+        endpoint: String,
+        bucket: String,
+        access_key: String,
+        secret_key: String,
+        secure: bool,
+        location: String,
+    },
+}
+
+impl fmt::Debug for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Protocol::File { location } => write!(f, "file:{}", location.display()),
+            Protocol::S3 {
+                endpoint,
+                bucket,
+                location,
+                secure,
+                ..
+            } => write!(
+                f,
+                "s3:{}://{endpoint}/{bucket}/{location}",
+                if *secure { "https" } else { "http" }
+            ),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoreSpec {
+    pub name: String,
+    pub protocol: Protocol,
+    /// Fold widths of the object path below the schema folder; default (2, 2).
+    pub subfolding: Vec<usize>,
+    /// The local root of `filepath@store` paths.
+    pub stage: Option<PathBuf>,
+}
+
+/// Reads one store's settings; the error says what is wrong with them.
+pub fn parse_store(name: &str, value: &Value) -> Result<StoreSpec, String> {
+    let field = |key: &str| -> Option<String> {
+        match value.get(key)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Null => None,
+            other => Some(other.to_string()),
+        }
+    };
+    let required = |key: &str| field(key).ok_or_else(|| format!("store {name:?} has no {key}"));
+    let protocol = required("protocol")?.to_ascii_lowercase();
+    let protocol = match protocol.as_str() {
+        "file" => Protocol::File {
+            location: PathBuf::from(required("location")?),
+        },
+        "s3" => Protocol::S3 {
+            endpoint: required("endpoint")?,
+            bucket: required("bucket")?,
+            access_key: required("access_key")?,
+            secret_key: required("secret_key")?,
+            secure: matches!(value.get("secure"), Some(Value::Bool(true))),
+            location: field("location").unwrap_or_default(),
+        },
+        other => return Err(format!("store {name:?}: unknown protocol {other:?}")),
+    };
+    let subfolding = match value.get("subfolding") {
+        None | Some(Value::Null) => vec![2, 2],
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| {
+                v.as_u64()
+                    .filter(|&w| (1..=32).contains(&w))
+                    .map(|w| w as usize)
+                    .ok_or_else(|| format!("store {name:?}: bad subfolding {v}"))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => return Err(format!("store {name:?}: bad subfolding {other}")),
+    };
+    if subfolding.iter().sum::<usize>() > 32 {
+        return Err(format!("store {name:?}: subfolding longer than the hash"));
+    }
+    Ok(StoreSpec {
+        name: name.to_string(),
+        protocol,
+        subfolding,
+        stage: field("stage").map(PathBuf::from),
+    })
+}
+
+/// All configured stores; a store whose settings are wrong maps to the reason.
+pub fn parse_stores(
+    stores: &BTreeMap<String, Value>,
+) -> BTreeMap<String, Result<StoreSpec, String>> {
+    stores
+        .iter()
+        .map(|(name, value)| (name.clone(), parse_store(name, value)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn seed_notebook_stores() {
+        let s3 = parse_store(
+            "shared",
+            &json!({"protocol": "s3", "endpoint": "localhost:9000", "access_key": "datajoint",
+                    "secret_key": "datajoint", "bucket": "datajoint-demo", "location": ""}),
+        )
+        .unwrap();
+        assert_eq!(s3.subfolding, vec![2, 2]);
+        assert!(matches!(s3.protocol, Protocol::S3 { secure: false, .. }));
+        assert!(!format!("{s3:?}").contains("datajoint-demo/datajoint"));
+        let file = parse_store(
+            "local",
+            &json!({"protocol": "FILE", "location": "/data/dj-store", "subfolding": [1, 1]}),
+        )
+        .unwrap();
+        assert_eq!(file.subfolding, vec![1, 1]);
+        assert_eq!(
+            file.protocol,
+            Protocol::File {
+                location: "/data/dj-store".into()
+            }
+        );
+    }
+
+    #[test]
+    fn bad_settings_say_why() {
+        assert!(parse_store("x", &json!({"protocol": "ftp"}))
+            .unwrap_err()
+            .contains("unknown protocol"));
+        assert!(parse_store("x", &json!({"protocol": "s3", "location": ""}))
+            .unwrap_err()
+            .contains("endpoint"));
+        assert!(parse_store(
+            "x",
+            &json!({"protocol": "file", "location": "/a", "subfolding": [40]})
+        )
+        .is_err());
+    }
+}
