@@ -1,0 +1,91 @@
+//! The S3 server goes away while mounted: listings keep working, reads of S3 objects fail with
+//! EIO within the documented timeout, and work again once it is back, without remounting.
+//! Its own test binary: it stops a shared service.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{eventually, Mount};
+
+struct RestartServices;
+
+impl Drop for RestartServices {
+    fn drop(&mut self) {
+        let script = common::env().repo.join("scripts/services-up");
+        let ok = Command::new("bash")
+            .arg(script)
+            .status()
+            .map(|s| s.success());
+        assert!(matches!(ok, Ok(true)), "scripts/services-up failed");
+    }
+}
+
+fn stop_s3() {
+    let run = std::env::var("DJFS_RUN").expect("DJFS_RUN from scripts/test");
+    let pid = std::fs::read_to_string(format!("{run}/s3s-fs.pid")).expect("s3s-fs pid file");
+    let pid: i32 = pid.trim().parse().unwrap();
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert!(eventually(Duration::from_secs(10), || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    }));
+}
+
+#[test]
+fn s3_outage_gives_eio_then_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("demo.json");
+    let e = common::env();
+    let out = Command::new(&e.python)
+        .arg(e.repo.join("tests/python/make_demo.py"))
+        .arg("djfs_s3_outage")
+        .arg("--config-out")
+        .arg(&config)
+        .env("DJFS_LOCAL_STORE", dir.path().join("store"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mount = Mount::new(&config, Some("djfs_s3_outage"), &["--refresh", "0.2"]);
+    let row1 = mount.path.join("Test/id=1");
+    let first = std::fs::read(row1.join("a1/outfile1.npy")).unwrap();
+    let pid = mount.daemon_pid().unwrap();
+
+    {
+        let _restart = RestartServices;
+        stop_s3();
+        // Listing still works, from MySQL alone.
+        let rows = std::fs::read_dir(mount.path.join("Test")).unwrap().count();
+        assert_eq!(rows, 3);
+        assert!(mount.path.join("Test/id=2/a1/data.tar.gz").exists());
+        // An S3 object not read before: EIO, within the documented request timeout.
+        let started = Instant::now();
+        let err = std::fs::read(mount.path.join("Test/id=2/a1/data.tar.gz")).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(35),
+            "{:?}",
+            started.elapsed()
+        );
+        // Folder-store objects are unaffected.
+        assert!(
+            !std::fs::read(mount.path.join("Test/id=2/a2/image é 1.bin"))
+                .unwrap()
+                .is_empty()
+        );
+        let log = mount.log_text();
+        assert!(
+            log.contains("data.tar.gz") && log.contains("s3://"),
+            "{log}"
+        );
+    }
+
+    let data = std::fs::read(mount.path.join("Test/id=2/a1/data.tar.gz")).unwrap();
+    assert_eq!(data.len(), 5000);
+    assert_eq!(std::fs::read(row1.join("a1/outfile1.npy")).unwrap(), first);
+    assert_eq!(mount.daemon_pid(), Some(pid));
+}
