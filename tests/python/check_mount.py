@@ -248,8 +248,11 @@ def load_table(conn, database, table_name, tmp, key_files, external=None):
     heading = tbl.heading
     attrs = heading.names  # visible attributes, in declared order
     pk = heading.primary_key
-    local_attrs = [a for a in attrs if not ((heading.attributes[a].is_external and external is None)
-                                            or heading.attributes[a].in_key)]
+    # Attributes the client fetches: external ones only when checked for real and their store is
+    # configured (the client cannot fetch from a store the config lacks).
+    local_attrs = [a for a in attrs if not (heading.attributes[a].in_key or (
+        heading.attributes[a].is_external
+        and (external is None or not external.configured(heading.attributes[a].store))))]
     # proj(...).fetch(as_dict=True), not fetch(*attrs, as_dict=True): the latter goes through a numpy
     # record array (int64 columns) and overflows on bigint unsigned values >= 2**63.
     fetched = tbl.proj(*local_attrs).fetch(as_dict=True, download_path=tmp)
