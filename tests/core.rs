@@ -182,3 +182,90 @@ fn reads_at_any_offset_agree_with_a_whole_read() {
     let npy = fs.lookup(row.ino, OsStr::new("value.npy")).unwrap();
     assert_eq!(fs.open(npy.ino, true).unwrap_err(), FsError::ReadOnly);
 }
+
+/// A core over make_external.py's schema, with its stores.
+fn external_core() -> (Filesystem, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ext.json");
+    let e = common::env();
+    let out = std::process::Command::new(&e.python)
+        .arg(e.repo.join("tests/python/make_external.py"))
+        .arg("djfs_core_ext")
+        .arg("--config-out")
+        .arg(&config)
+        .arg("--store-root")
+        .arg(dir.path().join("stores"))
+        .env("DJFS_LOCAL_STORE", dir.path().join("local"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cfg = djfs::config::load(Some(&config)).unwrap();
+    let db = Database::connect(&cfg.database).unwrap();
+    let stores = std::sync::Arc::new(djfs::stores::Stores::new(&cfg.stores, None).unwrap());
+    let fs = Filesystem::new(
+        db,
+        stores,
+        FsOptions {
+            schema: Some("djfs_core_ext".into()),
+            read_only: false,
+            refresh: Duration::from_secs(600),
+            uid: 0,
+            gid: 0,
+        },
+    );
+    (fs, dir)
+}
+
+fn path(fs: &Filesystem, parts: &[&str]) -> djfs::fs::Attr {
+    let mut attr = fs.getattr(ROOT_INO).unwrap();
+    for p in parts {
+        attr = fs
+            .lookup(attr.ino, OsStr::new(p))
+            .unwrap_or_else(|e| panic!("{p}: {e:?}"));
+    }
+    attr
+}
+
+#[test]
+fn external_reads_fetch_what_they_need() {
+    let (fs, _dir) = external_core();
+    let fetched = |fs: &Filesystem| fs.stores().bytes_fetched();
+
+    // stat of a big compressed blob's .npy: only its first bytes.
+    let before = fetched(&fs);
+    let npy = path(&fs, &["Blob", "blob_id=4"]);
+    let names = list(&fs, npy.ino);
+    assert!(names.iter().any(|n| n.2 == "in_shared.npy"), "{names:?}");
+    let attr = path(&fs, &["Blob", "blob_id=4", "in_shared.npy"]);
+    assert_eq!(attr.size, 128 + 4_000_000);
+    let used = fetched(&fs) - before;
+    assert!(used < 64 * 1024, "stat fetched {used} bytes");
+
+    // 64 KiB from the middle of a 5 MiB attachment, on S3 and on a folder store.
+    for column in ["a_shared", "a_fold11"] {
+        let file = path(
+            &fs,
+            &["Attachment", "attach_id=4", column, "random 5MB.bin"],
+        );
+        assert!(file.size > 5 << 20);
+        let (fh, keep_cache) = fs.open(file.ino, false).unwrap();
+        assert!(keep_cache, "content-addressed objects keep the page cache");
+        let before = fetched(&fs);
+        let part = fs.read(fh, 2_500_000, 65536).unwrap();
+        assert_eq!(part.len(), 65536);
+        let used = fetched(&fs) - before;
+        assert!(
+            (65536..=(1 << 20) + 65536).contains(&used),
+            "{column}: a 64 KiB read fetched {used} bytes"
+        );
+        // Sequential reads go on from the window without a request per read.
+        let requests = fs.stores().requests();
+        let _ = fs.read(fh, 2_500_000 + 65536, 65536).unwrap();
+        assert_eq!(fs.stores().requests(), requests);
+        fs.release(fh);
+    }
+}

@@ -114,6 +114,21 @@ fn seed_demo_schema_matches_the_client() {
     for table in ["Test", "WebImage", "OriginalFile", "Slide"] {
         assert!(mount.path.join(table).is_dir(), "{table}");
     }
+    // The attached pictures (attach@shared, on S3) open in an image library, straight from the
+    // mount, with the size of the Slide arrays made from them.
+    let script = format!(
+        "import glob, numpy as np\nfrom PIL import Image\n\
+         for f in sorted(glob.glob('{m}/OriginalFile/*/image_file/*.jpg')):\n\
+         \x20   im = Image.open(f); im.load(); print(f, im.size, im.mode)\n\
+         \x20   key = f.split('/')[-3]\n\
+         \x20   a = np.load('{m}/Slide/' + key + '/image_array.npy')\n\
+         \x20   assert a.shape == (im.size[1], im.size[0], 3), (a.shape, im.size)\n\
+         \x20   assert (np.asarray(im.convert('RGB')) == a).all()\n",
+        m = mount.path.display()
+    );
+    let out = Command::new(&e.python).arg("-c").arg(&script).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
 }
 
 #[test]
@@ -287,4 +302,93 @@ fn sigterm_unmounts_cleanly() {
     }));
     assert!(!djfs::mount::is_mount_point(&mount.path));
     assert!(mount.log_text().contains("unmounting"));
+}
+
+/// Runs make_external.py into a fresh folder; returns (folder, config file).
+fn external_schema(schema: &str, cache: bool) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ext.json");
+    let e = common::env();
+    let mut cmd = Command::new(&e.python);
+    cmd.arg(e.repo.join("tests/python/make_external.py"))
+        .arg(schema)
+        .arg("--config-out")
+        .arg(&config)
+        .arg("--store-root")
+        .arg(dir.path().join("stores"))
+        .env("DJFS_LOCAL_STORE", dir.path().join("local"));
+    if cache {
+        cmd.arg("--cache").arg(dir.path().join("cache"));
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "make_external failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (dir, config)
+}
+
+#[test]
+fn external_stores_match_the_client() {
+    let (_dir, config) = external_schema("djfs_it_ext", false);
+    let mount = Mount::new(&config, Some("djfs_it_ext"), &[]);
+    check(
+        &mount,
+        "djfs_it_ext",
+        &["--config", config.to_str().unwrap()],
+    );
+    // The per-store views exist for every store the schema tracks.
+    let stores: Vec<String> = std::fs::read_dir(mount.path.join(".external"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for store in ["shared", "local", "fold11", "s3loc", "s3fold", "staged"] {
+        assert!(stores.contains(&store.to_string()), "{store}: {stores:?}");
+        let unused = std::fs::read_dir(mount.path.join(".external").join(store).join(".unused"))
+            .unwrap()
+            .count();
+        assert!(unused > 0, "{store} has unused objects");
+    }
+}
+
+#[test]
+fn djfs_and_the_client_share_one_cache() {
+    let (dir, config) = external_schema("djfs_it_cache", true);
+    let cache = dir.path().join("cache");
+    let mount = Mount::new(&config, Some("djfs_it_cache"), &[]);
+    // Reads every external blob through the mount, then has the client read them from the
+    // cache with every store unreachable.
+    let (ok, output) = python_status(
+        "check_cache.py",
+        &[
+            config.to_str().unwrap(),
+            "djfs_it_cache",
+            "--mount",
+            mount.path.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        ok && output.contains(" 0 failed"),
+        "{output}\n{}",
+        mount.log_text()
+    );
+    let cached = walk_files(&cache);
+    assert!(cached.len() >= 10, "{cached:?}");
+    assert!(cached
+        .iter()
+        .all(|p| !p.to_string_lossy().ends_with(".saving")));
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
