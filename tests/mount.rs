@@ -126,8 +126,16 @@ fn seed_demo_schema_matches_the_client() {
          \x20   assert (np.asarray(im.convert('RGB')) == a).all()\n",
         m = mount.path.display()
     );
-    let out = Command::new(&e.python).arg("-c").arg(&script).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(&e.python)
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
 }
 
@@ -391,4 +399,59 @@ fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+#[test]
+fn a_missing_store_or_object_reads_eio_naming_it() {
+    let (dir, config) = external_schema("djfs_it_missing", false);
+    // A config without the `s3fold` store.
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    json["stores"].as_object_mut().unwrap().remove("s3fold");
+    let partial = dir.path().join("partial.json");
+    std::fs::write(&partial, json.to_string()).unwrap();
+    let mount = Mount::new(&partial, Some("djfs_it_missing"), &[]);
+
+    let row = mount.path.join("Attachment/attach_id=1");
+    let names: Vec<String> = std::fs::read_dir(&row)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.contains(&"a_s3fold".to_string()), "{names:?}");
+    let err = std::fs::read(row.join("a_s3fold/résumé µ.txt")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO));
+    assert!(
+        mount.log_text().contains("\"s3fold\""),
+        "{}",
+        mount.log_text()
+    );
+    // Everything else still reads.
+    assert_eq!(
+        std::fs::read(row.join("a_fold11/résumé µ.txt")).unwrap(),
+        "Curriculum vitæ — µ-scope\n".as_bytes()
+    );
+
+    // An object removed from a folder store (fold11) behind the client's back.
+    let victim = walk_files(&dir.path().join("stores"))
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with(".README"))
+        .expect("README attachment object in the fold11 store");
+    std::fs::remove_file(&victim).unwrap();
+    let readme_row = mount.path.join("Attachment/attach_id=6");
+    let file = readme_row.join("a_fold11/README");
+    assert!(file.exists(), "listing still works");
+    let err = std::fs::read(&file).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO));
+    let log = mount.log_text();
+    let row_name = readme_row
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&victim.display().to_string()) && l.contains(&row_name)),
+        "no log line naming {} and {row_name}:\n{log}",
+        victim.display()
+    );
 }
