@@ -35,6 +35,8 @@ pub struct ColumnInfo {
     pub name: String,
     pub column_type: String,
     pub nullable: bool,
+    /// Whether an INSERT may leave it out (nullable, a default, or auto_increment).
+    pub has_default: bool,
     pub kind: AttrKind,
     /// Names starting with `_` are hidden by DataJoint (e.g. the hidden timestamp).
     pub hidden: bool,
@@ -83,6 +85,7 @@ pub struct RawColumn {
     pub name: String,
     pub column_type: String,
     pub nullable: bool,
+    pub has_default: bool,
     pub comment: String,
 }
 
@@ -114,6 +117,7 @@ pub fn build_catalog(
             name: raw.name,
             column_type: raw.column_type,
             nullable: raw.nullable,
+            has_default: raw.has_default || raw.nullable,
             kind,
         };
         match by_table.last_mut() {
@@ -214,6 +218,7 @@ mod tests {
             name: name.into(),
             column_type: ty.into(),
             nullable: false,
+            has_default: false,
             comment: comment.into(),
         }
     }

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use mysql::prelude::Queryable;
 use mysql::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts, Value};
 
@@ -91,7 +91,12 @@ impl Database {
             .tcp_connect_timeout(Some(Duration::from_secs(5)))
             .read_timeout(Some(Duration::from_secs(120)))
             .write_timeout(Some(Duration::from_secs(120)))
-            .init(vec!["SET NAMES utf8mb4"])
+            // Strict mode: bad values are errors, never silently changed (as the client has it).
+            .init(vec![
+                "SET NAMES utf8mb4",
+                "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,\
+                 ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'",
+            ])
             .pool_opts(pool_opts);
         let pool = Pool::new(Opts::from(opts)).with_context(|| {
             format!(
@@ -142,7 +147,8 @@ impl Database {
     pub fn load_catalog(&self, schema: &str) -> Result<SchemaCatalog> {
         let columns = self
             .rows(
-                "SELECT c.TABLE_NAME, c.COLUMN_NAME, c.COLUMN_TYPE, c.IS_NULLABLE, c.COLUMN_COMMENT \
+                "SELECT c.TABLE_NAME, c.COLUMN_NAME, c.COLUMN_TYPE, c.IS_NULLABLE, c.COLUMN_COMMENT, \
+                   (c.COLUMN_DEFAULT IS NOT NULL OR c.EXTRA LIKE '%auto_increment%') \
                  FROM information_schema.COLUMNS c JOIN information_schema.TABLES t \
                    ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME \
                  WHERE c.TABLE_SCHEMA = ? AND t.TABLE_TYPE = 'BASE TABLE' \
@@ -156,6 +162,7 @@ impl Database {
                 column_type: text(&r[2]).unwrap_or_default(),
                 nullable: text(&r[3]).as_deref() == Some("YES"),
                 comment: text(&r[4]).unwrap_or_default(),
+                has_default: int(&r[5]) == Some(1),
             })
             .collect();
         let pairs = |rows: Vec<Vec<Value>>| -> Vec<(String, String)> {
@@ -421,6 +428,321 @@ impl Database {
     }
 }
 
+/// A new value for one column.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ColumnValue {
+    Null,
+    /// Text that MySQL converts to the column's type (strict mode rejects what does not fit).
+    Text(String),
+    /// Raw bytes: blobs, attachments, binary columns, and the 16-byte hashes of external values.
+    Bytes(Vec<u8>),
+}
+
+impl ColumnValue {
+    fn sql(&self, table: &TableInfo, column: usize) -> (&'static str, Value) {
+        match (self, &table.columns[column].kind) {
+            (ColumnValue::Null, _) => ("?", Value::NULL),
+            (ColumnValue::Text(t), AttrKind::Uuid) => ("UNHEX(?)", t.replace('-', "").into()),
+            (ColumnValue::Text(t), _) => ("?", t.as_str().into()),
+            (ColumnValue::Bytes(b), _) => ("?", Value::Bytes(b.clone())),
+        }
+    }
+}
+
+/// A `~external_<store>` row to add (or refresh) before a table row references it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrackingRow {
+    pub store: String,
+    pub hash: Vec<u8>,
+    pub size: u64,
+    pub attachment_name: Option<String>,
+}
+
+/// A table that references another through a foreign key.
+#[derive(Clone, Debug)]
+pub struct Dependent {
+    pub schema: String,
+    pub table: String,
+    /// (child column, referenced parent column), in order.
+    pub columns: Vec<(String, String)>,
+}
+
+/// Why a write was refused by the server, mapped to what the filesystem reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteRefusal {
+    /// Duplicate key.
+    Exists,
+    /// A foreign key has no parent row, or a referenced row would be lost.
+    Reference,
+    /// The value does not fit the column (strict mode).
+    BadValue,
+}
+
+/// Classifies a failed write by the server's error code.
+pub fn write_refusal(err: &anyhow::Error) -> Option<WriteRefusal> {
+    let code = err
+        .chain()
+        .find_map(|e| match e.downcast_ref::<mysql::Error>() {
+            Some(mysql::Error::MySqlError(m)) => Some(m.code),
+            _ => None,
+        })?;
+    match code {
+        1062 => Some(WriteRefusal::Exists),
+        1451 | 1452 | 1216 | 1217 => Some(WriteRefusal::Reference),
+        1048 | 1054 | 1064 | 1265 | 1264 | 1292 | 1364 | 1366 | 1406 | 1411 | 1525 | 3140 => {
+            Some(WriteRefusal::BadValue)
+        }
+        _ => None,
+    }
+}
+
+impl Database {
+    fn tracking_sql(schema: &str, t: &TrackingRow) -> (String, Vec<Value>) {
+        (
+            format!(
+                "INSERT INTO {}.{} (`hash`, `size`, `attachment_name`) VALUES (?, ?, ?) \
+                 ON DUPLICATE KEY UPDATE `timestamp` = CURRENT_TIMESTAMP",
+                quote(schema),
+                quote(&format!("~external_{}", t.store))
+            ),
+            vec![
+                Value::Bytes(t.hash.clone()),
+                t.size.into(),
+                t.attachment_name
+                    .clone()
+                    .map(Value::from)
+                    .unwrap_or(Value::NULL),
+            ],
+        )
+    }
+
+    /// In one transaction: the tracking rows, then the row's new values (UPDATE), or the whole
+    /// new row (INSERT when `insert`, `values` then holding every column to set incl. the key).
+    /// An UPDATE of a row that is gone fails with "row not found".
+    pub fn write_row(
+        &self,
+        table: &TableInfo,
+        key: &[String],
+        values: &[(usize, ColumnValue)],
+        tracking: &[TrackingRow],
+        insert: bool,
+    ) -> Result<()> {
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        let mut conn = self.pool.get_conn().context("database connection")?;
+        let mut tx = conn
+            .start_transaction(mysql::TxOpts::default())
+            .context("starting a transaction")?;
+        for t in tracking {
+            let (sql, params) = Self::tracking_sql(&table.schema, t);
+            tx.exec_drop(sql, params)
+                .context("adding the tracking row")?;
+        }
+        if insert {
+            let mut cols = Vec::new();
+            let mut marks = Vec::new();
+            let mut params = Vec::new();
+            for (&i, k) in table.key.iter().zip(key) {
+                let (mark, value) = ColumnValue::Text(k.clone()).sql(table, i);
+                let (mark, value) = match table.columns[i].kind {
+                    AttrKind::Binary => ("UNHEX(?)", Value::from(k.as_str())),
+                    _ => (mark, value),
+                };
+                cols.push(quote(&table.columns[i].name));
+                marks.push(mark);
+                params.push(value);
+            }
+            for (i, v) in values {
+                if table.key.contains(i) {
+                    continue;
+                }
+                let (mark, value) = v.sql(table, *i);
+                cols.push(quote(&table.columns[*i].name));
+                marks.push(mark);
+                params.push(value);
+            }
+            let sql = format!(
+                "INSERT INTO {} ({}) VALUES ({})",
+                qualified(table),
+                cols.join(", "),
+                marks.join(", ")
+            );
+            tx.exec_drop(sql, params).context("inserting the row")?;
+        } else {
+            let (condition, key_params) = key_condition(table, key);
+            let exists: Option<u8> = tx
+                .exec_first(
+                    format!(
+                        "SELECT 1 FROM {} AS t WHERE {condition} FOR UPDATE",
+                        qualified(table)
+                    ),
+                    key_params.clone(),
+                )
+                .context("locking the row")?;
+            if exists.is_none() {
+                bail!("row not found (deleted meanwhile)");
+            }
+            let mut sets = Vec::new();
+            let mut params = Vec::new();
+            for (i, v) in values {
+                let (mark, value) = v.sql(table, *i);
+                sets.push(format!("t.{} = {mark}", quote(&table.columns[*i].name)));
+                params.push(value);
+            }
+            params.extend(key_params);
+            let sql = format!(
+                "UPDATE {} AS t SET {} WHERE {condition}",
+                qualified(table),
+                sets.join(", ")
+            );
+            tx.exec_drop(sql, params).context("updating the row")?;
+        }
+        tx.commit().context("committing")?;
+        Ok(())
+    }
+
+    /// Tables whose foreign keys reference `table` (hidden tables excluded).
+    pub fn dependents(&self, schema: &str, table: &str) -> Result<Vec<Dependent>> {
+        let rows = self.rows(
+            "SELECT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_COLUMN_NAME \
+             FROM information_schema.KEY_COLUMN_USAGE \
+             WHERE REFERENCED_TABLE_SCHEMA = ? AND REFERENCED_TABLE_NAME = ? \
+             ORDER BY TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION",
+            vec![schema.into(), table.into()],
+        )?;
+        let mut out: Vec<(String, Dependent)> = Vec::new();
+        for r in rows {
+            let (s, t, c) = (
+                text(&r[0]).unwrap_or_default(),
+                text(&r[1]).unwrap_or_default(),
+                text(&r[2]).unwrap_or_default(),
+            );
+            if t.starts_with('~') {
+                continue;
+            }
+            let pair = (
+                text(&r[3]).unwrap_or_default(),
+                text(&r[4]).unwrap_or_default(),
+            );
+            match out.last_mut() {
+                Some((constraint, d)) if *constraint == c && d.schema == s && d.table == t => {
+                    d.columns.push(pair)
+                }
+                _ => out.push((
+                    c,
+                    Dependent {
+                        schema: s,
+                        table: t,
+                        columns: vec![pair],
+                    },
+                )),
+            }
+        }
+        Ok(out.into_iter().map(|(_, d)| d).collect())
+    }
+
+    /// Counts rows matching `restriction` (an SQL condition over alias `t` with its params).
+    pub fn count_where(
+        &self,
+        schema: &str,
+        table: &str,
+        restriction: &str,
+        params: Vec<Value>,
+    ) -> Result<u64> {
+        let rows = self.rows(
+            &format!(
+                "SELECT COUNT(*) FROM {}.{} AS t WHERE {restriction}",
+                quote(schema),
+                quote(table)
+            ),
+            params,
+        )?;
+        Ok(rows.first().and_then(|r| int(&r[0])).unwrap_or(0))
+    }
+
+    /// Runs DELETE statements (each `(schema, table, restriction, params)`) in order, in one
+    /// transaction; returns the rows deleted by each.
+    pub fn delete_in_order(
+        &self,
+        steps: &[(String, String, String, Vec<Value>)],
+    ) -> Result<Vec<u64>> {
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        let mut conn = self.pool.get_conn().context("database connection")?;
+        let mut tx = conn
+            .start_transaction(mysql::TxOpts::default())
+            .context("starting a transaction")?;
+        let mut counts = Vec::new();
+        for (schema, table, restriction, params) in steps {
+            tx.exec_drop(
+                format!(
+                    "DELETE t FROM {}.{} AS t WHERE {restriction}",
+                    quote(schema),
+                    quote(table)
+                ),
+                params.clone(),
+            )
+            .with_context(|| format!("deleting from {schema}.{table}"))?;
+            counts.push(tx.affected_rows());
+        }
+        tx.commit().context("committing")?;
+        Ok(counts)
+    }
+
+    /// Deletes one tracking row if no row references it (checked in the same statement); returns
+    /// the deleted row's columns to restore it if removing the object fails, or None when it is
+    /// referenced (or gone).
+    pub fn delete_unused_tracking(
+        &self,
+        schema: &str,
+        store: &str,
+        hash: &[u8],
+    ) -> Result<Option<Vec<Value>>> {
+        let tracking = format!("~external_{store}");
+        let saved = self.rows(
+            &format!(
+                "SELECT `hash`, `size`, `attachment_name`, `filepath`, `contents_hash`, `timestamp` \
+                 FROM {}.{} WHERE `hash` = ?",
+                quote(schema),
+                quote(&tracking)
+            ),
+            vec![Value::Bytes(hash.to_vec())],
+        )?;
+        let Some(saved) = saved.into_iter().next() else {
+            return Ok(None);
+        };
+        // The foreign keys (ON DELETE RESTRICT) refuse to delete a referenced row.
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        let mut conn = self.pool.get_conn().context("database connection")?;
+        let result = conn.exec_drop(
+            format!(
+                "DELETE FROM {}.{} WHERE `hash` = ?",
+                quote(schema),
+                quote(&tracking)
+            ),
+            vec![Value::Bytes(hash.to_vec())],
+        );
+        match result {
+            Ok(()) if conn.affected_rows() == 1 => Ok(Some(saved)),
+            Ok(()) => Ok(None),
+            Err(mysql::Error::MySqlError(e)) if e.code == 1451 => Ok(None),
+            Err(e) => Err(e).context("deleting the tracking row"),
+        }
+    }
+
+    /// Puts back a tracking row saved by `delete_unused_tracking`.
+    pub fn restore_tracking(&self, schema: &str, store: &str, saved: Vec<Value>) -> Result<()> {
+        self.rows(
+            &format!(
+                "INSERT INTO {}.{} (`hash`, `size`, `attachment_name`, `filepath`, `contents_hash`, `timestamp`) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+                quote(schema),
+                quote(&format!("~external_{store}"))
+            ),
+            saved,
+        )?;
+        Ok(())
+    }
+}
+
 /// How each column is fetched in a listing.
 enum Fetch {
     /// one value: text (or hex for uuid, raw bytes for binary)
@@ -496,7 +818,7 @@ impl RowSelect {
 }
 
 /// `WHERE` condition and parameters selecting one row by its key texts.
-fn key_condition(table: &TableInfo, key: &[String]) -> (String, Vec<Value>) {
+pub fn key_condition(table: &TableInfo, key: &[String]) -> (String, Vec<Value>) {
     let mut parts = Vec::new();
     let mut params = Vec::new();
     for (&i, value) in table.key.iter().zip(key) {
@@ -568,6 +890,7 @@ mod tests {
             name: name.into(),
             column_type: String::new(),
             nullable: false,
+            has_default: false,
             kind,
             hidden: false,
         }

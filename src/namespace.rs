@@ -188,6 +188,22 @@ pub fn row_entries(
             content,
         };
         match fact {
+            // A NULL attachment or filepath is an empty folder, ready to receive a file.
+            Fact::Null
+                if matches!(
+                    info.kind,
+                    AttrKind::Attach
+                        | AttrKind::External {
+                            kind: ExternalKind::Attach | ExternalKind::Filepath,
+                            ..
+                        }
+                ) =>
+            {
+                entries.push(RowEntry::Folder {
+                    name: attr.into(),
+                    files: vec![],
+                })
+            }
             Fact::Null => {}
             Fact::Bytes(bytes) => {
                 let mut data = bytes.clone();
@@ -357,6 +373,7 @@ mod tests {
             name: name.into(),
             column_type: String::new(),
             nullable: true,
+            has_default: true,
             kind,
             hidden: name.starts_with('_'),
         }

@@ -284,8 +284,8 @@ def load_table(conn, database, table_name, tmp, key_files, external=None):
                     entries[f"{a}.blob"] = Entry("blob", a, f"{a}.blob", value=value[a], raw=r)
                     entries[f"{a}.json"] = Entry("json", a, f"{a}.json")
             elif attr.is_attachment:
-                if r is None:
-                    nulls.append(a)
+                if r is None:  # NULL attachment: an empty folder, ready to receive a file
+                    entries[a] = Entry("empty_dir", a, a)
                 elif attr.is_external:
                     fname = external_attachment_name(conn, database, attr.store, r)
                     entries[a] = Entry("ext_attach", a, a, filename=fname, store=attr.store)
@@ -295,7 +295,7 @@ def load_table(conn, database, table_name, tmp, key_files, external=None):
                                        client_path=value[a])
             elif attr.is_filepath:
                 if r is None:
-                    nulls.append(a)
+                    entries[a] = Entry("empty_dir", a, a)
                 else:
                     entries[a] = Entry("filepath", a, a)  # naming not specified yet: only its presence
             else:
@@ -419,8 +419,8 @@ class ExternalCatalog:
             else:
                 entries[f"{a}.blob"] = Entry("ext_blob", a, f"{a}.blob", obj=obj, value=value)
                 entries[f"{a}.json"] = Entry("json", a, f"{a}.json")
-        elif raw is None:
-            nulls.append(a)
+        elif raw is None:  # NULL attachment or filepath: an empty folder
+            entries[a] = Entry("empty_dir", a, a)
         else:
             obj = self.object(attr.store, raw)
             if obj is None:
@@ -706,6 +706,14 @@ class Checker:
     def check_json(self, path, e):
         if self.check_mode(path, want_dir=False):
             self.expect_eio_read(path, "reading .json (not rendered yet)")
+
+    def check_empty_dir(self, path, e):
+        """A NULL attachment/filepath attribute: its folder is there and empty."""
+        if not self.check_mode(path, want_dir=True):
+            return
+        names = self.listing(path)
+        if names is not None:
+            self.compare_names(self.rel(path), names, [])
 
     def check_attach(self, path, e):
         where = self.rel(path)
