@@ -10,7 +10,8 @@ Every command prints ONE JSON document on stdout and exits 0. Exit 2 (message on
 error (unknown command, wrong arguments, bad JSON, an attribute or key field the table lacks, a
 store missing from the config). Exit 3: the schema or the table does not exist. Failures of the
 client while doing the work (missing object, decode error, rejected insert, ...) are reported in the
-JSON (`"error": message, "error_type": exception class`) with exit 0; a traceback goes to stderr.
+JSON (`"error": message, "error_type": exception class`) with exit 0 and one line on stderr (the
+traceback with CLIENT_VIEW_DEBUG=1). Exit 1 (traceback): anything else, e.g. the database is down.
 
 CONFIG is a DataJoint config JSON (flat `database.*` keys, `stores`, optional `cache`), e.g. from
 make_demo.py / make_external.py --config-out; without it (or with `-`) the environment is used as in
@@ -70,6 +71,9 @@ Commands (OUTPUT shapes):
       (file store: os.path.exists; s3: minio stat_object). NULL -> hash null, the rest null/false.
   expected-hash KIND FILE [NAME]
       blob:     MD5 of datajoint.blob.pack(np.load(FILE)) -> {"hex", "uuid", "packed_len"}
+                (the client's pack refuses big-endian arrays: "Type >i4 is ambiguous or unknown")
+      blob-le:  the same after converting a big-endian array to little-endian (what spec 1.10 says
+                djfs stores for such a .npy; the client then fetches the little-endian array)
       attach:   MD5 of NAME.encode() + b"\\0" + contents (NAME default basename(FILE))
                 -> {"hex", "uuid", "size", "name"}
       raw:      MD5 of the file bytes (a `.blob` written as is) -> {"hex", "uuid", "size"}
@@ -228,12 +232,15 @@ def md5_file(path):
     return md5.hexdigest(), size
 
 
-QUIET = False  # the self-test keeps expected errors' tracebacks off stderr
+QUIET = False  # the self-test keeps expected errors off stderr
 
 
 def error_doc(e, **extra):
-    if not QUIET:
+    """The JSON of a failure of the client; one line on stderr (the traceback with CLIENT_VIEW_DEBUG=1)."""
+    if os.environ.get("CLIENT_VIEW_DEBUG"):
         traceback.print_exc(file=sys.stderr)
+    elif not QUIET:
+        print(f"client_view.py: {type(e).__name__}: {e}", file=sys.stderr)
     return dict(extra, error=str(e) or repr(e), error_type=type(e).__name__)
 
 
@@ -407,7 +414,9 @@ def one_row(table, key):
 
 def cmd_rows(client, table):
     t = client.table(table)
-    keys = t.fetch("KEY", order_by="KEY")
+    # proj().fetch(as_dict=True): fetch("KEY") builds a numpy record array, which overflows on
+    # bigint unsigned keys above 2**63
+    keys = t.proj().fetch(as_dict=True, order_by="KEY")
     return {"keys": [jsonable(k) for k in keys]}
 
 
@@ -423,7 +432,9 @@ def cmd_row(client, table, key):
                      or heading.attributes[a].is_filepath)]
     values = {}
     if plain:
-        values = {k: jsonable(v) for k, v in q.fetch(*plain, as_dict=True)[0].items()}
+        # proj + as_dict: fetch(*attrs) goes through a numpy record array (overflows on large unsigned)
+        fetched = q.proj(*[a for a in plain if a not in heading.primary_key]).fetch(as_dict=True)[0]
+        values = {a: jsonable(fetched[a]) for a in plain}
     for name in heading.names:
         attr = heading.attributes[name]
         if name in values:
@@ -485,6 +496,9 @@ def cmd_fetch_npy(client, table, key, attr, out):
 def cmd_fetch_raw(client, table, key, attr, out):
     t = client.table(table)
     a = check_attr(t, attr)
+    if not (a.is_blob or (a.is_attachment and not a.is_external)):
+        raise UsageError(f"fetch-raw takes a blob or an internal attach attribute, not `{attr}` ({a.type}); "
+                         "use fetch-attach / external-info")
     q, missing = one_row(t, parse_json_arg(key, "KEY"))
     if missing:
         return missing
@@ -492,9 +506,6 @@ def cmd_fetch_raw(client, table, key, attr, out):
     if raw is None:
         return {"is_none": True, "size": None, "md5": None}
     if a.is_external:
-        if not a.is_blob:
-            raise UsageError(f"`{attr}` is an external {('attach' if a.is_attachment else 'filepath')}: "
-                             "use fetch-attach or external-info")
         try:
             raw = client.schema.external[a.store].get(uuid.UUID(bytes=raw))
         except Exception as e:  # noqa: BLE001
@@ -590,8 +601,11 @@ def cmd_external_info(client, table, key, attr):
 
 def cmd_expected_hash(kind, path, name=None):
     try:
-        if kind == "blob":
-            packed = dj.blob.pack(np.load(path))
+        if kind in ("blob", "blob-le"):
+            value = np.load(path)
+            if kind == "blob-le" and value.dtype.byteorder == ">":
+                value = value.astype(value.dtype.newbyteorder("<"))
+            packed = dj.blob.pack(value)
             digest = hashlib.md5(packed).digest()
             return {"hex": digest.hex(), "uuid": str(uuid.UUID(bytes=digest)), "packed_len": len(packed)}
         if kind == "attach":
@@ -608,7 +622,7 @@ def cmd_expected_hash(kind, path, name=None):
             return {"hex": digest.hex(), "uuid": str(uuid.UUID(bytes=digest))}
     except Exception as e:  # noqa: BLE001
         return error_doc(e, hex=None)
-    raise UsageError(f"expected-hash KIND must be blob, attach, raw or filepath, not {kind!r}")
+    raise UsageError(f"expected-hash KIND must be blob, blob-le, attach, raw or filepath, not {kind!r}")
 
 
 def references(client, store):
@@ -952,7 +966,7 @@ def self_test(opts):
             t.failures.append("self-test crashed: " + traceback.format_exc())
         finally:
             if not opts["keep"]:
-                cleanup(config, schema_name, stores[s3_store])
+                cleanup(config, schema_name, stores[s3_store], stores[file_store])
     except UsageError as e:
         print(f"client_view.py: {e}", file=sys.stderr)
         return 2
@@ -966,8 +980,9 @@ def self_test(opts):
     return 1 if t.failures else 0
 
 
-def cleanup(config, schema_name, s3_spec):
-    """Drop the scratch schema and remove its S3 objects (file store objects go with the tmp folder)."""
+def cleanup(config, schema_name, s3_spec, file_spec):
+    """Drop the scratch schema and remove its objects from both stores."""
+    shutil.rmtree(os.path.join(file_spec["location"], schema_name), ignore_errors=True)
     setup_client(config)
     conn = dj.conn()
     if conn.query("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME=%s",
@@ -976,8 +991,16 @@ def cleanup(config, schema_name, s3_spec):
     client = djenv.minio_client(s3_spec)
     prefix = djenv.s3_location_prefix(s3_spec.get("location", ""))
     prefix = (prefix + "/" if prefix else "") + schema_name + "/"
-    for obj in client.list_objects(s3_spec["bucket"], prefix=prefix, recursive=True):
-        client.remove_object(s3_spec["bucket"], obj.object_name)
+
+    def walk(pre):  # level by level: s3s-fs answers recursive listings with truncated keys
+        for obj in client.list_objects(s3_spec["bucket"], prefix=pre):
+            if obj.is_dir:
+                yield from walk(obj.object_name)
+            else:
+                yield obj.object_name
+
+    for name in list(walk(prefix)):
+        client.remove_object(s3_spec["bucket"], name)
 
 
 def write(path, data):
