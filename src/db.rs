@@ -659,8 +659,8 @@ impl Database {
         Ok(rows.first().and_then(|r| int(&r[0])).unwrap_or(0))
     }
 
-    /// Runs DELETE statements (each `(schema, table, restriction, params)`) in order, in one
-    /// transaction; returns the rows deleted by each.
+    /// Runs DELETE statements (each `(schema, table, restriction, params)`, the restriction naming
+    /// the table by its qualified name) in order, in one transaction; returns the rows deleted.
     pub fn delete_in_order(
         &self,
         steps: &[(String, String, String, Vec<Value>)],
@@ -674,7 +674,7 @@ impl Database {
         for (schema, table, restriction, params) in steps {
             tx.exec_drop(
                 format!(
-                    "DELETE t FROM {}.{} AS t WHERE {restriction}",
+                    "DELETE FROM {}.{} WHERE {restriction}",
                     quote(schema),
                     quote(table)
                 ),
@@ -817,13 +817,18 @@ impl RowSelect {
     }
 }
 
-/// `WHERE` condition and parameters selecting one row by its key texts.
+/// `WHERE` condition and parameters selecting one row by its key texts (table alias `t`).
 pub fn key_condition(table: &TableInfo, key: &[String]) -> (String, Vec<Value>) {
+    key_condition_as(table, key, "t")
+}
+
+/// The same for another table alias.
+pub fn key_condition_as(table: &TableInfo, key: &[String], alias: &str) -> (String, Vec<Value>) {
     let mut parts = Vec::new();
     let mut params = Vec::new();
     for (&i, value) in table.key.iter().zip(key) {
         let column = &table.columns[i];
-        let c = format!("t.{}", quote(&column.name));
+        let c = format!("{alias}.{}", quote(&column.name));
         match column.kind {
             AttrKind::Uuid | AttrKind::Binary => {
                 parts.push(format!("{c} = UNHEX(?)"));

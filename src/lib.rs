@@ -16,4 +16,5 @@ pub mod namespace;
 pub mod naming;
 pub mod rowname;
 pub mod source;
+pub mod staging;
 pub mod stores;

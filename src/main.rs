@@ -59,6 +59,9 @@ struct MountCli {
     /// FUSE worker threads
     #[arg(long, default_value_t = 8)]
     threads: usize,
+    /// Removing a row folder also deletes the rows of other tables that depend on it
+    #[arg(long)]
+    cascade_delete: bool,
     /// Internal: pipe to report readiness to the launching process
     #[arg(long, hide = true)]
     ready_fd: Option<i32>,
@@ -163,6 +166,7 @@ fn main() -> ExitCode {
         allow_other: m.allow_other,
         refresh: Duration::from_secs_f64(m.refresh),
         threads: m.threads,
+        cascade_delete: m.cascade_delete,
     };
     let ready_fd = m.ready_fd;
     let result = mount::run_foreground(&args, |r| {

@@ -31,6 +31,7 @@ pub struct MountArgs {
     pub allow_other: bool,
     pub refresh: Duration,
     pub threads: usize,
+    pub cascade_delete: bool,
 }
 
 /// Checks that can fail before anything is mounted, each with a one-line reason.
@@ -124,8 +125,20 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
             refresh: args.refresh,
             uid: unsafe { libc::getuid() },
             gid: unsafe { libc::getgid() },
+            cascade_delete: args.cascade_delete,
         },
     ));
+    // Writes the NULLs of `rm`ed attribute files once their grace has passed.
+    let janitor = Arc::downgrade(&core);
+    std::thread::Builder::new()
+        .name("janitor".into())
+        .spawn(move || {
+            while let Some(core) = janitor.upgrade() {
+                core.apply_due_nulls();
+                drop(core);
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })?;
     let is_root = unsafe { libc::geteuid() } == 0;
     let mut options = vec![
         MountOption::FSName(format!(
@@ -160,14 +173,15 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
     fuse_config.n_threads = Some(args.threads.max(1));
     fuse_config.clone_fd = true;
 
-    let session = match fuser::Session::new(FuseAdapter::new(core), &mountpoint, &fuse_config) {
-        Ok(s) => s,
-        Err(e) => {
-            let msg = format!("cannot mount {}: {e}", mountpoint.display());
-            ready(Err(msg.clone()));
-            bail!(msg);
-        }
-    };
+    let session =
+        match fuser::Session::new(FuseAdapter::new(core.clone()), &mountpoint, &fuse_config) {
+            Ok(s) => s,
+            Err(e) => {
+                let msg = format!("cannot mount {}: {e}", mountpoint.display());
+                ready(Err(msg.clone()));
+                bail!(msg);
+            }
+        };
     let mp = mountpoint.clone();
     std::thread::Builder::new()
         .name("signals".into())
@@ -180,7 +194,9 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
         })?;
     tracing::info!(mountpoint = %mountpoint.display(), schema = ?args.schema, "mounted");
     ready(Ok(()));
-    session.run().context("FUSE session")?;
+    let result = session.run().context("FUSE session");
+    core.shutdown();
+    result?;
     tracing::info!(mountpoint = %mountpoint.display(), "unmounted, exiting");
     Ok(())
 }

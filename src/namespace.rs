@@ -74,8 +74,6 @@ pub const UNUSED_DIR: &str = ".unused";
 /// Why a listed file cannot be read (reads give EIO with this in the log line).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Unavailable {
-    /// A feature a later part of djfs provides.
-    NotYetSupported(&'static str),
     /// The stored value is damaged.
     Corrupt(String),
     /// The store could not be asked (not configured, unreachable, object missing…).
@@ -123,6 +121,13 @@ pub enum Content {
     },
     /// An external object's bytes as stored: a non-array blob, an attachment, a filepath file.
     External(ExternalObject),
+    /// The readable JSON rendering of a non-array blob (in-table when `external` is None).
+    /// Its size is known only once rendered, so the filesystem renders it on first `stat`.
+    Json {
+        external: Option<ExternalObject>,
+        /// Stored length and first bytes: with the row and column, what identifies the value.
+        stored_len: u64,
+    },
     Unavailable {
         size: u64,
         why: Unavailable,
@@ -135,6 +140,7 @@ impl Content {
             Content::Inline(b) => b.len() as u64,
             Content::Npy(view) | Content::ExternalNpy { view, .. } => view.size(),
             Content::External(object) => object.size,
+            Content::Json { .. } => 0,
             Content::RawBlob { size }
             | Content::Attachment { size, .. }
             | Content::Unavailable { size, .. } => *size,
@@ -225,7 +231,7 @@ pub fn row_entries(
                         format!("{attr}.blob"),
                         Content::RawBlob { size: *len },
                     )));
-                    entries.push(json_placeholder(column, attr));
+                    entries.push(json_view(column, attr, None, *len));
                 }
                 Err(e) => entries.push(RowEntry::File(file(
                     format!("{attr}.npy"),
@@ -316,7 +322,12 @@ pub fn row_entries(
                                 format!("{attr}.blob"),
                                 Content::External(object(TrackedKind::Blob)),
                             )));
-                            entries.push(json_placeholder(column, attr));
+                            entries.push(json_view(
+                                column,
+                                attr,
+                                Some(object(TrackedKind::Blob)),
+                                size,
+                            ));
                         }
                         BlobHead::Corrupt(reason) => entries.push(RowEntry::File(file(
                             format!("{attr}.npy"),
@@ -340,14 +351,19 @@ pub fn row_entries(
     entries
 }
 
-/// The `.json` view next to a `.blob` (rendered from issue 3 on).
-fn json_placeholder(column: usize, attr: &str) -> RowEntry {
+/// The `.json` view next to a `.blob`.
+fn json_view(
+    column: usize,
+    attr: &str,
+    external: Option<ExternalObject>,
+    stored_len: u64,
+) -> RowEntry {
     RowEntry::File(FileEntry {
         name: format!("{attr}.json"),
         column,
-        content: Content::Unavailable {
-            size: 0,
-            why: Unavailable::NotYetSupported("JSON rendering of non-array blobs (issue 3)"),
+        content: Content::Json {
+            external,
+            stored_len,
         },
     })
 }

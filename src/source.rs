@@ -298,18 +298,26 @@ impl ByteSource for InflatingSource {
 /// A virtual `.npy` file: the generated header, then the array data from the plain blob.
 pub struct NpyFile {
     view: NpyView,
-    plain: Arc<dyn ByteSource>,
+    plain: Plain,
+}
+
+enum Plain {
+    /// Real arrays: data served straight from the (maybe streaming) plain blob.
+    Source(Arc<dyn ByteSource>),
+    /// Complex arrays interleave the blob's two planes and compact dj0 scalars are converted,
+    /// so those read the plain blob into memory once (small for scalars).
+    Memory(Arc<[u8]>),
 }
 
 impl NpyFile {
-    /// Complex arrays interleave the blob's two planes, so they need the plain blob in memory
-    /// (`MemorySource`); real arrays are served straight from any source.
-    pub fn new(view: NpyView, plain: Arc<dyn ByteSource>) -> NpyFile {
-        NpyFile { view, plain }
-    }
-
-    pub fn needs_memory(view: &NpyView) -> bool {
-        view.array().complex
+    pub fn new(view: NpyView, plain: Arc<dyn ByteSource>) -> io::Result<NpyFile> {
+        let array = view.array();
+        let plain = if array.complex || array.inline.is_some() {
+            Plain::Memory(plain.read_at(0, plain.len() as usize)?.into())
+        } else {
+            Plain::Source(plain)
+        };
+        Ok(NpyFile { view, plain })
     }
 
     pub fn size(&self) -> u64 {
@@ -317,10 +325,10 @@ impl NpyFile {
     }
 
     pub fn read(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
-        if Self::needs_memory(&self.view) {
-            let plain = self.plain.read_at(0, self.plain.len() as usize)?;
-            return Ok(self.view.read(&plain, offset, len));
-        }
+        let source = match &self.plain {
+            Plain::Memory(plain) => return Ok(self.view.read(plain, offset, len)),
+            Plain::Source(source) => source,
+        };
         let want = clamp(offset, len, self.view.size());
         let header = self.view.header();
         let hlen = header.len() as u64;
@@ -332,7 +340,7 @@ impl NpyFile {
             let data_from = want.start.max(hlen) - hlen;
             let n = (want.end - hlen - data_from) as usize;
             let data_offset = self.view.array().data_offset as u64;
-            let data = self.plain.read_at(data_offset + data_from, n)?;
+            let data = source.read_at(data_offset + data_from, n)?;
             if data.len() != n {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,

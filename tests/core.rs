@@ -33,6 +33,7 @@ fn core(refresh: Duration) -> Filesystem {
             refresh,
             uid: 0,
             gid: 0,
+            cascade_delete: false,
         },
     )
 }
@@ -215,6 +216,7 @@ fn external_core() -> (Filesystem, tempfile::TempDir) {
             refresh: Duration::from_secs(600),
             uid: 0,
             gid: 0,
+            cascade_delete: false,
         },
     );
     (fs, dir)

@@ -2,7 +2,9 @@
 //!
 //! Only what is needed to decide whether a blob is a faithful numpy array and
 //! where its element data lives; everything else is reported as
-//! [`BlobShape::Other`] and served as raw bytes by the caller.
+//! [`BlobShape::Other`] and served as raw bytes by the caller (the full
+//! decoder is in `value`). Python's compact scalars (int, bool, float,
+//! complex) count as 0-d arrays.
 //!
 //! Out of scope: the 32-bit-dims legacy mode (§1.9). It has no marker in the
 //! blob, so such blobs are parsed as 64-bit; they then fail the size check and
@@ -166,10 +168,17 @@ pub struct ArrayHeader {
     pub complex: bool,
     /// dims as stored (column-major dims), may be empty (0-d)
     pub shape: Vec<u64>,
-    /// offset of the element data inside the PLAIN blob (after protocol header + A header)
+    /// offset of the element data inside the PLAIN blob (after protocol header + A header);
+    /// 0 when `inline` is set
     pub data_offset: usize,
-    /// bytes of element data in the plain blob (both planes for complex)
+    /// bytes of element data in the plain blob (both planes for complex);
+    /// equals `inline.len()` when `inline` is set
     pub data_len: u64,
+    /// The npy element bytes when they are not a verbatim slice of the plain
+    /// blob: a compact dj0 int (`0x0a`, sign-extended to 8 bytes `<i8`) or
+    /// bool (`0x0b`, normalized to 0/1). `None` for `A` arrays and for the
+    /// compact float/complex codes, which are served from the blob.
+    pub inline: Option<Vec<u8>>,
 }
 
 impl ArrayHeader {
@@ -182,7 +191,9 @@ impl ArrayHeader {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum BlobShape {
-    /// an `A` array of a faithful class: shown as ATTR.npy
+    /// an `A` array of a faithful class, or a compact dj0 scalar (`0x0a` int
+    /// that fits in i64, `0x0b` bool, `0x0c` complex, `0x0d` float) as a 0-d
+    /// array: shown as ATTR.npy
     Array(ArrayHeader),
     /// anything else that has a valid mYm/dj0/ZL123 envelope or not (char arrays, structs, cells, dj0 scalars, unknown header...): shown as ATTR.blob
     Other,
@@ -226,9 +237,10 @@ fn classify_plain(p: &[u8], plain_len: u64) -> Result<PlainStep, BlobError> {
     if let Some(s) = need(5) {
         return Ok(s);
     }
-    // S, C, P, F and the dj0 scalar/container codes have no npy form.
+    // S, C, P, F and the dj0 containers have no npy form; the compact
+    // scalar codes are shown as 0-d arrays.
     if p[4] != b'A' {
-        return Ok(Done(BlobShape::Other));
+        return classify_compact(p, plain_len);
     }
 
     if plain_len < 13 {
@@ -282,7 +294,85 @@ fn classify_plain(p: &[u8], plain_len: u64) -> Result<PlainStep, BlobError> {
         shape,
         data_offset: hdr_end,
         data_len,
+        inline: None,
     })))
+}
+
+/// Python's compact dj0 scalars (`0x0a` int, `0x0b` bool, `0x0c` complex,
+/// `0x0d` float) as 0-d arrays. `p` holds at least the 5 bytes up to and
+/// including the type code; the value must fill the rest of the plain blob
+/// exactly (Python's length check).
+fn classify_compact(p: &[u8], plain_len: u64) -> Result<PlainStep, BlobError> {
+    use PlainStep::*;
+    let need = |n: usize| (p.len() < n).then_some(Need(n));
+    let exact = |n: u64, what: &str| {
+        if plain_len == n {
+            Ok(())
+        } else {
+            Err(corrupt(format!(
+                "dj0 {what} needs a {n}-byte blob but it has {plain_len}"
+            )))
+        }
+    };
+    let array = |class, complex, data_offset, data_len, inline| {
+        Ok(Done(BlobShape::Array(ArrayHeader {
+            class,
+            complex,
+            shape: Vec::new(),
+            data_offset,
+            data_len,
+            inline,
+        })))
+    };
+    match p[4] {
+        0x0d => {
+            exact(13, "float")?;
+            array(ElementClass::Float64, false, 5, 8, None)
+        }
+        // f64 re, f64 im: for one element the two "planes" are already
+        // npy's interleaved (re, im) layout.
+        0x0c => {
+            exact(21, "complex")?;
+            array(ElementClass::Float64, true, 5, 16, None)
+        }
+        0x0b => {
+            exact(6, "bool")?;
+            if let Some(s) = need(6) {
+                return Ok(s);
+            }
+            array(
+                ElementClass::Bool,
+                false,
+                0,
+                1,
+                Some(vec![u8::from(p[5] != 0)]),
+            )
+        }
+        0x0a => {
+            if plain_len < 7 {
+                return Err(corrupt("dj0 int truncated before its length"));
+            }
+            if let Some(s) = need(7) {
+                return Ok(s);
+            }
+            let n = u16::from_le_bytes([p[5], p[6]]);
+            exact(7 + u64::from(n), "int")?;
+            // Python writes floor(bitlen/8)+1 bytes, so every value that fits
+            // in i64 has 1..=8 bytes; anything else is shown as .blob.
+            if n == 0 || n > 8 {
+                return Ok(Done(BlobShape::Other));
+            }
+            let end = 7 + usize::from(n);
+            if let Some(s) = need(end) {
+                return Ok(s);
+            }
+            let fill = if p[end - 1] & 0x80 != 0 { 0xff } else { 0 };
+            let mut v = [fill; 8];
+            v[..usize::from(n)].copy_from_slice(&p[7..end]);
+            array(ElementClass::Int64, false, 0, 8, Some(v.to_vec()))
+        }
+        _ => Ok(Done(BlobShape::Other)),
+    }
 }
 
 /// prod(dims) * elem * (2 if complex), or None on u64 overflow. A zero dim
@@ -552,7 +642,8 @@ pub(crate) mod tests {
                 complex: false,
                 shape: vec![3],
                 data_offset: 29,
-                data_len: 24
+                data_len: 24,
+                inline: None,
             }
         );
     }
@@ -624,11 +715,11 @@ pub(crate) mod tests {
             // unicode array -> class 5 objects
             "646a3000 41 0100000000000000 0200000000000000 05000000 00000000
              0b00000000000000 05 0200000000000000 6162 0a00000000000000 05 0100000000000000 63",
-            "646a3000 0a 0100 01",
+            // 2**70 does not fit in i64; 9-byte ints are never faithful
             "646a3000 0a 0900 000000000000000040",
-            "646a3000 0d 000000000000f83f",
-            "646a3000 0c 000000000000f03f 0000000000000040",
-            "646a3000 0b 01",
+            "646a3000 0a 0900 ffffffffffffffffff",
+            // zero-length int (Python reads 0, never writes it)
+            "646a3000 0a 0000",
             "646a3000 ff",
             "646a3000 05 0300000000000000 616263",
             "646a3000 06 0200000000000000 0001",
@@ -659,6 +750,97 @@ pub(crate) mod tests {
             assert_eq!(classify_full(&b), Ok(BlobShape::Other), "{h}");
             assert_eq!(classify_incremental(&b), Ok(BlobShape::Other), "{h}");
         }
+    }
+
+    fn compact(h: &str) -> (ArrayHeader, Vec<u8>) {
+        let b = hex(h);
+        let a = array(&b);
+        assert_eq!(
+            classify_incremental(&b),
+            Ok(BlobShape::Array(a.clone())),
+            "{h}"
+        );
+        // compressed (never written by Python, but legal) classifies the same
+        assert_eq!(
+            classify_full(&compress(&b)),
+            Ok(BlobShape::Array(a.clone()))
+        );
+        let data = match &a.inline {
+            Some(v) => v.clone(),
+            None => b[a.data_offset..a.data_offset + a.data_len as usize].to_vec(),
+        };
+        assert_eq!(data.len() as u64, a.data_len);
+        assert!(a.shape.is_empty());
+        assert_eq!(a.element_count(), 1);
+        (a, data)
+    }
+
+    #[test]
+    fn spec_compact_scalars_are_0d_arrays() {
+        let i64s = [
+            ("646a3000 0a 0100 01", 1i64),
+            ("646a3000 0a 0100 ff", -1),
+            ("646a3000 0a 0200 ff00", 255),
+            ("646a3000 0a 0200 80ff", -128),
+            ("646a3000 0a 0800 ffffffffffffff7f", i64::MAX),
+            ("646a3000 0a 0800 0000000000000080", i64::MIN),
+            // a wider-than-needed encoding still decodes (Python reads any n)
+            ("6d596d00 0a 0300 050000", 5),
+        ];
+        for (h, v) in i64s {
+            let (a, data) = compact(h);
+            assert_eq!((a.class, a.complex), (ElementClass::Int64, false), "{h}");
+            assert_eq!(data, v.to_le_bytes(), "{h}");
+        }
+        let (a, data) = compact("646a3000 0d 000000000000f83f");
+        assert_eq!(
+            (a.class, a.complex, a.data_offset, a.inline),
+            (ElementClass::Float64, false, 5, None)
+        );
+        assert_eq!(data, 1.5f64.to_le_bytes());
+        let (a, data) = compact("646a3000 0c 000000000000f03f 0000000000000040");
+        assert_eq!((a.class, a.complex), (ElementClass::Float64, true));
+        assert_eq!(a.class.npy_descr(a.complex), "<c16");
+        assert_eq!(data, [1.0f64.to_le_bytes(), 2.0f64.to_le_bytes()].concat());
+        for (h, v) in [
+            ("646a3000 0b 01", 1u8),
+            ("646a3000 0b 00", 0),
+            ("646a3000 0b 07", 1),
+        ] {
+            let (a, data) = compact(h);
+            assert_eq!(a.class, ElementClass::Bool);
+            assert_eq!(data, [v]);
+        }
+        // wrong sizes are corrupt, as in Python's length check
+        for h in [
+            "646a3000 0d 000000000000f8",
+            "646a3000 0d 000000000000f83f 00",
+            "646a3000 0c 000000000000f03f",
+            "646a3000 0b",
+            "646a3000 0b 0101",
+            "646a3000 0a 01",
+            "646a3000 0a 0200 01",
+            "646a3000 0a 0100 0102",
+        ] {
+            assert!(
+                matches!(classify_full(&hex(h)), Err(BlobError::Corrupt(_))),
+                "{h}"
+            );
+            assert!(
+                matches!(classify_incremental(&hex(h)), Err(BlobError::Corrupt(_))),
+                "{h}"
+            );
+        }
+        // asks for exactly the bytes it needs
+        let b = hex("646a3000 0a 0800 ffffffffffffff7f");
+        assert_eq!(
+            classify_blob(&b[..5], b.len() as u64),
+            Err(BlobError::NeedMore(7))
+        );
+        assert_eq!(
+            classify_blob(&b[..7], b.len() as u64),
+            Err(BlobError::NeedMore(15))
+        );
     }
 
     #[test]

@@ -102,7 +102,8 @@ impl NpyView {
     }
 
     /// Bytes [offset, offset+len) of the .npy file (clamped to size), given the whole PLAIN blob.
-    /// Real arrays: data part is a verbatim slice of plain[data_offset..]. Complex: the blob holds all real parts then all imaginary parts (Fortran order); npy wants interleaved (re,im) per element — compute only the requested range, never the whole file.
+    /// Real arrays: data part is a verbatim slice of plain[data_offset..]; compact dj0
+    /// int/bool scalars: the header's `inline` bytes (`plain` is not used). Complex: the blob holds all real parts then all imaginary parts (Fortran order); npy wants interleaved (re,im) per element — compute only the requested range, never the whole file.
     ///
     /// If `plain` is shorter than the array header promised (the caller passed
     /// the wrong blob), the result stops early instead of panicking.
@@ -128,6 +129,12 @@ impl NpyView {
 
     /// Append npy data bytes [start, end) (relative to the data section).
     fn read_data(&self, plain: &[u8], start: u64, end: u64, out: &mut Vec<u8>) {
+        if let Some(inline) = &self.array.inline {
+            let from = clamp_index(start, inline.len());
+            let to = clamp_index(end, inline.len());
+            out.extend_from_slice(&inline[from..to]);
+            return;
+        }
         let base = self.array.data_offset as u64;
         if !self.array.complex {
             let from = clamp_index(base.saturating_add(start), plain.len());
@@ -298,6 +305,51 @@ mod tests {
     }
 
     #[test]
+    fn compact_dj0_scalars_as_0d() {
+        let cases: [(&str, &str, Vec<u8>); 5] = [
+            (
+                "646a3000 0a 0200 80ff",
+                "<i8",
+                (-128i64).to_le_bytes().to_vec(),
+            ),
+            ("646a3000 0a 0900 000000000000000040", "", vec![]),
+            (
+                "646a3000 0d 000000000000f83f",
+                "<f8",
+                1.5f64.to_le_bytes().to_vec(),
+            ),
+            (
+                "646a3000 0c 000000000000f03f 0000000000000040",
+                "<c16",
+                [1.0f64.to_le_bytes(), 2.0f64.to_le_bytes()].concat(),
+            ),
+            ("646a3000 0b 05", "|b1", vec![1]),
+        ];
+        for (h, descr, data) in cases {
+            let b = hex(h);
+            let a = match classify_blob(&b, b.len() as u64) {
+                Ok(BlobShape::Array(a)) => a,
+                Ok(BlobShape::Other) if descr.is_empty() => continue,
+                other => panic!("{h}: {other:?}"),
+            };
+            let v = NpyView::new(&a);
+            assert_eq!(
+                v.header(),
+                numpy_header(
+                    &format!("{{'descr': '{descr}', 'fortran_order': True, 'shape': (), }}"),
+                    128
+                ),
+                "{h}"
+            );
+            assert_eq!(v.size(), 128 + data.len() as u64);
+            assert_eq!(&full(&v, &b)[128..], data.as_slice(), "{h}");
+            // byte-wise reads agree
+            let joined: Vec<u8> = (0..v.size()).flat_map(|o| v.read(&b, o, 1)).collect();
+            assert_eq!(joined, full(&v, &b));
+        }
+    }
+
+    #[test]
     fn spec_uint8_3d_example() {
         // §1.10: MATLAB reshape(uint8(1:24),[2,3,4]) -> 128-byte preamble, data verbatim
         let data: Vec<u8> = (1..=24).collect();
@@ -341,6 +393,7 @@ mod tests {
                 shape: shape.to_vec(),
                 data_offset: 0,
                 data_len: 0,
+                inline: None,
             };
             let h = NpyView::new(&a).header().to_vec();
             assert_eq!(h.len(), total, "{shape:?}");

@@ -29,6 +29,8 @@ use spec::{Protocol, StoreSpec};
 /// the README. Connection attempts give up sooner.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Part size of multipart uploads.
+const PART_SIZE: usize = 8 << 20;
 
 /// One object in one store.
 #[derive(Clone, Debug)]
@@ -238,6 +240,58 @@ impl Stores {
             self.count(r.len() as u64);
         }
         results
+    }
+
+    /// Whether the object is in its store.
+    pub fn exists(&self, loc: &ObjectLoc) -> Result<bool> {
+        let client = self.client(&loc.store)?;
+        match self.runtime.block_on(client.head(&loc.key)) {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e).with_context(|| format!("checking {}", loc.display)),
+        }
+    }
+
+    /// Uploads an object from a local file (or from memory when `data` is given), in parts for
+    /// large objects, so memory stays bounded. The object appears whole or not at all.
+    pub fn upload(&self, loc: &ObjectLoc, data: Option<Bytes>, file: Option<&Path>) -> Result<()> {
+        use std::io::Read;
+        let client = self.client(&loc.store)?;
+        let result = self.runtime.block_on(async {
+            if let Some(data) = data {
+                client.put(&loc.key, data.into()).await?;
+                return anyhow::Ok(());
+            }
+            let path = file.context("nothing to upload")?;
+            let mut f =
+                std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            let upload = client.put_multipart(&loc.key).await?;
+            let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+            let mut buf = vec![0u8; PART_SIZE];
+            loop {
+                let n = f.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                // At most a few parts in flight: bounded memory whatever the object size.
+                writer.wait_for_capacity(4).await?;
+                writer.write(&buf[..n]);
+            }
+            writer.finish().await?;
+            anyhow::Ok(())
+        });
+        result.with_context(|| format!("uploading {}", loc.display))?;
+        tracing::debug!(store = %loc.store, object = %loc.display, "uploaded");
+        Ok(())
+    }
+
+    /// Removes an object; a missing object is not an error (the client ignores it too).
+    pub fn delete(&self, loc: &ObjectLoc) -> Result<()> {
+        let client = self.client(&loc.store)?;
+        match self.runtime.block_on(client.delete(&loc.key)) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("removing {}", loc.display)),
+        }
     }
 
     /// Downloads a whole object into `target` the way the client does (`<target>.saving`, then

@@ -8,6 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+mod write;
+
+pub use write::UNLINK_GRACE;
+use write::{PendingNull, PendingRow, WriteHandle};
+
 use crate::catalog::{SchemaCatalog, TableInfo};
 use crate::codec::{
     classify_blob, inflate_blob, BlobError, BlobShape, NpyView, RECOMMENDED_PREFIX,
@@ -38,6 +43,8 @@ pub struct FsOptions {
     pub refresh: Duration,
     pub uid: u32,
     pub gid: u32,
+    /// `rmdir` of a row also deletes the rows of other tables that depend on it.
+    pub cascade_delete: bool,
 }
 
 /// Errors as the filesystem reports them; the adapter maps them to errno values.
@@ -48,6 +55,16 @@ pub enum FsError {
     IsDir,
     ReadOnly,
     BadHandle,
+    /// The row or value already exists.
+    Exists,
+    /// The content or name is not acceptable (bad value, not an array, …).
+    Invalid,
+    /// Not something the mount lets change (a key attribute, a filepath, …).
+    NotPermitted,
+    /// A row others depend on (delete refused).
+    NotEmpty,
+    /// An unused object that became referenced meanwhile.
+    Busy,
     /// Logged where it happens, with the table/row/attribute involved.
     Io,
 }
@@ -60,6 +77,11 @@ impl FsError {
             FsError::IsDir => libc::EISDIR,
             FsError::ReadOnly => libc::EROFS,
             FsError::BadHandle => libc::EBADF,
+            FsError::Exists => libc::EEXIST,
+            FsError::Invalid => libc::EINVAL,
+            FsError::NotPermitted => libc::EPERM,
+            FsError::NotEmpty => libc::ENOTEMPTY,
+            FsError::Busy => libc::EBUSY,
             FsError::Io => libc::EIO,
         }
     }
@@ -150,6 +172,7 @@ enum Body {
 enum Handle {
     Dir(Arc<Vec<DirEntry>>),
     File(Arc<OpenFile>),
+    Write(Arc<WriteHandle>),
 }
 
 /// A file found by path: what it shows and how to fetch it.
@@ -161,6 +184,15 @@ struct FileTarget {
     /// For in-table values: the table, the row's key and the column to fetch.
     in_table: Option<(Arc<TableInfo>, Vec<String>, usize)>,
 }
+
+/// Rendered JSON views, dropped all at once when they exceed their byte budget.
+#[derive(Default)]
+struct JsonCache {
+    entries: HashMap<String, Timed<Arc<[u8]>>>,
+    bytes: usize,
+}
+
+const JSON_CACHE_BYTES: usize = 64 << 20;
 
 /// The tracked objects of one store (all, or only the unused), by view name.
 struct TrackedListing {
@@ -175,6 +207,9 @@ pub struct Filesystem {
     /// Heads that could not be fetched, retried after the refresh delay.
     head_failures: Mutex<HashMap<Vec<u8>, Timed<String>>>,
     tracked: Mutex<HashMap<TrackedKey, Timed<Arc<TrackedListing>>>>,
+    /// Rendered `.json` views: external ones by hash (never stale), in-table ones for the
+    /// refresh delay. Bounded by bytes.
+    json: Mutex<JsonCache>,
     opts: FsOptions,
     mounted_at: SystemTime,
     inodes: Mutex<Inodes>,
@@ -186,16 +221,49 @@ pub struct Filesystem {
     rows: Mutex<HashMap<RowKey, Timed<Option<Arc<RowFacts>>>>>,
     handles: Mutex<HashMap<u64, Handle>>,
     next_handle: AtomicU64,
+    /// Where written bytes wait for `close`.
+    staging_dir: std::path::PathBuf,
+    /// Files being written, by inode (their size is the staged size).
+    writing: Mutex<HashMap<u64, Arc<WriteHandle>>>,
+    /// Rows made with `mkdir` that wait for required attributes.
+    pending: Mutex<HashMap<RowKey, PendingRow>>,
+    /// Attribute files removed with `rm`, hidden meanwhile (by row and column).
+    hidden: Mutex<HashMap<(RowKey, usize), Instant>>,
+    /// NULLs to write once their grace has passed.
+    nulls: Mutex<Vec<PendingNull>>,
+    /// Rows deleted through this mount (so pending NULLs for them are dropped).
+    deleted: Mutex<HashMap<RowKey, Instant>>,
 }
 
 impl Filesystem {
     pub fn new(db: Database, stores: Arc<Stores>, opts: FsOptions) -> Filesystem {
+        // Staging next to DataJoint's cache when there is one, else in the temp folder.
+        let base = match stores.cache_dir() {
+            Some(cache) => cache.join("djfs-staging"),
+            None => {
+                std::env::temp_dir().join(format!("djfs-staging-{}", unsafe { libc::getuid() }))
+            }
+        };
+        let staging_dir = crate::staging::prepare_dir(&base).unwrap_or_else(|e| {
+            tracing::warn!(
+                "staging folder {}: {e}; using the temp folder",
+                base.display()
+            );
+            std::env::temp_dir()
+        });
         Filesystem {
+            staging_dir,
+            writing: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
+            hidden: Mutex::new(HashMap::new()),
+            nulls: Mutex::new(Vec::new()),
+            deleted: Mutex::new(HashMap::new()),
             db,
             stores,
             heads: Mutex::new(HashMap::new()),
             head_failures: Mutex::new(HashMap::new()),
             tracked: Mutex::new(HashMap::new()),
+            json: Mutex::new(JsonCache::default()),
             opts,
             mounted_at: SystemTime::now(),
             inodes: Mutex::new(Inodes::new()),
@@ -267,11 +335,16 @@ impl Filesystem {
     /// Opens a file; returns the handle and whether its bytes can never change (content-
     /// addressed external objects), so the kernel may keep their pages across opens.
     pub fn open(&self, ino: u64, write: bool) -> FsResult<(u64, bool)> {
+        self.open_with(ino, write, false)
+    }
+
+    /// `open`; `truncate` for O_TRUNC (the value is then written whole).
+    pub fn open_with(&self, ino: u64, write: bool, truncate: bool) -> FsResult<(u64, bool)> {
+        if write {
+            return Ok((self.open_for_write(ino, truncate)?, false));
+        }
         let node = self.node(ino)?;
         let target = self.file(&node)?;
-        if write {
-            return Err(FsError::ReadOnly);
-        }
         let immutable = matches!(
             target.content,
             Content::External(_) | Content::ExternalNpy { .. }
@@ -283,6 +356,17 @@ impl Filesystem {
     pub fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
         let file = match self.handles.lock().unwrap().get(&fh) {
             Some(Handle::File(f)) => f.clone(),
+            Some(Handle::Write(w)) => {
+                let staged = w
+                    .staging
+                    .lock()
+                    .unwrap()
+                    .to_vec()
+                    .map_err(|_| FsError::Io)?;
+                let from = (offset as usize).min(staged.len());
+                let to = from.saturating_add(size as usize).min(staged.len());
+                return Ok(staged[from..to].to_vec());
+            }
             _ => return Err(FsError::BadHandle),
         };
         let result = match &file.body {
@@ -296,7 +380,24 @@ impl Filesystem {
     }
 
     pub fn release(&self, fh: u64) {
-        self.handles.lock().unwrap().remove(&fh);
+        let handle = self.handles.lock().unwrap().remove(&fh);
+        if let Some(Handle::Write(w)) = handle {
+            self.release_write(&w);
+        }
+    }
+
+    /// At unmount: writes pending NULLs now and names rows that never got their values.
+    pub fn shutdown(&self) {
+        for n in self.nulls.lock().unwrap().iter_mut() {
+            n.due = Instant::now();
+        }
+        self.apply_due_nulls();
+        for ((schema, class, folder), p) in self.pending.lock().unwrap().iter() {
+            tracing::warn!(
+                "{schema}/{class}/{folder}: row never inserted: missing {}",
+                p.missing_names().join(", ")
+            );
+        }
     }
 
     pub fn attr_ttl(&self) -> Duration {
@@ -330,6 +431,10 @@ impl Filesystem {
     }
 
     fn attr_of(&self, ino: u64, node: &Node) -> FsResult<Attr> {
+        if let Some(w) = self.writing.lock().unwrap().get(&ino) {
+            let size = w.staging.lock().unwrap().len();
+            return Ok(self.writing_attr(ino, size));
+        }
         match node {
             Node::RowEntry { .. } | Node::AttachFile { .. } | Node::ExternalObject { .. } => {
                 match self.resolve_entry(node)? {
@@ -337,7 +442,10 @@ impl Filesystem {
                     Resolved::File(target) => Ok(Attr {
                         ino,
                         is_dir: false,
-                        size: target.content.size(),
+                        size: match target.content {
+                            Content::Json { .. } => self.render_json(&target)?.len() as u64,
+                            _ => target.content.size(),
+                        },
                         perm: permissions(false, self.opts.read_only),
                         mtime: self.mounted_at,
                     }),
@@ -513,18 +621,30 @@ impl Filesystem {
             Node::Table { schema, class } => {
                 let table = self.table(schema, class)?;
                 let listing = self.listing(schema, &table, true)?;
+                let pending: Vec<String> = self
+                    .pending
+                    .lock()
+                    .unwrap()
+                    .keys()
+                    .filter(|(s, c, f)| {
+                        s == schema && c == class && !listing.by_folder.contains_key(&**f)
+                    })
+                    .map(|(_, _, f)| f.to_string())
+                    .collect();
                 Ok(listing
                     .rows
                     .iter()
-                    .map(|r| {
-                        let row: Arc<str> = r.folder.as_str().into();
+                    .map(|r| r.folder.clone())
+                    .chain(pending)
+                    .map(|folder| {
+                        let row: Arc<str> = folder.as_str().into();
                         (
                             Node::Row {
                                 schema: schema.clone(),
                                 class: class.clone(),
                                 row,
                             },
-                            r.folder.clone(),
+                            folder,
                             true,
                         )
                     })
@@ -761,17 +881,42 @@ impl Filesystem {
             };
             self.fetch_heads(schema, wanted);
         }
-        let heads = self.heads.lock().unwrap();
-        let failures = self.head_failures.lock().unwrap();
-        row_entries(table, facts, &|hash| match heads.get(hash) {
-            Some(head) => head.clone(),
-            None => BlobHead::Unavailable(
-                failures
-                    .get(hash)
-                    .map(|t| t.value.clone())
-                    .unwrap_or_else(|| "not fetched".into()),
-            ),
-        })
+        let entries = {
+            let heads = self.heads.lock().unwrap();
+            let failures = self.head_failures.lock().unwrap();
+            row_entries(table, facts, &|hash| match heads.get(hash) {
+                Some(head) => head.clone(),
+                None => BlobHead::Unavailable(
+                    failures
+                        .get(hash)
+                        .map(|t| t.value.clone())
+                        .unwrap_or_else(|| "not fetched".into()),
+                ),
+            })
+        };
+        // Files removed with `rm` stay hidden while their change is pending.
+        let mut hidden = self.hidden.lock().unwrap();
+        if hidden.is_empty() {
+            return entries;
+        }
+        hidden.retain(|_, at| at.elapsed() < write::HIDE_REQUIRED);
+        let row_key: RowKey = (
+            schema.clone(),
+            table.class_name.as_str().into(),
+            facts.folder.as_str().into(),
+        );
+        entries
+            .into_iter()
+            .filter(|e| {
+                let column = match e {
+                    RowEntry::File(f) => Some(f.column),
+                    RowEntry::Folder { name, .. } => {
+                        table.columns.iter().position(|c| c.name == *name)
+                    }
+                };
+                column.is_none_or(|c| !hidden.contains_key(&(row_key.clone(), c)))
+            })
+            .collect()
     }
 
     /// Reads and classifies the first bytes of external blobs: from the DataJoint cache when it
@@ -996,6 +1141,10 @@ impl Filesystem {
         folder: &Arc<str>,
     ) -> FsResult<(Arc<TableInfo>, Arc<RowFacts>)> {
         let table = self.table(schema, class)?;
+        let row_key: RowKey = (schema.clone(), class.clone(), folder.clone());
+        if let Some(p) = self.pending.lock().unwrap().get(&row_key) {
+            return Ok((table, Arc::new(p.facts())));
+        }
         if let Some(listing) = self.listing_if(schema, &table, false)? {
             return match listing.by_folder.get(&**folder) {
                 Some(&i) => Ok((table, listing.rows[i].clone())),
@@ -1104,13 +1253,17 @@ impl Filesystem {
                 let plain = inflate_blob(&stored)
                     .map_err(|e| corrupt(e.to_string()))?
                     .into_owned();
-                if (plain.len() as u64) < array.data_offset as u64 + array.data_len {
+                if array.inline.is_none()
+                    && (plain.len() as u64) < array.data_offset as u64 + array.data_len
+                {
                     return Err(corrupt("data shorter than its header says".into()));
                 }
-                Ok(open(Body::Npy(NpyFile::new(
+                let npy = NpyFile::new(
                     NpyView::new(&array),
                     Arc::new(MemorySource::new(plain.into(), 0)),
-                ))))
+                )
+                .map_err(|e| corrupt(e.to_string()))?;
+                Ok(open(Body::Npy(npy)))
             }
             Content::External(object) => Ok(open(Body::Bytes(self.external_source(
                 &target.schema,
@@ -1124,24 +1277,22 @@ impl Filesystem {
                     FsError::Io
                 };
                 let magic = stored.read_at(0, 14).map_err(io)?;
-                let mut plain: Arc<dyn ByteSource> =
+                let plain: Arc<dyn ByteSource> =
                     if magic.starts_with(b"ZL123\0") && magic.len() == 14 {
                         let plain_len = u64::from_le_bytes(magic[6..14].try_into().unwrap());
                         Arc::new(InflatingSource::new(stored, plain_len))
                     } else {
                         stored
                     };
-                if NpyFile::needs_memory(view) {
-                    let all = plain.read_at(0, plain.len() as usize).map_err(io)?;
-                    plain = Arc::new(MemorySource::new(all.into(), 0));
-                }
-                Ok(open(Body::Npy(NpyFile::new(view.clone(), plain))))
+                let npy = NpyFile::new(view.clone(), plain).map_err(io)?;
+                Ok(open(Body::Npy(npy)))
             }
+            Content::Json { .. } => Ok(open(Body::Bytes(Arc::new(MemorySource::new(
+                self.render_json(target)?,
+                0,
+            ))))),
             Content::Unavailable { why, .. } => {
                 match why {
-                    Unavailable::NotYetSupported(feature) => {
-                        tracing::error!("{place}: cannot read yet: needs {feature}")
-                    }
                     Unavailable::Corrupt(reason) => {
                         tracing::error!("corrupt value in {place}: {reason}")
                     }
@@ -1150,6 +1301,63 @@ impl Filesystem {
                 Err(FsError::Io)
             }
         }
+    }
+
+    /// The `.json` view of a non-array blob: the whole value decoded and rendered.
+    fn render_json(&self, target: &FileTarget) -> FsResult<Arc<[u8]>> {
+        let Content::Json {
+            external,
+            stored_len,
+        } = &target.content
+        else {
+            return Err(FsError::Io);
+        };
+        let key = match external {
+            Some(object) => format!("x:{}", paths::hex(&object.hash)),
+            None => format!("t:{}:{stored_len}", target.place),
+        };
+        let in_table = external.is_none();
+        if let Some(t) = self.json.lock().unwrap().entries.get(&key) {
+            if !in_table || self.fresh(t.at) {
+                return Ok(t.value.clone());
+            }
+        }
+        let place = &target.place;
+        let stored = match external {
+            Some(object) => {
+                let source = self.external_source(&target.schema, object, place)?;
+                source.read_at(0, source.len() as usize).map_err(|e| {
+                    tracing::error!("reading {place}: {e}");
+                    FsError::Io
+                })?
+            }
+            None => {
+                let (table, key, column) = target.in_table.as_ref().ok_or(FsError::Io)?;
+                self.db
+                    .fetch_value(table, key, *column)
+                    .map_err(|e| db_error(&format!("reading {place}"), e))?
+                    .ok_or(FsError::NotFound)?
+            }
+        };
+        let value = crate::codec::decode_blob(&stored).map_err(|e| {
+            tracing::error!("corrupt blob in {place}: {e}");
+            FsError::Io
+        })?;
+        let rendered: Arc<[u8]> = crate::codec::to_json(&value).into_bytes().into();
+        let mut cache = self.json.lock().unwrap();
+        if cache.bytes + rendered.len() > JSON_CACHE_BYTES {
+            cache.entries.clear();
+            cache.bytes = 0;
+        }
+        cache.bytes += rendered.len();
+        cache.entries.insert(
+            key,
+            Timed {
+                at: Instant::now(),
+                value: rendered.clone(),
+            },
+        );
+        Ok(rendered)
     }
 
     /// The stored bytes of an external object. Blobs go through DataJoint's cache folder when

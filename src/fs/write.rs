@@ -1,0 +1,1088 @@
+//! Writes through the mount: new values for attributes (scalars, blobs as `.npy`/`.blob`,
+//! attachments), new rows (`mkdir` then files), deleted rows (`rmdir`/`rm -r`), and cleanup of
+//! unused external objects. External content is uploaded before any row references it; the
+//! tracking row and the table row are then written in one transaction.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use md5::{Digest, Md5};
+use mysql::Value;
+
+use super::{Attr, FsError, FsResult, Handle, Node, RowKey, TableKey};
+use crate::catalog::{AttrKind, ExternalKind, TableInfo};
+use crate::codec::{classify_blob, encode_npy, encode_raw_blob_check, RECOMMENDED_PREFIX};
+use crate::db::{
+    key_condition_as, write_refusal, ColumnValue, Fact, RowFacts, TrackingRow, WriteRefusal,
+};
+use crate::namespace::{permissions, BlobHead, UNUSED_DIR};
+use crate::rowname;
+use crate::staging::Staging;
+use crate::stores::paths::TrackedKind;
+
+/// How long after `rm` of a nullable attribute's file the NULL is written: a `rm -r` of the row
+/// folder removes the files first, and the row must not lose values if its removal is refused.
+pub const UNLINK_GRACE: Duration = Duration::from_secs(1);
+
+/// Which value a write sets.
+#[derive(Clone, Debug)]
+pub(super) enum WriteKind {
+    /// A scalar attribute's text (one trailing newline dropped) or a binary column's bytes.
+    Scalar,
+    /// A key attribute's file: accepted when it agrees with the folder name.
+    KeyCheck,
+    /// A read-only view (`.json`): accepted without effect.
+    Ignored,
+    /// `.npy` into a blob attribute: encoded as the client's `pack` would.
+    BlobNpy,
+    /// `.blob` into a blob attribute: stored as it is after checking it decodes.
+    BlobRaw,
+    /// A file in an attachment folder: the attachment, under this name.
+    Attach(String),
+}
+
+/// The row a write goes to.
+#[derive(Clone, Debug)]
+pub(super) struct RowRef {
+    pub schema: Arc<str>,
+    pub class: Arc<str>,
+    pub folder: Arc<str>,
+    pub key: Vec<String>,
+}
+
+pub(super) struct WriteHandle {
+    pub ino: u64,
+    pub table: Arc<TableInfo>,
+    pub row: RowRef,
+    pub column: usize,
+    pub kind: WriteKind,
+    pub staging: Mutex<Staging>,
+    /// Written since the last commit.
+    pub dirty: Mutex<bool>,
+    pub place: String,
+}
+
+/// A row made with `mkdir` whose INSERT waits for its required attributes.
+pub(super) struct PendingRow {
+    pub table: Arc<TableInfo>,
+    pub key: Vec<String>,
+    pub folder: String,
+    pub values: BTreeMap<usize, ColumnValue>,
+    pub tracking: Vec<TrackingRow>,
+    /// What the row folder shows for staged values.
+    pub facts: BTreeMap<usize, Fact>,
+}
+
+impl PendingRow {
+    pub fn missing_names(&self) -> Vec<&str> {
+        self.missing()
+    }
+
+    fn missing(&self) -> Vec<&str> {
+        self.table
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| {
+                !self.table.key.contains(i) && !c.has_default && !self.values.contains_key(i)
+            })
+            .map(|(_, c)| c.name.as_str())
+            .collect()
+    }
+
+    pub fn facts(&self) -> RowFacts {
+        let values = (0..self.table.columns.len())
+            .map(|i| {
+                if let Some(pos) = self.table.key.iter().position(|&k| k == i) {
+                    Fact::Bytes(self.key[pos].clone().into_bytes())
+                } else {
+                    self.facts.get(&i).cloned().unwrap_or(Fact::Null)
+                }
+            })
+            .collect();
+        RowFacts {
+            key: self.key.clone(),
+            folder: self.folder.clone(),
+            full_name: self.folder.clone(),
+            values,
+        }
+    }
+}
+
+/// One foreign-key step from a parent table: (child schema, child table, (child column,
+/// parent column) pairs).
+type Link = (String, String, Vec<(String, String)>);
+/// One DELETE: (schema, table, restriction, its parameters).
+type DeleteStep = (String, String, String, Vec<Value>);
+
+/// How long `rm` of a required attribute's file hides it, waiting for the row folder's removal.
+pub const HIDE_REQUIRED: Duration = Duration::from_secs(10);
+
+/// A pending `rm` of a nullable attribute's file.
+pub(super) struct PendingNull {
+    pub due: Instant,
+    pub table: Arc<TableInfo>,
+    pub row: RowRef,
+    pub column: usize,
+}
+
+fn refusal(place: &str, what: &str, e: &anyhow::Error) -> FsError {
+    let errno = match write_refusal(e) {
+        Some(WriteRefusal::Exists) => FsError::Exists,
+        Some(WriteRefusal::Reference) | Some(WriteRefusal::BadValue) => FsError::Invalid,
+        None if format!("{e:#}").contains("row not found") => FsError::NotFound,
+        None => FsError::Io,
+    };
+    tracing::error!("{place}: {what} refused: {e:#}");
+    errno
+}
+
+impl super::Filesystem {
+    fn check_writable(&self) -> FsResult<()> {
+        if self.opts.read_only {
+            Err(FsError::ReadOnly)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The row of a row folder (existing or pending), by reference.
+    fn row_ref(
+        &self,
+        schema: &Arc<str>,
+        class: &Arc<str>,
+        folder: &Arc<str>,
+    ) -> FsResult<(Arc<TableInfo>, RowRef)> {
+        let (table, facts) = self.row(schema, class, folder)?;
+        Ok((
+            table,
+            RowRef {
+                schema: schema.clone(),
+                class: class.clone(),
+                folder: folder.clone(),
+                key: facts.key.clone(),
+            },
+        ))
+    }
+
+    /// What writing file `name` in a row folder (or in attachment folder `folder`) means.
+    fn write_kind(
+        &self,
+        table: &TableInfo,
+        folder: Option<&str>,
+        name: &str,
+    ) -> FsResult<(usize, WriteKind)> {
+        let column = |attr: &str| {
+            table
+                .columns
+                .iter()
+                .position(|c| c.name == attr && !c.hidden)
+        };
+        if let Some(folder) = folder {
+            let i = column(folder).ok_or(FsError::NotFound)?;
+            if name.is_empty()
+                || name == "."
+                || name == ".."
+                || name.contains('/')
+                || name.len() > 255
+            {
+                return Err(FsError::Invalid);
+            }
+            return match &table.columns[i].kind {
+                AttrKind::Attach
+                | AttrKind::External {
+                    kind: ExternalKind::Attach,
+                    ..
+                } => Ok((i, WriteKind::Attach(name.to_string()))),
+                // Filepath values name files in the store's stage: not written through the mount.
+                _ => Err(FsError::NotPermitted),
+            };
+        }
+        if let Some(i) = column(name) {
+            if table.key.contains(&i) {
+                return Ok((i, WriteKind::KeyCheck));
+            }
+            return match &table.columns[i].kind {
+                AttrKind::Text | AttrKind::Uuid | AttrKind::Binary => Ok((i, WriteKind::Scalar)),
+                _ => Err(FsError::NotPermitted),
+            };
+        }
+        for (suffix, kind) in [
+            (".npy", WriteKind::BlobNpy),
+            (".blob", WriteKind::BlobRaw),
+            (".json", WriteKind::Ignored),
+        ] {
+            if let Some(i) = name.strip_suffix(suffix).and_then(column) {
+                let is_blob = matches!(
+                    table.columns[i].kind,
+                    AttrKind::Blob
+                        | AttrKind::External {
+                            kind: ExternalKind::Blob,
+                            ..
+                        }
+                );
+                if is_blob {
+                    return Ok((i, kind));
+                }
+            }
+        }
+        Err(FsError::NotPermitted)
+    }
+
+    /// Starts a write of file `name` under folder `parent` (create) or of an existing file.
+    fn start_write(
+        &self,
+        parent: &Node,
+        name: &str,
+        truncate: bool,
+    ) -> FsResult<(u64, Arc<WriteHandle>)> {
+        self.check_writable()?;
+        let (schema, class, row, folder) = match parent {
+            Node::Row { schema, class, row } => (schema, class, row, None),
+            Node::RowEntry {
+                schema,
+                class,
+                row,
+                name: folder,
+            } => (schema, class, row, Some(folder.clone())),
+            _ => return Err(FsError::NotPermitted),
+        };
+        let (table, row_ref) = self.row_ref(schema, class, row)?;
+        let (column, kind) = self.write_kind(&table, folder.as_deref(), name)?;
+        let node = match &folder {
+            None => Node::RowEntry {
+                schema: schema.clone(),
+                class: class.clone(),
+                row: row.clone(),
+                name: name.into(),
+            },
+            Some(f) => Node::AttachFile {
+                schema: schema.clone(),
+                class: class.clone(),
+                row: row.clone(),
+                folder: f.clone(),
+                name: name.into(),
+            },
+        };
+        let ino = self.inodes.lock().unwrap().intern(node);
+        let mut staging = Staging::new(&self.staging_dir);
+        if !truncate {
+            // Writing into the middle of an existing file: start from its current bytes.
+            if let Ok((fh, _)) = self.open(ino, false) {
+                let mut offset = 0u64;
+                loop {
+                    let chunk = self.read(fh, offset, 1 << 20);
+                    match chunk {
+                        Ok(c) if !c.is_empty() => {
+                            staging.write_at(offset, &c).map_err(|_| FsError::Io)?;
+                            offset += c.len() as u64;
+                        }
+                        _ => break,
+                    }
+                }
+                self.release(fh);
+            }
+        }
+        let handle = Arc::new(WriteHandle {
+            ino,
+            place: format!(
+                "{schema}/{class}/{row}/{}{name}",
+                folder.map(|f| format!("{f}/")).unwrap_or_default()
+            ),
+            table,
+            row: row_ref,
+            column,
+            kind,
+            staging: Mutex::new(staging),
+            dirty: Mutex::new(truncate),
+        });
+        self.writing.lock().unwrap().insert(ino, handle.clone());
+        Ok((ino, handle))
+    }
+
+    /// `create`: a new file in a row folder or an attachment folder.
+    pub fn create(&self, parent: u64, name: &OsStr) -> FsResult<(Attr, u64)> {
+        let parent = self.node(parent)?;
+        let name = name.to_str().ok_or(FsError::Invalid)?;
+        let (ino, handle) = self.start_write(&parent, name, true)?;
+        let fh = self.new_handle(Handle::Write(handle));
+        Ok((self.writing_attr(ino, 0), fh))
+    }
+
+    /// `open` for writing an existing file.
+    pub(super) fn open_for_write(&self, ino: u64, truncate: bool) -> FsResult<u64> {
+        let node = self.node(ino)?;
+        let (parent, name) = match &node {
+            Node::RowEntry {
+                schema,
+                class,
+                row,
+                name,
+            } => (
+                Node::Row {
+                    schema: schema.clone(),
+                    class: class.clone(),
+                    row: row.clone(),
+                },
+                name.clone(),
+            ),
+            Node::AttachFile {
+                schema,
+                class,
+                row,
+                folder,
+                name,
+            } => (
+                Node::RowEntry {
+                    schema: schema.clone(),
+                    class: class.clone(),
+                    row: row.clone(),
+                    name: folder.clone(),
+                },
+                name.clone(),
+            ),
+            Node::ExternalObject { .. } => return Err(FsError::NotPermitted),
+            _ => return Err(FsError::IsDir),
+        };
+        let (_, handle) = self.start_write(&parent, &name, truncate)?;
+        Ok(self.new_handle(Handle::Write(handle)))
+    }
+
+    pub(super) fn writing_attr(&self, ino: u64, size: u64) -> Attr {
+        Attr {
+            ino,
+            is_dir: false,
+            size,
+            perm: permissions(false, self.opts.read_only),
+            mtime: self.mounted_at,
+        }
+    }
+
+    pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
+        let handle = self.write_handle(fh)?;
+        handle
+            .staging
+            .lock()
+            .unwrap()
+            .write_at(offset, data)
+            .map_err(|e| {
+                tracing::error!("{}: staging the write: {e}", handle.place);
+                FsError::Io
+            })?;
+        *handle.dirty.lock().unwrap() = true;
+        Ok(data.len() as u32)
+    }
+
+    /// `truncate`/`ftruncate` of a file being written.
+    pub fn truncate(&self, ino: u64, size: u64) -> FsResult<Attr> {
+        self.check_writable()?;
+        let handle = self.writing.lock().unwrap().get(&ino).cloned();
+        match handle {
+            Some(h) => {
+                h.staging
+                    .lock()
+                    .unwrap()
+                    .truncate(size)
+                    .map_err(|_| FsError::Io)?;
+                *h.dirty.lock().unwrap() = true;
+                Ok(self.writing_attr(ino, size))
+            }
+            // A value is replaced by writing it whole: open with O_TRUNC, write, close.
+            None => Err(FsError::NotPermitted),
+        }
+    }
+
+    fn write_handle(&self, fh: u64) -> FsResult<Arc<WriteHandle>> {
+        match self.handles.lock().unwrap().get(&fh) {
+            Some(Handle::Write(h)) => Ok(h.clone()),
+            _ => Err(FsError::BadHandle),
+        }
+    }
+
+    /// `flush` (every `close`): stores what was written. Errors reach `close()`.
+    pub fn flush(&self, fh: u64) -> FsResult<()> {
+        let Ok(handle) = self.write_handle(fh) else {
+            return Ok(());
+        };
+        let mut dirty = handle.dirty.lock().unwrap();
+        if !*dirty {
+            return Ok(());
+        }
+        *dirty = false;
+        self.commit(&handle)
+    }
+
+    pub(super) fn release_write(&self, handle: &WriteHandle) {
+        if *handle.dirty.lock().unwrap() {
+            if let Err(e) = self.commit(handle) {
+                tracing::warn!("{}: write not stored ({e:?})", handle.place);
+            }
+        }
+        let mut writing = self.writing.lock().unwrap();
+        if writing
+            .get(&handle.ino)
+            .is_some_and(|h| std::ptr::eq(&**h, handle))
+        {
+            writing.remove(&handle.ino);
+        }
+    }
+
+    /// Encodes, uploads and stores one written value.
+    fn commit(&self, h: &WriteHandle) -> FsResult<()> {
+        let staging = h.staging.lock().unwrap();
+        let table = &h.table;
+        let info = &table.columns[h.column];
+        let invalid = |why: String| {
+            tracing::error!("{}: {why}; the old value stays", h.place);
+            FsError::Invalid
+        };
+        let read_all = || staging.to_vec().map_err(|_| FsError::Io);
+        let (value, tracking, fact) = match &h.kind {
+            WriteKind::Ignored => return Ok(()),
+            WriteKind::KeyCheck => {
+                let bytes = read_all()?;
+                let text = String::from_utf8_lossy(&bytes);
+                let text = text.strip_suffix('\n').unwrap_or(&text);
+                let pos = table.key.iter().position(|&k| k == h.column).unwrap_or(0);
+                if text == h.row.key[pos] {
+                    return Ok(());
+                }
+                tracing::error!(
+                    "{}: key attributes cannot be changed (folder says {:?})",
+                    h.place,
+                    h.row.key[pos]
+                );
+                return Err(FsError::NotPermitted);
+            }
+            WriteKind::Scalar => {
+                let bytes = read_all()?;
+                if info.kind == AttrKind::Binary {
+                    (ColumnValue::Bytes(bytes.clone()), None, Fact::Bytes(bytes))
+                } else {
+                    let text =
+                        String::from_utf8(bytes).map_err(|_| invalid("not UTF-8 text".into()))?;
+                    let text = text.strip_suffix('\n').unwrap_or(&text).to_string();
+                    (
+                        ColumnValue::Text(text.clone()),
+                        None,
+                        Fact::Bytes(text.into_bytes()),
+                    )
+                }
+            }
+            WriteKind::BlobNpy | WriteKind::BlobRaw => {
+                let bytes = read_all()?;
+                let blob = if matches!(h.kind, WriteKind::BlobNpy) {
+                    encode_npy(&bytes).map_err(|e| invalid(format!("not a storable .npy: {e}")))?
+                } else {
+                    encode_raw_blob_check(&bytes)
+                        .map_err(|e| invalid(format!("not a valid blob: {e}")))?;
+                    bytes
+                };
+                self.blob_value(h, blob)?
+            }
+            WriteKind::Attach(name) => self.attachment_value(h, &staging, name)?,
+        };
+        drop(staging);
+        self.apply(
+            h.table.clone(),
+            &h.row,
+            &h.place,
+            vec![(h.column, value, fact)],
+            tracking.into_iter().collect(),
+        )
+    }
+
+    /// A blob's column value: the bytes, or (external) the hash after uploading the object.
+    fn blob_value(
+        &self,
+        h: &WriteHandle,
+        blob: Vec<u8>,
+    ) -> FsResult<(ColumnValue, Option<TrackingRow>, Fact)> {
+        let AttrKind::External { store, .. } = &h.table.columns[h.column].kind else {
+            let head = blob[..blob.len().min(RECOMMENDED_PREFIX)].to_vec();
+            let len = blob.len() as u64;
+            return Ok((ColumnValue::Bytes(blob), None, Fact::Blob { len, head }));
+        };
+        let hash: [u8; 16] = Md5::digest(&blob).into();
+        let size = blob.len() as u64;
+        if let Ok(shape) = classify_blob(&blob, size) {
+            self.heads
+                .lock()
+                .unwrap()
+                .insert(hash.to_vec(), BlobHead::Known(shape));
+        }
+        self.upload(
+            h,
+            store,
+            &hash,
+            &TrackedKind::Blob,
+            Some(Bytes::from(blob)),
+            None,
+        )?;
+        Ok((
+            ColumnValue::Bytes(hash.to_vec()),
+            Some(TrackingRow {
+                store: store.clone(),
+                hash: hash.to_vec(),
+                size,
+                attachment_name: None,
+            }),
+            Fact::External {
+                hash: hash.to_vec(),
+                attachment_name: None,
+                filepath: None,
+                size: Some(size),
+            },
+        ))
+    }
+
+    fn attachment_value(
+        &self,
+        h: &WriteHandle,
+        staging: &Staging,
+        name: &str,
+    ) -> FsResult<(ColumnValue, Option<TrackingRow>, Fact)> {
+        let size = staging.len();
+        let AttrKind::External { store, .. } = &h.table.columns[h.column].kind else {
+            let mut value = name.as_bytes().to_vec();
+            value.push(0);
+            value.extend(staging.to_vec().map_err(|_| FsError::Io)?);
+            return Ok((
+                ColumnValue::Bytes(value),
+                None,
+                Fact::Attach {
+                    name: name.to_string(),
+                    size,
+                },
+            ));
+        };
+        let mut prefix = name.as_bytes().to_vec();
+        prefix.push(0);
+        let hash = staging.md5_with_prefix(&prefix).map_err(|_| FsError::Io)?;
+        let kind = TrackedKind::Attachment(name.to_string());
+        match staging.file_path() {
+            Some(path) => self.upload(h, store, &hash, &kind, None, Some(path))?,
+            None => {
+                let data = Bytes::from(staging.to_vec().map_err(|_| FsError::Io)?);
+                self.upload(h, store, &hash, &kind, Some(data), None)?
+            }
+        }
+        Ok((
+            ColumnValue::Bytes(hash.to_vec()),
+            Some(TrackingRow {
+                store: store.clone(),
+                hash: hash.to_vec(),
+                size,
+                attachment_name: Some(name.to_string()),
+            }),
+            Fact::External {
+                hash: hash.to_vec(),
+                attachment_name: Some(name.to_string()),
+                filepath: None,
+                size: Some(size),
+            },
+        ))
+    }
+
+    /// Uploads an object unless its store already has it (same hash, same bytes).
+    fn upload(
+        &self,
+        h: &WriteHandle,
+        store: &str,
+        hash: &[u8],
+        kind: &TrackedKind,
+        data: Option<Bytes>,
+        file: Option<&std::path::Path>,
+    ) -> FsResult<()> {
+        let fail = |e: anyhow::Error| {
+            tracing::error!("{}: store {store:?}: {e:#}", h.place);
+            FsError::Io
+        };
+        let loc = self
+            .stores
+            .locate(store, &h.row.schema, hash, kind)
+            .map_err(fail)?;
+        if !self.stores.exists(&loc).map_err(fail)? {
+            self.stores.upload(&loc, data, file).map_err(fail)?;
+        }
+        Ok(())
+    }
+
+    /// Writes column values of a row: an UPDATE of an existing row, or (pending row) the INSERT
+    /// once every required attribute is there.
+    fn apply(
+        &self,
+        table: Arc<TableInfo>,
+        row: &RowRef,
+        place: &str,
+        values: Vec<(usize, ColumnValue, Fact)>,
+        tracking: Vec<TrackingRow>,
+    ) -> FsResult<()> {
+        let row_key: RowKey = (row.schema.clone(), row.class.clone(), row.folder.clone());
+        {
+            let mut pending = self.pending.lock().unwrap();
+            if let Some(p) = pending.get_mut(&row_key) {
+                for (i, v, f) in values {
+                    p.values.insert(i, v);
+                    p.facts.insert(i, f);
+                }
+                p.tracking.extend(tracking);
+                let missing = p.missing();
+                if !missing.is_empty() {
+                    tracing::debug!("{place}: row waits for {missing:?}");
+                    return Ok(());
+                }
+                let p = pending.remove(&row_key).expect("present");
+                return self.insert_pending(p, &row_key, place);
+            }
+        }
+        let sets: Vec<(usize, ColumnValue)> = values.into_iter().map(|(i, v, _)| (i, v)).collect();
+        let result = self.db.write_row(&table, &row.key, &sets, &tracking, false);
+        self.invalidate(&row.schema, &table, &row.folder);
+        result.map_err(|e| refusal(place, "update", &e))
+    }
+
+    fn insert_pending(&self, p: PendingRow, row_key: &RowKey, place: &str) -> FsResult<()> {
+        let values: Vec<(usize, ColumnValue)> =
+            p.values.iter().map(|(i, v)| (*i, v.clone())).collect();
+        let result = self
+            .db
+            .write_row(&p.table, &p.key, &values, &p.tracking, true);
+        self.invalidate(&row_key.0, &p.table, &row_key.2);
+        match result {
+            Ok(()) => {
+                tracing::info!("{place}: row inserted");
+                Ok(())
+            }
+            Err(e) => {
+                // Keep the row pending so the user can fix the value; nothing was stored.
+                let errno = refusal(place, "insert", &e);
+                self.pending.lock().unwrap().insert(row_key.clone(), p);
+                Err(errno)
+            }
+        }
+    }
+
+    /// Forgets cached views of a table and row after a change.
+    pub(super) fn invalidate(&self, schema: &Arc<str>, table: &TableInfo, folder: &str) {
+        let key: TableKey = (schema.clone(), table.class_name.as_str().into());
+        if let Some(slot) = self.listings.lock().unwrap().get(&key) {
+            *slot.lock().unwrap() = None;
+        }
+        self.rows
+            .lock()
+            .unwrap()
+            .retain(|(s, c, f), _| !(s == schema && **c == *table.class_name && **f == *folder));
+        self.tracked
+            .lock()
+            .unwrap()
+            .retain(|(s, _, _), _| s != schema);
+    }
+
+    /// `mkdir` in a table folder: a new row, inserted once its required attributes are written
+    /// (at once when the key is all it needs).
+    pub fn mkdir(&self, parent: u64, name: &OsStr) -> FsResult<Attr> {
+        self.check_writable()?;
+        let parent = self.node(parent)?;
+        let name = name.to_str().ok_or(FsError::Invalid)?;
+        let Node::Table { schema, class } = &parent else {
+            // Attachment folders always exist; anything else is not a place for folders.
+            return match parent {
+                Node::Row { .. } => match self.child(&parent, name) {
+                    Ok(_) => Err(FsError::Exists),
+                    Err(_) => Err(FsError::NotPermitted),
+                },
+                _ => Err(FsError::NotPermitted),
+            };
+        };
+        let table = self.table(schema, class)?;
+        let parsed = rowname::parse(name, &table.key_names());
+        let key = parsed.key.ok_or_else(|| {
+            tracing::error!(
+                "{schema}/{class}: {name:?} is not a row name ({})",
+                table.key_names().join(", ")
+            );
+            FsError::Invalid
+        })?;
+        let refs: Vec<&str> = key.iter().map(|s| s.as_str()).collect();
+        if rowname::folder_name(&rowname::full_name(&table.key_names(), &refs)) != name {
+            tracing::error!("{schema}/{class}: {name:?} is not written the way djfs names rows");
+            return Err(FsError::Invalid);
+        }
+        let folder: Arc<str> = name.into();
+        match self.row(schema, class, &folder) {
+            Ok(_) => return Err(FsError::Exists),
+            Err(FsError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+        let row_key: RowKey = (schema.clone(), class.clone(), folder.clone());
+        let pending = PendingRow {
+            table: table.clone(),
+            key,
+            folder: name.to_string(),
+            values: BTreeMap::new(),
+            tracking: vec![],
+            facts: BTreeMap::new(),
+        };
+        let place = format!("{schema}/{class}/{name}");
+        if pending.missing().is_empty() {
+            self.insert_pending(pending, &row_key, &place)?;
+        } else {
+            self.pending.lock().unwrap().insert(row_key, pending);
+        }
+        let node = Node::Row {
+            schema: schema.clone(),
+            class: class.clone(),
+            row: folder,
+        };
+        let ino = self.inodes.lock().unwrap().intern(node);
+        Ok(self.dir_attr(ino))
+    }
+
+    /// `unlink`: a nullable attribute's file sets it NULL (after a short grace, see
+    /// `UNLINK_GRACE`); other attribute files are hidden until the row folder is removed or the
+    /// refresh delay passes; an object in `.unused` is deleted.
+    pub fn unlink(&self, parent: u64, name: &OsStr) -> FsResult<()> {
+        self.check_writable()?;
+        let parent_node = self.node(parent)?;
+        let name_str = name.to_str().ok_or(FsError::NotFound)?;
+        if let Node::ExternalStore {
+            schema,
+            store,
+            unused: true,
+        } = &parent_node
+        {
+            return self.delete_unused(schema, store, name_str);
+        }
+        let child = self.child(&parent_node, name_str)?;
+        let (schema, class, row) = match &child {
+            Node::RowEntry {
+                schema, class, row, ..
+            }
+            | Node::AttachFile {
+                schema, class, row, ..
+            } => (schema, class, row),
+            _ => return Err(FsError::NotPermitted),
+        };
+        let target = self.file(&child)?;
+        let (_, _, column) = target.in_table.clone().ok_or(FsError::NotPermitted)?;
+        self.remove_attribute(schema, class, row, column, &target.place)
+    }
+
+    /// The removal of an attribute's file (or attachment folder): hidden at once; a nullable
+    /// attribute becomes NULL after the grace; a required one reappears unless its row goes.
+    fn remove_attribute(
+        &self,
+        schema: &Arc<str>,
+        class: &Arc<str>,
+        row: &Arc<str>,
+        column: usize,
+        place: &str,
+    ) -> FsResult<()> {
+        let (table, row_ref) = self.row_ref(schema, class, row)?;
+        let info = &table.columns[column];
+        let row_key: RowKey = (schema.clone(), class.clone(), row.clone());
+        self.hidden
+            .lock()
+            .unwrap()
+            .insert((row_key, column), Instant::now());
+        if info.nullable && !table.key.contains(&column) {
+            self.nulls.lock().unwrap().push(PendingNull {
+                due: Instant::now() + UNLINK_GRACE,
+                table,
+                row: row_ref,
+                column,
+            });
+        } else {
+            tracing::info!(
+                "{place}: attribute {} is required; hidden until its row folder is removed",
+                info.name
+            );
+        }
+        Ok(())
+    }
+
+    /// Writes the NULLs of `rm`s whose grace has passed (called by the janitor thread).
+    pub fn apply_due_nulls(&self) {
+        let due: Vec<PendingNull> = {
+            let mut nulls = self.nulls.lock().unwrap();
+            let now = Instant::now();
+            let (due, later) = std::mem::take(&mut *nulls)
+                .into_iter()
+                .partition(|n| n.due <= now);
+            *nulls = later;
+            due
+        };
+        for n in due {
+            let place = format!(
+                "{}/{}/{}/{}",
+                n.row.schema, n.row.class, n.row.folder, n.table.columns[n.column].name
+            );
+            let row_key: RowKey = (
+                n.row.schema.clone(),
+                n.row.class.clone(),
+                n.row.folder.clone(),
+            );
+            if self.deleted.lock().unwrap().contains_key(&row_key) {
+                continue; // the row went away with `rm -r`
+            }
+            match self.apply(
+                n.table.clone(),
+                &n.row,
+                &place,
+                vec![(n.column, ColumnValue::Null, Fact::Null)],
+                vec![],
+            ) {
+                Ok(()) => tracing::info!("{place}: set to NULL"),
+                Err(e) => tracing::warn!("{place}: could not set NULL ({e:?})"),
+            }
+            self.hidden.lock().unwrap().remove(&(row_key, n.column));
+        }
+    }
+
+    /// `rmdir` of a row folder: deletes the row and its part-table rows in one transaction; rows of
+    /// other tables that depend on it make it fail (ENOTEMPTY) unless mounted with
+    /// `--cascade-delete`. Objects of deleted rows stay in their stores (they show in `.unused`).
+    pub fn rmdir(&self, parent: u64, name: &OsStr) -> FsResult<()> {
+        self.check_writable()?;
+        let parent = self.node(parent)?;
+        let name = name.to_str().ok_or(FsError::NotFound)?;
+        if let Node::Row { schema, class, row } = &parent {
+            // `rm -r` of a row removes its attachment folders on the way.
+            let (table, _) = self.row(schema, class, row)?;
+            let column = table
+                .columns
+                .iter()
+                .position(|c| c.name == name && !c.hidden)
+                .ok_or(FsError::NotFound)?;
+            return self.remove_attribute(
+                schema,
+                class,
+                row,
+                column,
+                &format!("{schema}/{class}/{row}/{name}"),
+            );
+        }
+        let Node::Table { schema, class } = &parent else {
+            return Err(FsError::NotPermitted);
+        };
+        let folder: Arc<str> = name.into();
+        let row_key: RowKey = (schema.clone(), class.clone(), folder.clone());
+        if self.pending.lock().unwrap().remove(&row_key).is_some() {
+            return Ok(());
+        }
+        let (table, row_ref) = self.row_ref(schema, class, &folder)?;
+        let place = format!("{schema}/{class}/{name}");
+        let catalog = self.catalog(schema)?;
+        let mut steps = Vec::new();
+        let mut blocked = Vec::new();
+        self.plan_delete(
+            &catalog,
+            &table,
+            &row_ref.key,
+            &mut Vec::new(),
+            &mut steps,
+            &mut blocked,
+        )?;
+        if !blocked.is_empty() && !self.opts.cascade_delete {
+            tracing::error!(
+                "{place}: not deleted: rows of other tables depend on it: {} (mount with --cascade-delete to delete them too)",
+                blocked.iter().map(|(t, n)| format!("{t}: {n}")).collect::<Vec<_>>().join(", ")
+            );
+            self.unhide_row(&row_key);
+            return Err(FsError::NotEmpty);
+        }
+        let counts = self.db.delete_in_order(&steps).map_err(|e| {
+            self.unhide_row(&row_key);
+            refusal(&place, "delete", &e)
+        })?;
+        self.deleted
+            .lock()
+            .unwrap()
+            .insert(row_key.clone(), Instant::now());
+        self.unhide_row(&row_key);
+        let summary: Vec<String> = steps
+            .iter()
+            .zip(&counts)
+            .filter(|(_, n)| **n > 0)
+            .map(|(s, n)| format!("{}: {n}", s.1))
+            .collect();
+        tracing::info!("{place}: deleted ({})", summary.join(", "));
+        // Every table may have changed.
+        for t in &catalog.tables {
+            self.invalidate(schema, t, name);
+        }
+        self.rows.lock().unwrap().clear();
+        Ok(())
+    }
+
+    fn unhide_row(&self, row_key: &RowKey) {
+        self.hidden.lock().unwrap().retain(|(k, _), _| k != row_key);
+    }
+
+    /// Collects the DELETE statements for a row, children first (post-order), and the tables
+    /// outside its own part tables that hold dependent rows.
+    fn plan_delete(
+        &self,
+        catalog: &crate::catalog::SchemaCatalog,
+        root: &TableInfo,
+        key: &[String],
+        chain: &mut Vec<Link>,
+        steps: &mut Vec<DeleteStep>,
+        blocked: &mut Vec<(String, u64)>,
+    ) -> FsResult<()> {
+        let (schema, table) = match chain.last() {
+            Some((s, t, _)) => (s.clone(), t.clone()),
+            None => (root.schema.clone(), root.name.clone()),
+        };
+        if chain.len() > 16 {
+            tracing::error!("{schema}.{table}: dependency chain too deep");
+            return Err(FsError::Io);
+        }
+        let dependents = self
+            .db
+            .dependents(&schema, &table)
+            .map_err(|e| super::db_error("finding dependent tables", e))?;
+        for d in dependents {
+            if chain
+                .iter()
+                .any(|(s, t, _)| *s == d.schema && *t == d.table)
+                || (d.schema == root.schema && d.table == root.name)
+            {
+                continue; // a cycle
+            }
+            let is_own_part = chain.is_empty()
+                && d.schema == root.schema
+                && d.table.starts_with(&format!("{}__", root.name));
+            chain.push((d.schema.clone(), d.table.clone(), d.columns.clone()));
+            let (restriction_t, params) = restriction(root, key, chain, "t");
+            if !is_own_part {
+                let n = self
+                    .db
+                    .count_where(&d.schema, &d.table, &restriction_t, params.clone())
+                    .map_err(|e| super::db_error("counting dependent rows", e))?;
+                if n > 0 {
+                    let label = if d.schema == root.schema {
+                        catalog
+                            .tables
+                            .iter()
+                            .find(|t| t.name == d.table)
+                            .map(|t| t.class_name.clone())
+                            .unwrap_or_else(|| d.table.clone())
+                    } else {
+                        format!("{}.{}", d.schema, d.table)
+                    };
+                    blocked.push((label, n));
+                }
+            }
+            self.plan_delete(catalog, root, key, chain, steps, blocked)?;
+            let (restriction, params) =
+                restriction(root, key, chain, &qualified(&d.schema, &d.table));
+            steps.push((d.schema.clone(), d.table.clone(), restriction, params));
+            chain.pop();
+        }
+        if chain.is_empty() {
+            let (condition, params) =
+                key_condition_as(root, key, &qualified(&root.schema, &root.name));
+            steps.push((root.schema.clone(), root.name.clone(), condition, params));
+        }
+        Ok(())
+    }
+
+    /// `rm .external/<store>/.unused/NAME`: deletes the tracking row (only if still unused), then
+    /// the object; if removing the object fails, the tracking row is put back.
+    fn delete_unused(&self, schema: &Arc<str>, store: &Arc<str>, name: &str) -> FsResult<()> {
+        let listing = self.tracked_listing(schema, store, true)?;
+        let (_, tracked) = listing
+            .objects
+            .iter()
+            .find(|(n, _)| n == name)
+            .ok_or(FsError::NotFound)?;
+        let place = format!("{schema}/.external/{store}/{UNUSED_DIR}/{name}");
+        let loc = self
+            .stores
+            .locate(store, schema, &tracked.hash, &tracked.kind)
+            .map_err(|e| {
+                tracing::error!("{place}: {e:#}");
+                FsError::Io
+            })?;
+        let saved = self
+            .db
+            .delete_unused_tracking(schema, store, &tracked.hash)
+            .map_err(|e| super::db_error(&format!("deleting the tracking row of {place}"), e))?;
+        self.tracked
+            .lock()
+            .unwrap()
+            .retain(|(s, _, _), _| s != schema);
+        let Some(saved) = saved else {
+            tracing::error!("{place}: referenced again meanwhile; not deleted");
+            return Err(FsError::Busy);
+        };
+        if let Err(e) = self.stores.delete(&loc) {
+            tracing::error!(
+                "{place}: removing {} failed: {e:#}; tracking row restored",
+                loc.display
+            );
+            if let Err(e) = self.db.restore_tracking(schema, store, saved) {
+                tracing::error!("{place}: restoring the tracking row failed: {e:#}");
+            }
+            return Err(FsError::Io);
+        }
+        tracing::info!("{place}: deleted {}", loc.display);
+        Ok(())
+    }
+}
+
+fn qualified(schema: &str, table: &str) -> String {
+    let q = |s: &str| format!("`{}`", s.replace('`', "``"));
+    format!("{}.{}", q(schema), q(table))
+}
+
+/// The restriction selecting, in the last table of `chain`, the rows that depend (through the
+/// chain of foreign keys) on the root row with `key`; the last table is called `top` in it.
+fn restriction(
+    root: &TableInfo,
+    key: &[String],
+    chain: &[Link],
+    top: &str,
+) -> (String, Vec<Value>) {
+    fn level(
+        root: &TableInfo,
+        key: &[String],
+        chain: &[Link],
+        alias: &str,
+    ) -> (String, Vec<Value>) {
+        let Some(((_, _, columns), rest)) = chain.split_last() else {
+            return key_condition_as(root, key, alias);
+        };
+        let parent_alias = format!("p{}", rest.len());
+        let (parent_schema, parent_table) = match rest.last() {
+            Some((s, t, _)) => (s.clone(), t.clone()),
+            None => (root.schema.clone(), root.name.clone()),
+        };
+        let (inner, params) = level(root, key, rest, &parent_alias);
+        let q = |s: &str| format!("`{}`", s.replace('`', "``"));
+        let child_cols: Vec<String> = columns
+            .iter()
+            .map(|(c, _)| format!("{alias}.{}", q(c)))
+            .collect();
+        let parent_cols: Vec<String> = columns
+            .iter()
+            .map(|(_, p)| format!("{parent_alias}.{}", q(p)))
+            .collect();
+        (
+            format!(
+                "({}) IN (SELECT {} FROM {}.{} AS {parent_alias} WHERE {inner})",
+                child_cols.join(", "),
+                parent_cols.join(", "),
+                q(&parent_schema),
+                q(&parent_table)
+            ),
+            params,
+        )
+    }
+    level(root, key, chain, top)
+}
