@@ -894,28 +894,31 @@ impl Filesystem {
                 ),
             })
         };
+        let row_key: RowKey = (
+            schema.clone(),
+            table.class_name.as_str().into(),
+            facts.folder.as_str().into(),
+        );
+        let column_of = |e: &RowEntry| match e {
+            RowEntry::File(f) => Some(f.column),
+            RowEntry::Folder { name, .. } => table.columns.iter().position(|c| c.name == *name),
+        };
+        // A new row folder shows only what was written into it (and folders made in it).
+        if let Some(p) = self.pending.lock().unwrap().get(&row_key) {
+            return entries
+                .into_iter()
+                .filter(|e| column_of(e).is_some_and(|c| p.shown.contains(&c)))
+                .collect();
+        }
         // Files removed with `rm` stay hidden while their change is pending.
         let mut hidden = self.hidden.lock().unwrap();
         if hidden.is_empty() {
             return entries;
         }
         hidden.retain(|_, at| at.elapsed() < write::HIDE_REQUIRED);
-        let row_key: RowKey = (
-            schema.clone(),
-            table.class_name.as_str().into(),
-            facts.folder.as_str().into(),
-        );
         entries
             .into_iter()
-            .filter(|e| {
-                let column = match e {
-                    RowEntry::File(f) => Some(f.column),
-                    RowEntry::Folder { name, .. } => {
-                        table.columns.iter().position(|c| c.name == *name)
-                    }
-                };
-                column.is_none_or(|c| !hidden.contains_key(&(row_key.clone(), c)))
-            })
+            .filter(|e| column_of(e).is_none_or(|c| !hidden.contains_key(&(row_key.clone(), c))))
             .collect()
     }
 

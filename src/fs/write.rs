@@ -74,6 +74,9 @@ pub(super) struct PendingRow {
     pub tracking: Vec<TrackingRow>,
     /// What the row folder shows for staged values.
     pub facts: BTreeMap<usize, Fact>,
+    /// Columns the folder shows: those written, and attachment folders made with `mkdir`. A new
+    /// row folder starts empty, as `cp -r` expects of a folder it just made.
+    pub shown: std::collections::BTreeSet<usize>,
 }
 
 impl PendingRow {
@@ -628,6 +631,7 @@ impl super::Filesystem {
                 for (i, v, f) in values {
                     p.values.insert(i, v);
                     p.facts.insert(i, f);
+                    p.shown.insert(i);
                 }
                 p.tracking.extend(tracking);
                 let missing = p.missing();
@@ -689,14 +693,43 @@ impl super::Filesystem {
         let parent = self.node(parent)?;
         let name = name.to_str().ok_or(FsError::Invalid)?;
         let Node::Table { schema, class } = &parent else {
-            // Attachment folders always exist; anything else is not a place for folders.
-            return match parent {
-                Node::Row { .. } => match self.child(&parent, name) {
+            // Attachment folders exist in every row; in a new row they appear when made.
+            let Node::Row { schema, class, row } = &parent else {
+                return Err(FsError::NotPermitted);
+            };
+            let row_key: RowKey = (schema.clone(), class.clone(), row.clone());
+            if let Some(p) = self.pending.lock().unwrap().get_mut(&row_key) {
+                let column = p.table.columns.iter().position(|c| {
+                    c.name == name
+                        && matches!(
+                            c.kind,
+                            AttrKind::Attach
+                                | AttrKind::External {
+                                    kind: ExternalKind::Attach,
+                                    ..
+                                }
+                        )
+                });
+                let Some(column) = column else {
+                    return Err(FsError::NotPermitted);
+                };
+                if !p.shown.insert(column) {
+                    return Err(FsError::Exists);
+                }
+            } else {
+                return match self.child(&parent, name) {
                     Ok(_) => Err(FsError::Exists),
                     Err(_) => Err(FsError::NotPermitted),
-                },
-                _ => Err(FsError::NotPermitted),
+                };
+            }
+            let node = Node::RowEntry {
+                schema: schema.clone(),
+                class: class.clone(),
+                row: row.clone(),
+                name: name.into(),
             };
+            let ino = self.inodes.lock().unwrap().intern(node);
+            return Ok(self.dir_attr(ino));
         };
         let table = self.table(schema, class)?;
         let parsed = rowname::parse(name, &table.key_names());
@@ -726,6 +759,7 @@ impl super::Filesystem {
             values: BTreeMap::new(),
             tracking: vec![],
             facts: BTreeMap::new(),
+            shown: Default::default(),
         };
         let place = format!("{schema}/{class}/{name}");
         if pending.missing().is_empty() {

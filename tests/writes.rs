@@ -1,0 +1,540 @@
+//! Writes through real mounts, checked with the real client (tests/python/client_view.py):
+//! what djfs stores must be what the client would have stored.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{eventually, write_config, Mount};
+use serde_json::Value;
+
+/// Asks the real client (client_view.py) a question; returns its JSON answer.
+fn client(config: &Path, schema: &str, args: &[&str]) -> Value {
+    let e = common::env();
+    let out = Command::new(&e.python)
+        .arg(e.repo.join("tests/python/client_view.py"))
+        .arg("--config")
+        .arg(config)
+        .arg(schema)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "client_view {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn python(code: &str) {
+    let e = common::env();
+    let out = Command::new(&e.python)
+        .arg("-c")
+        .arg(code)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Writes `data` to `path` the way `cp` does and returns the errno of close (0 if fine).
+fn write_file(path: &Path, data: &[u8]) -> i32 {
+    let mut f = match std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) => return e.raw_os_error().unwrap_or(-1),
+    };
+    if let Err(e) = f.write_all(data) {
+        return e.raw_os_error().unwrap_or(-1);
+    }
+    // close() reports what flush said: use the raw fd to see its result.
+    use std::os::fd::IntoRawFd;
+    let fd = f.into_raw_fd();
+    if unsafe { libc::close(fd) } != 0 {
+        return std::io::Error::last_os_error().raw_os_error().unwrap_or(-1);
+    }
+    0
+}
+
+fn external_schema(schema: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ext.json");
+    let e = common::env();
+    let out = Command::new(&e.python)
+        .arg(e.repo.join("tests/python/make_external.py"))
+        .arg(schema)
+        .arg("--config-out")
+        .arg(&config)
+        .arg("--store-root")
+        .arg(dir.path().join("stores"))
+        .env("DJFS_LOCAL_STORE", dir.path().join("local"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (dir, config)
+}
+
+fn save_npy(path: &Path, expr: &str) {
+    python(&format!(
+        "import numpy as np; np.save({:?}, {expr})",
+        path.display().to_string()
+    ));
+}
+
+#[test]
+fn attribute_writes_store_what_the_client_would() {
+    let schema = "djfs_w_attr";
+    let (dir, config) = external_schema(schema);
+    let mount = Mount::new(&config, Some(schema), &[]);
+    let row = mount.path.join("Blob/blob_id=1");
+    let key = r#"{"blob_id": 1}"#;
+
+    // A scalar.
+    assert_eq!(
+        write_file(&row.join("description"), b"rewritten through djfs\n"),
+        0
+    );
+    let r = client(&config, schema, &["row", "Blob", key]);
+    assert_eq!(r["values"]["description"], "rewritten through djfs");
+
+    // A key attribute: only its own value is accepted.
+    assert_eq!(write_file(&row.join("blob_id"), b"1\n"), 0);
+    assert_eq!(write_file(&row.join("blob_id"), b"7\n"), libc::EPERM);
+
+    // .npy into external blobs on S3 and on a folder store: equal arrays, the client's hash.
+    let npy = dir.path().join("x.npy");
+    save_npy(&npy, "np.arange(12, dtype=np.int16).reshape(3, 4)");
+    let expected = client(
+        &config,
+        "-",
+        &["expected-hash", "blob", npy.to_str().unwrap()],
+    );
+    for attr in ["in_shared", "in_fold11"] {
+        assert_eq!(
+            write_file(
+                &row.join(format!("{attr}.npy")),
+                &std::fs::read(&npy).unwrap()
+            ),
+            0,
+            "{attr}"
+        );
+        let out = dir.path().join(format!("{attr}.out.npy"));
+        client(
+            &config,
+            schema,
+            &["fetch-npy", "Blob", key, attr, out.to_str().unwrap()],
+        );
+        let eq = client(
+            &config,
+            "-",
+            &["npy-equal", npy.to_str().unwrap(), out.to_str().unwrap()],
+        );
+        assert_eq!(eq["equal"], true, "{attr}: {eq}");
+        let info = client(&config, schema, &["external-info", "Blob", key, attr]);
+        assert_eq!(info["hash"], expected["hex"], "{attr}: {info}");
+        assert_eq!(info["exists_in_store"], true, "{attr}: {info}");
+        assert_eq!(info["path"], info["spec_path"], "{attr}: {info}");
+    }
+    // Reading back through the mount gives the array too.
+    assert!(eventually(Duration::from_secs(3), || {
+        std::fs::metadata(row.join("in_shared.npy"))
+            .map(|m| m.len())
+            .ok()
+            == Some(128 + 24)
+    }));
+
+    // Attachments on S3 and on a folder store: same bytes, same name, the client's hash.
+    let file = dir.path().join("notes é.txt");
+    std::fs::write(&file, b"attached through djfs\n").unwrap();
+    let hash = client(
+        &config,
+        "-",
+        &["expected-hash", "attach", file.to_str().unwrap()],
+    );
+    let arow = mount.path.join("Attachment/attach_id=1");
+    let akey = r#"{"attach_id": 1}"#;
+    for attr in ["a_shared", "a_fold11"] {
+        let status = Command::new("cp")
+            .arg(&file)
+            .arg(arow.join(attr))
+            .status()
+            .unwrap();
+        assert!(status.success(), "cp into {attr}");
+        let dl = dir.path().join(format!("dl-{attr}"));
+        let got = client(
+            &config,
+            schema,
+            &[
+                "fetch-attach",
+                "Attachment",
+                akey,
+                attr,
+                dl.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(got["name"], "notes é.txt", "{got}");
+        assert_eq!(
+            std::fs::read(got["path"].as_str().unwrap()).unwrap(),
+            std::fs::read(&file).unwrap()
+        );
+        let info = client(
+            &config,
+            schema,
+            &["external-info", "Attachment", akey, attr],
+        );
+        assert_eq!(info["hash"], hash["hex"], "{info}");
+        assert_eq!(info["tracking"]["attachment_name"], "notes é.txt");
+    }
+
+    // Invalid content: close fails with EINVAL, the old value stays.
+    let before = dir.path().join("before.npy");
+    client(
+        &config,
+        schema,
+        &[
+            "fetch-npy",
+            "Blob",
+            key,
+            "in_shared",
+            before.to_str().unwrap(),
+        ],
+    );
+    let bytes = std::fs::read(&npy).unwrap();
+    assert_eq!(
+        write_file(&row.join("in_shared.npy"), &bytes[..bytes.len() - 3]),
+        libc::EINVAL
+    );
+    let objects = dir.path().join("obj.npy");
+    save_npy(&objects, "np.array([{'a': 1}, None], dtype=object)");
+    // (np.save of an object array pickles it; djfs refuses pickles.)
+    assert_eq!(
+        write_file(
+            &row.join("in_shared.npy"),
+            &std::fs::read(&objects).unwrap()
+        ),
+        libc::EINVAL
+    );
+    assert_eq!(
+        write_file(&row.join("in_shared.blob"), b"not a blob at all"),
+        libc::EINVAL
+    );
+    let after = dir.path().join("after.npy");
+    client(
+        &config,
+        schema,
+        &[
+            "fetch-npy",
+            "Blob",
+            key,
+            "in_shared",
+            after.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        std::fs::read(&before).unwrap(),
+        std::fs::read(&after).unwrap()
+    );
+    let log = mount.log_text();
+    assert!(
+        log.contains("in_shared.npy") && log.contains("old value stays"),
+        "{log}"
+    );
+}
+
+#[test]
+fn in_table_values_and_nulls() {
+    let schema = "djfs_w_table";
+    common::python("make_reference.py", &[schema]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let mount = Mount::new(&config, Some(schema), &[]);
+    let subject = mount.path.join("Subject/subject_id=1");
+    let key = r#"{"subject_id": 1}"#;
+
+    // Strict mode: a bad value is EINVAL with the server's message; nothing changes.
+    let before = client(&config, schema, &["row", "Subject", key]);
+    assert_eq!(
+        write_file(&subject.join("weight"), b"heavy\n"),
+        libc::EINVAL
+    );
+    assert_eq!(client(&config, schema, &["row", "Subject", key]), before);
+    assert_eq!(write_file(&subject.join("weight"), b"21.5\n"), 0);
+    let after = client(&config, schema, &["row", "Subject", key]);
+    assert_eq!(after["values"]["weight"].as_f64(), Some(21.5));
+
+    // rm of a nullable attribute's file sets it NULL (after a short grace).
+    std::fs::remove_file(subject.join("notes")).ok();
+    std::fs::remove_file(subject.join("weight")).unwrap();
+    assert!(eventually(Duration::from_secs(5), || {
+        client(&config, schema, &["row", "Subject", key])["values"]["weight"].is_null()
+    }));
+
+    // An in-table blob from a .npy, an in-table attachment.
+    let npy = dir.path().join("y.npy");
+    save_npy(&npy, "np.linspace(0, 1, 5000)"); // compressed when packed
+    let arrays = mount.path.join("Arrays/array_id=1");
+    assert_eq!(
+        write_file(&arrays.join("value.npy"), &std::fs::read(&npy).unwrap()),
+        0
+    );
+    let out = dir.path().join("y.out.npy");
+    client(
+        &config,
+        schema,
+        &[
+            "fetch-npy",
+            "Arrays",
+            r#"{"array_id": 1}"#,
+            "value",
+            out.to_str().unwrap(),
+        ],
+    );
+    let eq = client(
+        &config,
+        "-",
+        &["npy-equal", npy.to_str().unwrap(), out.to_str().unwrap()],
+    );
+    assert_eq!(eq["equal"], true, "{eq}");
+}
+
+#[test]
+fn the_seed_flow_with_file_tools() {
+    let schema = "djfs_w_seed";
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("demo.json");
+    let e = common::env();
+    let out = Command::new(&e.python)
+        .arg(e.repo.join("tests/python/make_demo.py"))
+        .arg(schema)
+        .arg("--config-out")
+        .arg(&config)
+        .env("DJFS_LOCAL_STORE", dir.path().join("store"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mount = Mount::new(&config, Some(schema), &[]);
+    let test = mount.path.join("Test");
+
+    // Insert a Test row with mkdir + cp: the INSERT happens when the last attribute arrives.
+    let q = dir.path().join("q.npy");
+    save_npy(&q, "np.random.default_rng(1).standard_normal((3, 4))");
+    std::fs::create_dir(test.join("id=10")).unwrap();
+    for b in ["b0", "b1", "b2"] {
+        assert_eq!(
+            write_file(
+                &test.join("id=10").join(format!("{b}.npy")),
+                &std::fs::read(&q).unwrap()
+            ),
+            0
+        );
+    }
+    assert_eq!(
+        client(&config, schema, &["row", "Test", r#"{"id": 10}"#])["exists"],
+        false
+    );
+    for a in ["a0", "a1", "a2"] {
+        // A new row folder starts empty (as cp -r expects): attachment folders are made first.
+        std::fs::create_dir(test.join("id=10").join(a)).unwrap();
+        assert!(Command::new("cp")
+            .arg(&q)
+            .arg(test.join("id=10").join(a))
+            .status()
+            .unwrap()
+            .success());
+    }
+    assert_eq!(
+        client(&config, schema, &["row", "Test", r#"{"id": 10}"#])["exists"],
+        true
+    );
+    for b in ["b0", "b1", "b2"] {
+        let out = dir.path().join(format!("{b}.npy"));
+        client(
+            &config,
+            schema,
+            &[
+                "fetch-npy",
+                "Test",
+                r#"{"id": 10}"#,
+                b,
+                out.to_str().unwrap(),
+            ],
+        );
+        let eq = client(
+            &config,
+            "-",
+            &["npy-equal", q.to_str().unwrap(), out.to_str().unwrap()],
+        );
+        assert_eq!(eq["equal"], true, "{b}: {eq}");
+    }
+
+    // A row folder laid out the same way, copied in with cp -r, inserts an equal row.
+    let copy = dir.path().join("id=11");
+    assert!(Command::new("cp")
+        .arg("-r")
+        .arg(test.join("id=1"))
+        .arg(&copy)
+        .status()
+        .unwrap()
+        .success());
+    std::fs::write(copy.join("id"), b"11\n").unwrap();
+    let cp = Command::new("cp")
+        .arg("-r")
+        .arg(&copy)
+        .arg(&test)
+        .output()
+        .unwrap();
+    assert!(
+        cp.status.success(),
+        "cp -r: {}",
+        String::from_utf8_lossy(&cp.stderr)
+    );
+    assert!(
+        cp.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&cp.stderr)
+    );
+    for attr in ["b0", "b1", "b2"] {
+        let (a, b) = (dir.path().join("r1.npy"), dir.path().join("r11.npy"));
+        client(
+            &config,
+            schema,
+            &[
+                "fetch-npy",
+                "Test",
+                r#"{"id": 1}"#,
+                attr,
+                a.to_str().unwrap(),
+            ],
+        );
+        client(
+            &config,
+            schema,
+            &[
+                "fetch-npy",
+                "Test",
+                r#"{"id": 11}"#,
+                attr,
+                b.to_str().unwrap(),
+            ],
+        );
+        let eq = client(
+            &config,
+            "-",
+            &["npy-equal", a.to_str().unwrap(), b.to_str().unwrap()],
+        );
+        assert_eq!(eq["equal"], true, "{attr}: {eq}");
+    }
+
+    // Delete rows: refused while others depend on them.
+    let web = mount.path.join("WebImage/image_number=0");
+    let rm = Command::new("rm").arg("-r").arg(&web).output().unwrap();
+    assert!(!rm.status.success());
+    assert!(web.join("image_name").exists(), "nothing lost");
+    assert_eq!(
+        client(
+            &config,
+            schema,
+            &["row", "WebImage", r#"{"image_number": 0}"#]
+        )["exists"],
+        true
+    );
+    assert!(
+        mount.log_text().contains("OriginalFile: 1"),
+        "{}",
+        mount.log_text()
+    );
+
+    // Our own rows go with rm -r; their objects stay, unused.
+    assert!(Command::new("rm")
+        .arg("-r")
+        .arg(test.join("id=10"))
+        .status()
+        .unwrap()
+        .success());
+    assert_eq!(
+        client(&config, schema, &["row", "Test", r#"{"id": 10}"#])["exists"],
+        false
+    );
+    drop(mount);
+
+    // With --cascade-delete the WebImage row goes with its OriginalFile and Slide rows.
+    let mount = Mount::new(&config, Some(schema), &["--cascade-delete"]);
+    let web = mount.path.join("WebImage/image_number=0");
+    let rm = Command::new("rm").arg("-r").arg(&web).output().unwrap();
+    assert!(
+        rm.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rm.stderr)
+    );
+    for (table, key) in [
+        ("WebImage", r#"{"image_number": 0}"#),
+        ("OriginalFile", r#"{"image_number": 0}"#),
+        ("Slide", r#"{"image_number": 0}"#),
+    ] {
+        assert_eq!(
+            client(&config, schema, &["row", table, key])["exists"],
+            false,
+            "{table}"
+        );
+    }
+
+    // .unused lists what the client's unused() lists; removing them cleans the stores.
+    for store in ["shared", "local"] {
+        let unused_dir = mount.path.join(".external").join(store).join(".unused");
+        let mut listed: Vec<String> = std::fs::read_dir(&unused_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy()[..32].to_string())
+            .collect();
+        listed.sort();
+        let view = client(&config, schema, &["unused", store]);
+        let expected: Vec<String> = view["not_exists"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(listed, expected, "{store}");
+        assert!(
+            !listed.is_empty(),
+            "{store} has unused objects after the deletes"
+        );
+        let rm = Command::new("sh")
+            .arg("-c")
+            .arg(format!("rm -r {:?}/*", unused_dir.display().to_string()))
+            .output()
+            .unwrap();
+        assert!(
+            rm.status.success(),
+            "{}",
+            String::from_utf8_lossy(&rm.stderr)
+        );
+        let tracked = client(&config, schema, &["tracked", store]);
+        for object in tracked["objects"].as_array().unwrap() {
+            assert_eq!(object["exists_in_store"], true, "{object}");
+            assert!(!listed.contains(&object["hash"].as_str().unwrap().to_string()));
+        }
+        assert!(client(&config, schema, &["unused", store])["not_exists"]
+            .as_array()
+            .unwrap()
+            .is_empty());
+    }
+}
