@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod fs;
 pub mod fuse;
+pub mod gc;
 pub mod mount;
 pub mod namespace;
 pub mod naming;

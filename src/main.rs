@@ -27,6 +27,61 @@ enum Commands {
     /// ./dj_local_conf.json, else ~/.datajoint_config.json; DJ_HOST, DJ_USER and DJ_PASS
     /// override it. Unmount with `umount MOUNTPOINT` or `fusermount3 -u MOUNTPOINT`.
     Mount(MountCli),
+    /// Delete the external objects no row of SCHEMA references (and their tracking rows), as the
+    /// client's `schema.external[store].delete(delete_external_files=True)` does.
+    Gc(GcCli),
+}
+
+#[derive(Parser)]
+struct GcCli {
+    /// The schema whose stores to clean
+    schema: String,
+    /// Only this store
+    #[arg(long)]
+    store: Option<String>,
+    /// Only count what would be deleted
+    #[arg(long)]
+    dry_run: bool,
+    /// DataJoint config file (JSON, as the client writes it)
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log level
+    #[arg(long, default_value = "warn", value_name = "LEVEL")]
+    log_level: String,
+}
+
+fn gc(g: GcCli) -> ExitCode {
+    if let Err(e) = init_logging(&g.log_level, None) {
+        eprintln!("djfs: {e}");
+        return ExitCode::from(2);
+    }
+    let run = || -> anyhow::Result<djfs::gc::Summary> {
+        let cfg = djfs::config::load(g.config.as_deref())?;
+        let db = djfs::db::Database::connect(&cfg.database)?;
+        if !db.schema_exists(&g.schema)? {
+            anyhow::bail!("unknown schema {:?}", g.schema);
+        }
+        let stores = djfs::stores::Stores::new(&cfg.stores, cfg.cache.clone())?;
+        djfs::gc::collect(&db, &stores, &g.schema, g.store.as_deref(), g.dry_run)
+    };
+    match run() {
+        Ok(s) => {
+            let verb = if g.dry_run { "would delete" } else { "deleted" };
+            println!(
+                "{verb} {} objects, {} bytes freed; {} referenced meanwhile, {} failed",
+                s.deleted, s.bytes, s.referenced, s.failed
+            );
+            if s.failed > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("djfs: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[derive(Parser)]
@@ -115,7 +170,10 @@ fn default_log_file(mountpoint: &str) -> PathBuf {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let Commands::Mount(m) = cli.command;
+    let m = match cli.command {
+        Commands::Mount(m) => m,
+        Commands::Gc(g) => return gc(g),
+    };
     let (schema, mountpoint) = match m.targets.as_slice() {
         [mp] => (None, mp.clone()),
         [schema, mp] => (Some(schema.clone()), mp.clone()),

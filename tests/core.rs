@@ -13,6 +13,10 @@ use djfs::fs::{Filesystem, FsError, FsOptions, ROOT_INO};
 const SCHEMA: &str = "djfs_core_ref";
 
 fn core(refresh: Duration) -> Filesystem {
+    core_with(refresh, false)
+}
+
+fn core_with(refresh: Duration, read_only: bool) -> Filesystem {
     static MADE: OnceLock<()> = OnceLock::new();
     MADE.get_or_init(|| {
         common::python("make_reference.py", &[SCHEMA]);
@@ -29,7 +33,7 @@ fn core(refresh: Duration) -> Filesystem {
         stores,
         FsOptions {
             schema: Some(SCHEMA.into()),
-            read_only: false,
+            read_only,
             refresh,
             uid: 0,
             gid: 0,
@@ -177,7 +181,9 @@ fn reads_at_any_offset_agree_with_a_whole_read() {
         checked += 1;
     }
     assert!(checked > 30);
-    // Opening for writing is refused.
+    // On a read-only mount, opening for writing is refused.
+    let fs = core_with(Duration::from_secs(600), true);
+    let arrays = fs.lookup(ROOT_INO, OsStr::new("Arrays")).unwrap();
     let row = list(&fs, arrays.ino).remove(0).2;
     let row = fs.lookup(arrays.ino, OsStr::new(&row)).unwrap();
     let npy = fs.lookup(row.ino, OsStr::new("value.npy")).unwrap();

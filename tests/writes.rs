@@ -538,3 +538,69 @@ fn the_seed_flow_with_file_tools() {
             .is_empty());
     }
 }
+
+#[test]
+fn gc_removes_exactly_the_unused_objects() {
+    let schema = "djfs_w_gc";
+    let (dir, config) = external_schema(schema);
+    let stores = ["shared", "local", "fold11", "s3loc", "s3fold", "staged"];
+    let unused: usize = stores
+        .iter()
+        .map(|s| {
+            client(&config, schema, &["unused", s])["not_exists"]
+                .as_array()
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert!(unused > 10);
+    let gc = |extra: &[&str]| {
+        let out = common::djfs()
+            .args(["gc", "--config", config.to_str().unwrap(), schema])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let dry = gc(&["--dry-run"]);
+    assert!(
+        dry.contains(&format!("would delete {unused} objects")),
+        "{dry}"
+    );
+    let done = gc(&[]);
+    assert!(
+        done.contains(&format!("deleted {unused} objects")),
+        "{done}"
+    );
+    for store in stores {
+        assert!(client(&config, schema, &["unused", store])["not_exists"]
+            .as_array()
+            .unwrap()
+            .is_empty());
+        for object in client(&config, schema, &["tracked", store])["objects"]
+            .as_array()
+            .unwrap()
+        {
+            assert_eq!(object["exists_in_store"], true, "{store}: {object}");
+        }
+    }
+    // What rows reference still reads in the client.
+    let out = dir.path().join("b.npy");
+    let got = client(
+        &config,
+        schema,
+        &[
+            "fetch-npy",
+            "Blob",
+            r#"{"blob_id": 3}"#,
+            "in_shared",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(got["shape"], serde_json::json!([375000]));
+}

@@ -1026,8 +1026,7 @@ impl super::Filesystem {
         Ok(())
     }
 
-    /// `rm .external/<store>/.unused/NAME`: deletes the tracking row (only if still unused), then
-    /// the object; if removing the object fails, the tracking row is put back.
+    /// `rm .external/<store>/.unused/NAME`: the client's cleanup of one object (`gc`).
     fn delete_unused(&self, schema: &Arc<str>, store: &Arc<str>, name: &str) -> FsResult<()> {
         let listing = self.tracked_listing(schema, store, true)?;
         let (_, tracked) = listing
@@ -1036,37 +1035,22 @@ impl super::Filesystem {
             .find(|(n, _)| n == name)
             .ok_or(FsError::NotFound)?;
         let place = format!("{schema}/.external/{store}/{UNUSED_DIR}/{name}");
-        let loc = self
-            .stores
-            .locate(store, schema, &tracked.hash, &tracked.kind)
-            .map_err(|e| {
-                tracing::error!("{place}: {e:#}");
-                FsError::Io
-            })?;
-        let saved = self
-            .db
-            .delete_unused_tracking(schema, store, &tracked.hash)
-            .map_err(|e| super::db_error(&format!("deleting the tracking row of {place}"), e))?;
+        let outcome = crate::gc::delete_unused(&self.db, &self.stores, schema, store, tracked);
         self.tracked
             .lock()
             .unwrap()
             .retain(|(s, _, _), _| s != schema);
-        let Some(saved) = saved else {
-            tracing::error!("{place}: referenced again meanwhile; not deleted");
-            return Err(FsError::Busy);
-        };
-        if let Err(e) = self.stores.delete(&loc) {
-            tracing::error!(
-                "{place}: removing {} failed: {e:#}; tracking row restored",
-                loc.display
-            );
-            if let Err(e) = self.db.restore_tracking(schema, store, saved) {
-                tracing::error!("{place}: restoring the tracking row failed: {e:#}");
+        match outcome {
+            Ok(crate::gc::Outcome::Deleted) => Ok(()),
+            Ok(crate::gc::Outcome::Referenced) => {
+                tracing::error!("{place}: referenced again meanwhile; not deleted");
+                Err(FsError::Busy)
             }
-            return Err(FsError::Io);
+            Err(e) => {
+                tracing::error!("{place}: {e:#}");
+                Err(FsError::Io)
+            }
         }
-        tracing::info!("{place}: deleted {}", loc.display);
-        Ok(())
     }
 }
 
