@@ -604,3 +604,272 @@ fn gc_removes_exactly_the_unused_objects() {
     );
     assert_eq!(got["shape"], serde_json::json!([375000]));
 }
+
+fn demo_schema(schema: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("demo.json");
+    let e = common::env();
+    let out = Command::new(&e.python)
+        .arg(e.repo.join("tests/python/make_demo.py"))
+        .arg(schema)
+        .arg("--config-out")
+        .arg(&config)
+        .env("DJFS_LOCAL_STORE", dir.path().join("store"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (dir, config)
+}
+
+#[test]
+fn names_and_values_are_never_sql() {
+    let schema = "djfs_w_sql";
+    let (dir, config) = demo_schema(schema);
+    let mount = Mount::new(&config, Some(schema), &[]);
+    let value = "it's \"quoted\"; DROP TABLE `test`; -- \\ done";
+    let web = mount.path.join("WebImage/image_number=0");
+    assert_eq!(
+        write_file(
+            &web.join("image_description"),
+            format!("{value}\n").as_bytes()
+        ),
+        0
+    );
+    let row = client(
+        &config,
+        schema,
+        &["row", "WebImage", r#"{"image_number": 0}"#],
+    );
+    assert_eq!(row["values"]["image_description"], value);
+
+    // An attachment name full of SQL metacharacters (the Python client itself cannot insert it).
+    let name = "it's \"odd\"; -- name.txt";
+    assert_eq!(
+        write_file(&mount.path.join("Test/id=2/a2").join(name), b"odd\n"),
+        0
+    );
+    let tracked = client(&config, schema, &["tracked", "local"]);
+    let found = tracked["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["attachment_name"] == name)
+        .unwrap_or_else(|| panic!("{tracked}"));
+    assert_eq!(found["exists_in_store"], true);
+    assert!(eventually(Duration::from_secs(3), || {
+        std::fs::read(mount.path.join("Test/id=2/a2").join(name)).ok() == Some(b"odd\n".to_vec())
+    }));
+
+    // Names the kernel refuses never reach djfs; a new row with a name djfs would not give it
+    // (a non-canonical spelling) is refused and nothing is stored.
+    let long = "x".repeat(300);
+    let err = std::fs::File::create(mount.path.join("Test/id=2/a2").join(&long)).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENAMETOOLONG));
+    let err = std::fs::create_dir(mount.path.join("Test/id=07")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+    let err = std::fs::create_dir(mount.path.join("Test/nonsense")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+    assert_eq!(
+        client(&config, schema, &["rows", "Test"])["keys"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    drop(dir);
+}
+
+#[test]
+fn two_mounts_and_the_client_stay_consistent() {
+    let schema = "djfs_w_two";
+    let (dir, config) = demo_schema(schema);
+    let one = Mount::new(&config, Some(schema), &[]);
+    let two = Mount::new(&config, Some(schema), &[]);
+    let file = dir.path().join("same.bin");
+    std::fs::write(&file, vec![42u8; 3 << 20]).unwrap();
+    // The same content from both mounts at once: one object, one tracking row.
+    let t1 = {
+        let (f, p) = (file.clone(), one.path.join("Test/id=1/a1"));
+        std::thread::spawn(move || Command::new("cp").arg(f).arg(p).status().unwrap().success())
+    };
+    let t2 = {
+        let (f, p) = (file.clone(), two.path.join("Test/id=2/a1"));
+        std::thread::spawn(move || Command::new("cp").arg(f).arg(p).status().unwrap().success())
+    };
+    assert!(t1.join().unwrap() && t2.join().unwrap());
+    let h1 = client(
+        &config,
+        schema,
+        &["external-info", "Test", r#"{"id": 1}"#, "a1"],
+    );
+    let h2 = client(
+        &config,
+        schema,
+        &["external-info", "Test", r#"{"id": 2}"#, "a1"],
+    );
+    assert_eq!(h1["hash"], h2["hash"]);
+    assert_eq!(h1["exists_in_store"], true);
+    let tracked = client(&config, schema, &["tracked", "shared"]);
+    let same: Vec<_> = tracked["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["hash"] == h1["hash"])
+        .collect();
+    assert_eq!(same.len(), 1);
+
+    // The same new key from two mounts: one INSERT wins, the other gets EEXIST.
+    std::fs::create_dir(one.path.join("WebImage/image_number=5")).unwrap();
+    std::fs::create_dir(two.path.join("WebImage/image_number=5")).unwrap();
+    let fill = |m: &Mount, name: &str| {
+        let row = m.path.join("WebImage/image_number=5");
+        let mut last = 0;
+        for (attr, v) in [
+            ("image_name", name),
+            ("image_description", "d"),
+            ("image_url", "u"),
+        ] {
+            last = write_file(&row.join(attr), format!("{v}\n").as_bytes());
+        }
+        last
+    };
+    assert_eq!(fill(&one, "first"), 0);
+    assert_eq!(fill(&two, "second"), libc::EEXIST);
+    let row = client(
+        &config,
+        schema,
+        &["row", "WebImage", r#"{"image_number": 5}"#],
+    );
+    assert_eq!(row["values"]["image_name"], "first");
+
+    // A row the client inserts meanwhile shows in both mounts.
+    let e = client(
+        &config,
+        schema,
+        &[
+            "insert1",
+            "WebImage",
+            r#"{"image_number": 6, "image_name": "client", "image_description": "x", "image_url": "y"}"#,
+        ],
+    );
+    assert_eq!(e["ok"], true, "{e}");
+    for m in [&one, &two] {
+        let p = m.path.join("WebImage/image_number=6/image_name");
+        assert!(eventually(Duration::from_secs(3), || std::fs::read(&p)
+            .ok()
+            == Some(b"client\n".to_vec())));
+    }
+}
+
+/// Peak resident memory of a process (VmHWM), in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap()
+}
+
+#[test]
+fn a_crash_never_leaves_a_reference_to_a_missing_object_and_big_copies_stay_small() {
+    let schema = "djfs_w_crash";
+    let (dir, config) = demo_schema(schema);
+    let big = dir.path().join("big.bin");
+    {
+        // 2 GiB of non-repeating bytes (so nothing upstream can shortcut it).
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&big).unwrap());
+        let mut block = vec![0u8; 1 << 20];
+        for i in 0..2048u32 {
+            for (j, b) in block.iter_mut().enumerate() {
+                *b = (i as usize * 31 + j * 7) as u8;
+            }
+            f.write_all(&block).unwrap();
+        }
+    }
+    let before = client(
+        &config,
+        schema,
+        &["external-info", "Test", r#"{"id": 3}"#, "a1"],
+    );
+
+    // Kill -9 at several moments of a large upload; after each, every referenced object exists.
+    for delay_ms in [300u64, 1500, 4000] {
+        let mount = Mount::new(&config, Some(schema), &[]);
+        let pid = mount.daemon_pid().unwrap();
+        let mut cp = Command::new("cp")
+            .arg(&big)
+            .arg(mount.path.join("Test/id=3/a1"))
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        let _ = cp.wait();
+        drop(mount);
+        let now = client(
+            &config,
+            schema,
+            &["external-info", "Test", r#"{"id": 3}"#, "a1"],
+        );
+        assert_eq!(
+            now["exists_in_store"], true,
+            "after a kill at {delay_ms} ms: {now}"
+        );
+        for store in ["shared", "local"] {
+            let unused = client(&config, schema, &["unused", store]);
+            let unused: Vec<&Value> = unused["not_exists"].as_array().unwrap().iter().collect();
+            for o in client(&config, schema, &["tracked", store])["objects"]
+                .as_array()
+                .unwrap()
+            {
+                if !unused.contains(&&o["hash"]) {
+                    assert_eq!(o["exists_in_store"], true, "{store}: {o}");
+                }
+            }
+        }
+    }
+    let _ = before;
+
+    // The whole copy, measured: the daemon's peak memory stays far below the file size.
+    let mount = Mount::new(&config, Some(schema), &[]);
+    let pid = mount.daemon_pid().unwrap();
+    let cp = Command::new("cp")
+        .arg(&big)
+        .arg(mount.path.join("Test/id=3/a1"))
+        .output()
+        .unwrap();
+    assert!(
+        cp.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cp.stderr)
+    );
+    let rss = peak_rss(pid);
+    println!(
+        "peak RSS of the mount while copying 2 GiB into attach@shared: {} MiB",
+        rss >> 20
+    );
+    assert!(rss < 256 << 20, "peak RSS {} MiB", rss >> 20);
+    let got = client(
+        &config,
+        schema,
+        &["external-info", "Test", r#"{"id": 3}"#, "a1"],
+    );
+    assert_eq!(got["tracking"]["size"], 2u64 << 30);
+    assert_eq!(got["tracking"]["attachment_name"], "big.bin");
+    assert_eq!(got["exists_in_store"], true);
+    // Staging folders of the killed mounts are gone.
+    let staging = std::env::temp_dir().join(format!("djfs-staging-{}", unsafe { libc::getuid() }));
+    for entry in std::fs::read_dir(&staging).unwrap().flatten() {
+        let pid: u32 = entry.file_name().to_string_lossy().parse().unwrap_or(0);
+        assert!(
+            std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "stale {:?}",
+            entry.path()
+        );
+    }
+}
