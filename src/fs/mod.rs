@@ -65,6 +65,8 @@ pub enum FsError {
     NotEmpty,
     /// An unused object that became referenced meanwhile.
     Busy,
+    /// A name longer than 255 bytes.
+    NameTooLong,
     /// Logged where it happens, with the table/row/attribute involved.
     Io,
 }
@@ -82,6 +84,7 @@ impl FsError {
             FsError::NotPermitted => libc::EPERM,
             FsError::NotEmpty => libc::ENOTEMPTY,
             FsError::Busy => libc::EBUSY,
+            FsError::NameTooLong => libc::ENAMETOOLONG,
             FsError::Io => libc::EIO,
         }
     }
@@ -869,12 +872,9 @@ impl Filesystem {
         if !mine.is_empty() {
             // Whole table at once when its listing is at hand (`ls -l`/`find` over all rows).
             let key: TableKey = (schema.clone(), table.class_name.as_str().into());
-            let listing = self
-                .listings
-                .lock()
-                .unwrap()
-                .get(&key)
-                .and_then(|slot| slot.lock().unwrap().as_ref().map(|t| t.value.clone()));
+            let slot = self.listings.lock().unwrap().get(&key).cloned();
+            let listing =
+                slot.and_then(|slot| slot.lock().unwrap().as_ref().map(|t| t.value.clone()));
             let wanted = match listing {
                 Some(l) => missing(&mut l.rows.iter().map(|r| &**r)),
                 None => mine,

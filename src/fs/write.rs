@@ -186,12 +186,10 @@ impl super::Filesystem {
         };
         if let Some(folder) = folder {
             let i = column(folder).ok_or(FsError::NotFound)?;
-            if name.is_empty()
-                || name == "."
-                || name == ".."
-                || name.contains('/')
-                || name.len() > 255
-            {
+            if name.len() > crate::rowname::MAX_NAME_BYTES {
+                return Err(FsError::NameTooLong);
+            }
+            if name.is_empty() || name == "." || name == ".." || name.contains('/') {
                 return Err(FsError::Invalid);
             }
             return match &table.columns[i].kind {
@@ -640,6 +638,8 @@ impl super::Filesystem {
                     return Ok(());
                 }
                 let p = pending.remove(&row_key).expect("present");
+                // insert_pending puts the row back on failure: release the lock first.
+                drop(pending);
                 return self.insert_pending(p, &row_key, place);
             }
         }
@@ -673,7 +673,8 @@ impl super::Filesystem {
     /// Forgets cached views of a table and row after a change.
     pub(super) fn invalidate(&self, schema: &Arc<str>, table: &TableInfo, folder: &str) {
         let key: TableKey = (schema.clone(), table.class_name.as_str().into());
-        if let Some(slot) = self.listings.lock().unwrap().get(&key) {
+        let slot = self.listings.lock().unwrap().get(&key).cloned();
+        if let Some(slot) = slot {
             *slot.lock().unwrap() = None;
         }
         self.rows
@@ -698,7 +699,9 @@ impl super::Filesystem {
                 return Err(FsError::NotPermitted);
             };
             let row_key: RowKey = (schema.clone(), class.clone(), row.clone());
-            if let Some(p) = self.pending.lock().unwrap().get_mut(&row_key) {
+            // (The lock must not be held in the `else` branch, which looks the row up.)
+            let mut pending = self.pending.lock().unwrap();
+            if let Some(p) = pending.get_mut(&row_key) {
                 let column = p.table.columns.iter().position(|c| {
                     c.name == name
                         && matches!(
@@ -717,6 +720,7 @@ impl super::Filesystem {
                     return Err(FsError::Exists);
                 }
             } else {
+                drop(pending);
                 return match self.child(&parent, name) {
                     Ok(_) => Err(FsError::Exists),
                     Err(_) => Err(FsError::NotPermitted),
@@ -744,6 +748,21 @@ impl super::Filesystem {
         if rowname::folder_name(&rowname::full_name(&table.key_names(), &refs)) != name {
             tracing::error!("{schema}/{class}: {name:?} is not written the way djfs names rows");
             return Err(FsError::Invalid);
+        }
+        // Integers must be written as MySQL prints them (`id=07` would become the row `id=7`).
+        for (&i, value) in table.key.iter().zip(&key) {
+            let ty = table.columns[i].column_type.to_ascii_lowercase();
+            let integer = ["tinyint", "smallint", "mediumint", "int", "bigint"]
+                .iter()
+                .any(|t| ty.starts_with(t));
+            if integer
+                && value.parse::<i128>().map(|v| v.to_string()).as_deref() != Ok(value.as_str())
+            {
+                tracing::error!(
+                    "{schema}/{class}: {name:?}: {value:?} is not an integer as MySQL writes it"
+                );
+                return Err(FsError::Invalid);
+            }
         }
         let folder: Arc<str> = name.into();
         match self.row(schema, class, &folder) {
