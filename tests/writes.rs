@@ -444,6 +444,37 @@ fn the_seed_flow_with_file_tools() {
         assert_eq!(eq["equal"], true, "{attr}: {eq}");
     }
 
+    // Attach a new picture to OriginalFile (attach@shared, S3): the client downloads the same file.
+    let picture = dir.path().join("new picture.jpg");
+    python(&format!(
+        "from PIL import Image; Image.new('RGB', (64, 48), (200, 30, 90)).save({:?})",
+        picture.display().to_string()
+    ));
+    let folder = mount.path.join("OriginalFile/image_number=1/image_file");
+    assert!(Command::new("cp")
+        .arg(&picture)
+        .arg(&folder)
+        .status()
+        .unwrap()
+        .success());
+    let dl = dir.path().join("dl-picture");
+    let got = client(
+        &config,
+        schema,
+        &[
+            "fetch-attach",
+            "OriginalFile",
+            r#"{"image_number": 1}"#,
+            "image_file",
+            dl.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(got["name"], "new picture.jpg");
+    assert_eq!(
+        std::fs::read(got["path"].as_str().unwrap()).unwrap(),
+        std::fs::read(&picture).unwrap()
+    );
+
     // Delete rows: refused while others depend on them.
     let web = mount.path.join("WebImage/image_number=0");
     let rm = Command::new("rm").arg("-r").arg(&web).output().unwrap();
