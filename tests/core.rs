@@ -192,24 +192,7 @@ fn reads_at_any_offset_agree_with_a_whole_read() {
 
 /// A core over make_external.py's schema, with its stores.
 fn external_core() -> (Filesystem, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("ext.json");
-    let e = common::env();
-    let out = std::process::Command::new(&e.python)
-        .arg(e.repo.join("tests/python/make_external.py"))
-        .arg("djfs_core_ext")
-        .arg("--config-out")
-        .arg(&config)
-        .arg("--store-root")
-        .arg(dir.path().join("stores"))
-        .env("DJFS_LOCAL_STORE", dir.path().join("local"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (dir, config) = common::schema_with_stores("make_external.py", "djfs_core_ext", false);
     let cfg = djfs::config::load(Some(&config)).unwrap();
     let db = Database::connect(&cfg.database).unwrap();
     let stores = std::sync::Arc::new(djfs::stores::Stores::new(&cfg.stores, None).unwrap());

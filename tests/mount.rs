@@ -87,23 +87,8 @@ fn all_schemas_mount_shows_each_schema_as_a_folder() {
 
 #[test]
 fn seed_demo_schema_matches_the_client() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("local-store");
-    let config = dir.path().join("demo.json");
+    let (_dir, config) = common::schema_with_stores("make_demo.py", "djfs_it_demo", false);
     let e = common::env();
-    let out = Command::new(&e.python)
-        .arg(e.repo.join("tests/python/make_demo.py"))
-        .arg("djfs_it_demo")
-        .arg("--config-out")
-        .arg(&config)
-        .env("DJFS_LOCAL_STORE", &store)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "make_demo failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let mount = Mount::new(&config, Some("djfs_it_demo"), &[]);
     check(
         &mount,
@@ -314,27 +299,7 @@ fn sigterm_unmounts_cleanly() {
 
 /// Runs make_external.py into a fresh folder; returns (folder, config file).
 fn external_schema(schema: &str, cache: bool) -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("ext.json");
-    let e = common::env();
-    let mut cmd = Command::new(&e.python);
-    cmd.arg(e.repo.join("tests/python/make_external.py"))
-        .arg(schema)
-        .arg("--config-out")
-        .arg(&config)
-        .arg("--store-root")
-        .arg(dir.path().join("stores"))
-        .env("DJFS_LOCAL_STORE", dir.path().join("local"));
-    if cache {
-        cmd.arg("--cache").arg(dir.path().join("cache"));
-    }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "make_external failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (dir, config)
+    common::schema_with_stores("make_external.py", schema, cache)
 }
 
 #[test]

@@ -34,22 +34,7 @@ fn stop_s3() {
 
 #[test]
 fn s3_outage_gives_eio_then_recovers() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("demo.json");
-    let e = common::env();
-    let out = Command::new(&e.python)
-        .arg(e.repo.join("tests/python/make_demo.py"))
-        .arg("djfs_s3_outage")
-        .arg("--config-out")
-        .arg(&config)
-        .env("DJFS_LOCAL_STORE", dir.path().join("store"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (_dir, config) = common::schema_with_stores("make_demo.py", "djfs_s3_outage", false);
     let mount = Mount::new(&config, Some("djfs_s3_outage"), &["--refresh", "0.2"]);
     let row1 = mount.path.join("Test/id=1");
     let first = std::fs::read(row1.join("a1/outfile1.npy")).unwrap();

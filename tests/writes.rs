@@ -68,25 +68,7 @@ fn write_file(path: &Path, data: &[u8]) -> i32 {
 }
 
 fn external_schema(schema: &str) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("ext.json");
-    let e = common::env();
-    let out = Command::new(&e.python)
-        .arg(e.repo.join("tests/python/make_external.py"))
-        .arg(schema)
-        .arg("--config-out")
-        .arg(&config)
-        .arg("--store-root")
-        .arg(dir.path().join("stores"))
-        .env("DJFS_LOCAL_STORE", dir.path().join("local"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (dir, config)
+    common::schema_with_stores("make_external.py", schema, false)
 }
 
 fn save_npy(path: &Path, expr: &str) {
@@ -315,22 +297,7 @@ fn in_table_values_and_nulls() {
 #[test]
 fn the_seed_flow_with_file_tools() {
     let schema = "djfs_w_seed";
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("demo.json");
-    let e = common::env();
-    let out = Command::new(&e.python)
-        .arg(e.repo.join("tests/python/make_demo.py"))
-        .arg(schema)
-        .arg("--config-out")
-        .arg(&config)
-        .env("DJFS_LOCAL_STORE", dir.path().join("store"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (dir, config) = demo_schema(schema);
     let mount = Mount::new(&config, Some(schema), &[]);
     let test = mount.path.join("Test");
 
@@ -637,23 +604,7 @@ fn gc_removes_exactly_the_unused_objects() {
 }
 
 fn demo_schema(schema: &str) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("demo.json");
-    let e = common::env();
-    let out = Command::new(&e.python)
-        .arg(e.repo.join("tests/python/make_demo.py"))
-        .arg(schema)
-        .arg("--config-out")
-        .arg(&config)
-        .env("DJFS_LOCAL_STORE", dir.path().join("store"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (dir, config)
+    common::schema_with_stores("make_demo.py", schema, false)
 }
 
 #[test]

@@ -12,12 +12,12 @@
 //! Differences from `pack(np.load(f))`, all deliberate:
 //! * big-endian input (`>f8` …) is converted to little-endian; Python's
 //!   `pack` raises "Type >f8 is ambiguous or unknown" on it;
-//! * the deflate stream comes from zlib-rs, which does not produce the same
-//!   bytes as C zlib 1.2.13 at level 6 (CPython's). The inflated bytes are
-//!   identical and any DataJoint client reads either; but a compressed blob
-//!   is not byte-identical to Python's, so its MD5 (the external-storage
-//!   hash) differs. Near the 1000-byte threshold the "strictly shorter" test
-//!   can also come out differently.
+//!
+//! The deflate stream comes from C zlib (bundled through `libz-sys`, level 6,
+//! as CPython's): compressed blobs are byte-identical to Python's too, so an
+//! external blob gets the client's hash (checked on every fixture in
+//! `tests/codec_vectors.rs`). zlib versions other than the fixtures' could in
+//! principle differ; the inflated bytes would still be identical.
 //!
 //! Accepted dtypes: `|b1`, `|i1` `|u1`, `<i2` `<u2` `<i4` `<u4` `<i8` `<u8`,
 //! `<f4` `<f8`, `<c8` `<c16`, `<M8[unit]` for the 13 units Y … as, and `|S1`

@@ -196,3 +196,30 @@ pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Makes a schema with stores through one of the client scripts (`make_demo.py`,
+/// `make_external.py`) in a fresh folder; returns the folder and the config file it wrote.
+pub fn schema_with_stores(script: &str, schema: &str, cache: bool) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("dj_config.json");
+    let e = env();
+    let mut cmd = Command::new(&e.python);
+    cmd.arg(e.repo.join("tests/python").join(script))
+        .arg(schema)
+        .arg("--config-out")
+        .arg(&config)
+        .env("DJFS_LOCAL_STORE", dir.path().join("local"));
+    if script == "make_external.py" {
+        cmd.arg("--store-root").arg(dir.path().join("stores"));
+    }
+    if cache {
+        cmd.arg("--cache").arg(dir.path().join("cache"));
+    }
+    let out = cmd.output().expect("run python");
+    assert!(
+        out.status.success(),
+        "{script} {schema} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (dir, config)
+}
