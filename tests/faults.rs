@@ -6,21 +6,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{eventually, python, write_config, Mount};
-
-/// Starts the services again when dropped, whatever happened in the test.
-struct RestartServices;
-
-impl Drop for RestartServices {
-    fn drop(&mut self) {
-        let script = common::env().repo.join("scripts/services-up");
-        let ok = Command::new("bash")
-            .arg(script)
-            .status()
-            .map(|s| s.success());
-        assert!(matches!(ok, Ok(true)), "scripts/services-up failed");
-    }
-}
+use common::{eventually, python, write_config, Mount, RestartServices};
 
 fn database_up() -> bool {
     Command::new("mariadb-admin")

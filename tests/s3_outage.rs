@@ -4,23 +4,9 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{eventually, Mount};
-
-struct RestartServices;
-
-impl Drop for RestartServices {
-    fn drop(&mut self) {
-        let script = common::env().repo.join("scripts/services-up");
-        let ok = Command::new("bash")
-            .arg(script)
-            .status()
-            .map(|s| s.success());
-        assert!(matches!(ok, Ok(true)), "scripts/services-up failed");
-    }
-}
+use common::{eventually, Mount, RestartServices};
 
 fn stop_s3() {
     let run = std::env::var("DJFS_RUN").expect("DJFS_RUN from scripts/test");

@@ -71,6 +71,22 @@ fn external_schema(schema: &str) -> (tempfile::TempDir, PathBuf) {
     common::schema_with_stores("make_external.py", schema, false)
 }
 
+/// Fetches `attr` of row `key` with the client and asserts it equals the array in `expected`.
+fn assert_client_array(
+    config: &Path,
+    schema: &str,
+    table: &str,
+    key: &str,
+    attr: &str,
+    expected: &Path,
+) {
+    let fetched = expected.with_extension(format!("{table}.{attr}.fetched.npy"));
+    let f = fetched.to_str().unwrap();
+    client(config, schema, &["fetch-npy", table, key, attr, f]);
+    let eq = client(config, "-", &["npy-equal", expected.to_str().unwrap(), f]);
+    assert_eq!(eq["equal"], true, "{table} {key} {attr}: {eq}");
+}
+
 fn save_npy(path: &Path, expr: &str) {
     python(&format!(
         "import numpy as np; np.save({:?}, {expr})",
@@ -333,24 +349,7 @@ fn the_seed_flow_with_file_tools() {
         true
     );
     for b in ["b0", "b1", "b2"] {
-        let out = dir.path().join(format!("{b}.npy"));
-        client(
-            &config,
-            schema,
-            &[
-                "fetch-npy",
-                "Test",
-                r#"{"id": 10}"#,
-                b,
-                out.to_str().unwrap(),
-            ],
-        );
-        let eq = client(
-            &config,
-            "-",
-            &["npy-equal", q.to_str().unwrap(), out.to_str().unwrap()],
-        );
-        assert_eq!(eq["equal"], true, "{b}: {eq}");
+        assert_client_array(&config, schema, "Test", r#"{"id": 10}"#, b, &q);
     }
 
     // A row folder laid out the same way, copied in with cp -r, inserts an equal row.
@@ -380,7 +379,7 @@ fn the_seed_flow_with_file_tools() {
         String::from_utf8_lossy(&cp.stderr)
     );
     for attr in ["b0", "b1", "b2"] {
-        let (a, b) = (dir.path().join("r1.npy"), dir.path().join("r11.npy"));
+        let original = dir.path().join(format!("r1-{attr}.npy"));
         client(
             &config,
             schema,
@@ -389,26 +388,10 @@ fn the_seed_flow_with_file_tools() {
                 "Test",
                 r#"{"id": 1}"#,
                 attr,
-                a.to_str().unwrap(),
+                original.to_str().unwrap(),
             ],
         );
-        client(
-            &config,
-            schema,
-            &[
-                "fetch-npy",
-                "Test",
-                r#"{"id": 11}"#,
-                attr,
-                b.to_str().unwrap(),
-            ],
-        );
-        let eq = client(
-            &config,
-            "-",
-            &["npy-equal", a.to_str().unwrap(), b.to_str().unwrap()],
-        );
-        assert_eq!(eq["equal"], true, "{attr}: {eq}");
+        assert_client_array(&config, schema, "Test", r#"{"id": 11}"#, attr, &original);
     }
 
     // Attach a new picture to OriginalFile (attach@shared, S3): the client downloads the same file.

@@ -223,3 +223,17 @@ pub fn schema_with_stores(script: &str, schema: &str, cache: bool) -> (tempfile:
     );
     (dir, config)
 }
+
+/// Starts the services again when dropped (tests that stop one), whatever happened in the test.
+pub struct RestartServices;
+
+impl Drop for RestartServices {
+    fn drop(&mut self) {
+        let script = env().repo.join("scripts/services-up");
+        let ok = Command::new("bash")
+            .arg(script)
+            .status()
+            .map(|s| s.success());
+        assert!(matches!(ok, Ok(true)), "scripts/services-up failed");
+    }
+}
