@@ -236,8 +236,12 @@ impl Stores {
                 .buffered(16)
                 .collect::<Vec<_>>(),
         );
-        for r in results.iter().flatten() {
-            self.count(r.len() as u64);
+        for ((loc, _), r) in items.iter().zip(&results) {
+            if let Ok(bytes) = r {
+                self.count(bytes.len() as u64);
+                let range = 0..bytes.len() as u64;
+                tracing::debug!(store = %loc.store, object = %loc.display, ?range, "ranged read");
+            }
         }
         results
     }
