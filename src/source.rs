@@ -13,7 +13,7 @@ use bytes::Bytes;
 use flate2::{Decompress, FlushDecompress, Status};
 
 use crate::codec::NpyView;
-use crate::stores::{ObjectLoc, Stores};
+use crate::stores::{Ahead, ObjectLoc, Stores};
 
 /// Random-access bytes of known length.
 pub trait ByteSource: Send + Sync {
@@ -93,7 +93,8 @@ const WINDOW_MAX: u64 = 64 << 20;
 /// Windows are fetched as parallel ranged requests of this size.
 const PART: u64 = 8 << 20;
 
-/// A store object read with ranged requests, keeping one window of it in memory.
+/// A store object read with ranged requests, keeping one window of it in memory and, while
+/// reads go on sequentially, fetching the next window in the background.
 pub struct ObjectSource {
     stores: Arc<Stores>,
     loc: ObjectLoc,
@@ -106,6 +107,7 @@ struct Window {
     start: u64,
     data: Bytes,
     next_size: u64,
+    ahead: Option<(Ahead, u64)>,
 }
 
 impl ObjectSource {
@@ -118,6 +120,24 @@ impl ObjectSource {
                 next_size: WINDOW_MIN,
                 ..Default::default()
             }),
+        }
+    }
+
+    fn fetch(&self, range: Range<u64>) -> io::Result<Bytes> {
+        let ahead = self
+            .stores
+            .fetch_ahead(&self.loc, range, PART)
+            .map_err(|e| io::Error::other(format!("{e:#}")))?;
+        self.stores
+            .wait(ahead)
+            .map_err(|e| io::Error::other(format!("{e:#}")))
+    }
+}
+
+impl Drop for ObjectSource {
+    fn drop(&mut self) {
+        if let Some((ahead, _)) = self.window.lock().unwrap().ahead.take() {
+            ahead.abort();
         }
     }
 }
@@ -133,48 +153,67 @@ impl ByteSource for ObjectSource {
         }
         let mut w = self.window.lock().unwrap();
         let have = w.start..w.start + w.data.len() as u64;
-        if have.start <= want.start && want.end <= have.end {
-            let from = (want.start - have.start) as usize;
-            return Ok(w.data[from..from + (want.end - want.start) as usize].to_vec());
+        let inside = have.start <= want.start && want.end <= have.end;
+        if !inside {
+            // The prefetched window, if the read continues into it.
+            let next = match w.ahead.take() {
+                Some((ahead, end)) if (ahead.start..end).contains(&want.start) => Some(ahead),
+                Some((ahead, _)) => {
+                    ahead.abort();
+                    None
+                }
+                None => None,
+            };
+            let sequential = next.is_some() || have.contains(&want.start) || want.start == have.end;
+            let (start, data) = match next {
+                Some(ahead) => {
+                    let start = ahead.start;
+                    (
+                        start,
+                        self.stores
+                            .wait(ahead)
+                            .map_err(|e| io::Error::other(format!("{e:#}")))?,
+                    )
+                }
+                None => {
+                    let size = if sequential { w.next_size } else { WINDOW_MIN };
+                    let fetch =
+                        want.start..(want.start + size.max(want.end - want.start)).min(self.len);
+                    (fetch.start, self.fetch(fetch)?)
+                }
+            };
+            w.next_size = if sequential {
+                (w.next_size * 2).min(WINDOW_MAX)
+            } else {
+                WINDOW_MIN
+            };
+            w.start = start;
+            w.data = data;
         }
-        // Sequential (continuing at or inside the window): grow the window; else start small.
-        let sequential = have.contains(&want.start) || want.start == have.end;
-        let size = if sequential {
-            (w.next_size * 2).min(WINDOW_MAX)
-        } else {
-            WINDOW_MIN
-        };
-        let fetch = want.start..(want.start + size.max(want.end - want.start)).min(self.len);
-        let parts: Vec<Range<u64>> = (fetch.start..fetch.end)
-            .step_by(PART as usize)
-            .map(|s| s..(s + PART).min(fetch.end))
-            .collect();
-        let data = if parts.len() == 1 {
-            self.stores.get_range(&self.loc, fetch.clone())
-        } else {
-            self.stores
-                .get_ranges_parallel(&self.loc, &parts)
-                .map(|chunks| {
-                    let mut all = Vec::with_capacity((fetch.end - fetch.start) as usize);
-                    for c in chunks {
-                        all.extend_from_slice(&c);
-                    }
-                    Bytes::from(all)
-                })
+        let have = w.start..w.start + w.data.len() as u64;
+        if !(have.start <= want.start && want.end <= have.end) {
+            // A read larger than the window, or the object is shorter than tracked.
+            let data = self.fetch(want.clone())?;
+            if (data.len() as u64) < want.end - want.start {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("{} is shorter than its tracked size", self.loc.display),
+                ));
+            }
+            return Ok(data.to_vec());
         }
-        .map_err(|e| io::Error::other(format!("{e:#}")))?;
-        if (data.len() as u64) < want.end - want.start {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("{} is shorter than its tracked size", self.loc.display),
-            ));
+        // Past the middle of the window on a sequential run: fetch the next one meanwhile.
+        if w.ahead.is_none()
+            && have.end < self.len
+            && want.end >= have.start + (have.end - have.start) / 2
+        {
+            let next = have.end..(have.end + w.next_size).min(self.len);
+            if let Ok(ahead) = self.stores.fetch_ahead(&self.loc, next.clone(), PART) {
+                w.ahead = Some((ahead, next.end));
+            }
         }
-        *w = Window {
-            start: fetch.start,
-            data,
-            next_size: size,
-        };
-        Ok(w.data[..(want.end - want.start) as usize].to_vec())
+        let from = (want.start - have.start) as usize;
+        Ok(w.data[from..from + (want.end - want.start) as usize].to_vec())
     }
 }
 

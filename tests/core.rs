@@ -249,10 +249,15 @@ fn external_reads_fetch_what_they_need() {
         let part = fs.read(fh, 2_500_000, 65536).unwrap();
         assert_eq!(part.len(), 65536);
         let used = fetched(&fs) - before;
-        assert!(
-            (65536..=(1 << 20) + 65536).contains(&used),
-            "{column}: a 64 KiB read fetched {used} bytes"
-        );
+        if column == "a_fold11" {
+            // Folder stores are read with pread straight from the object's file.
+            assert_eq!(used, 0, "{column}");
+        } else {
+            assert!(
+                (65536..=(1 << 20) + 65536).contains(&used),
+                "{column}: a 64 KiB read fetched {used} bytes"
+            );
+        }
         // Sequential reads go on from the window without a request per read.
         let requests = fs.stores().requests();
         let _ = fs.read(fh, 2_500_000 + 65536, 65536).unwrap();

@@ -1387,6 +1387,12 @@ impl Filesystem {
             let file = FileSource::open(&path).map_err(|e| fail(e.into()))?;
             return Ok(Arc::new(file));
         }
+        // Folder stores: plain `pread` of the object's file (the kernel reads ahead).
+        if let Some(path) = self.stores.local_path(&loc) {
+            let file = FileSource::open(&path)
+                .map_err(|e| fail(anyhow::anyhow!("{}: {e}", path.display())))?;
+            return Ok(Arc::new(file));
+        }
         Ok(Arc::new(ObjectSource::new(
             self.stores.clone(),
             loc,

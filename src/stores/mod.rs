@@ -32,6 +32,19 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Part size of multipart uploads.
 const PART_SIZE: usize = 8 << 20;
 
+/// A ranged read running in the background (prefetch).
+pub struct Ahead {
+    pub start: u64,
+    handle: tokio::task::JoinHandle<Result<Bytes>>,
+    display: String,
+}
+
+impl Ahead {
+    pub fn abort(&self) {
+        self.handle.abort();
+    }
+}
+
 /// One object in one store.
 #[derive(Clone, Debug)]
 pub struct ObjectLoc {
@@ -215,6 +228,53 @@ impl Stores {
         }
         tracing::debug!(store = %loc.store, object = %loc.display, ?ranges, "parallel ranged read");
         Ok(parts)
+    }
+
+    /// Where a folder store keeps the object (read with plain `pread`), None for S3.
+    pub fn local_path(&self, loc: &ObjectLoc) -> Option<PathBuf> {
+        match &self.spec(&loc.store).ok()?.protocol {
+            Protocol::File { location } => Some(location.join(loc.key.as_ref())),
+            Protocol::S3 { .. } => None,
+        }
+    }
+
+    /// Starts fetching `range` of an object in the background, as parallel parts of `part`
+    /// bytes; `wait` returns the bytes.
+    pub fn fetch_ahead(&self, loc: &ObjectLoc, range: Range<u64>, part: u64) -> Result<Ahead> {
+        let client = self.client(&loc.store)?;
+        let key = loc.key.clone();
+        let parts: Vec<Range<u64>> = (range.start..range.end)
+            .step_by(part as usize)
+            .map(|s| s..(s + part).min(range.end))
+            .collect();
+        let handle = self.runtime.spawn(async move {
+            let chunks = futures::future::try_join_all(
+                parts.iter().map(|r| client.get_range(&key, r.clone())),
+            )
+            .await?;
+            let mut all = Vec::with_capacity((range.end - range.start) as usize);
+            for c in chunks {
+                all.extend_from_slice(&c);
+            }
+            anyhow::Ok(Bytes::from(all))
+        });
+        Ok(Ahead {
+            start: range.start,
+            handle,
+            display: loc.display.clone(),
+        })
+    }
+
+    pub fn wait(&self, ahead: Ahead) -> Result<Bytes> {
+        let bytes = self
+            .runtime
+            .block_on(ahead.handle)
+            .map_err(|e| anyhow!("prefetch task: {e}"))?
+            .with_context(|| format!("reading {} from {}", ahead.display, ahead.start))?;
+        self.count(bytes.len() as u64);
+        let range = ahead.start..ahead.start + bytes.len() as u64;
+        tracing::debug!(object = %ahead.display, ?range, "ranged read");
+        Ok(bytes)
     }
 
     /// The first bytes of many objects, fetched concurrently; one result per input, in order.
