@@ -9,8 +9,8 @@ use std::time::SystemTime;
 use fuser::{
     BsdFileFlags, Errno, FileAttr, FileHandle, FileType, FopenFlags, Generation, INodeNo,
     InitFlags, IoctlFlags, KernelConfig, LockOwner, OpenAccMode, OpenFlags, RenameFlags, ReplyAttr,
-    ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyOpen,
-    ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyIoctl,
+    ReplyOpen, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
 use crate::fs::{Attr, Filesystem, FsError};
@@ -69,6 +69,7 @@ impl fuser::Filesystem for FuseAdapter {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         // Parallel lookups/readdirs in one folder; large reads; many requests in flight.
         let _ = config.add_capabilities(InitFlags::FUSE_PARALLEL_DIROPS);
+        let _ = config.add_capabilities(InitFlags::FUSE_DO_READDIRPLUS);
         // O_TRUNC arrives with open, so a value being replaced is never read first.
         let _ = config.add_capabilities(InitFlags::FUSE_ATOMIC_O_TRUNC);
         let _ = config.set_max_readahead(1024 * 1024);
@@ -173,6 +174,50 @@ impl fuser::Filesystem for FuseAdapter {
             };
             let entry_offset = (i + dots.len() + 1) as u64;
             if reply.add(INodeNo(entry.ino), entry_offset, kind, &entry.name) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
+    /// Entries with their attributes, from the listing query: `ls -l` and `find` need no lookup
+    /// per entry.
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        let entries = match self.core.readdir(fh.0) {
+            Ok(entries) => entries,
+            Err(e) => return reply.error(errno(e)),
+        };
+        let ttl = self.core.attr_ttl();
+        let mut next = offset;
+        if next < 2 {
+            let own = match self.core.getattr(ino.0) {
+                Ok(attr) => self.file_attr(&attr),
+                Err(e) => return reply.error(errno(e)),
+            };
+            for name in [".", ".."].iter().skip(next as usize) {
+                next += 1;
+                if reply.add(ino, next, name, &ttl, &own, Generation(0)) {
+                    return reply.ok();
+                }
+            }
+        }
+        for (i, entry) in entries.iter().enumerate().skip(next as usize - 2) {
+            let attr = self.file_attr(&entry.attr);
+            if reply.add(
+                INodeNo(entry.ino),
+                (i + 3) as u64,
+                &entry.name,
+                &ttl,
+                &attr,
+                Generation(0),
+            ) {
                 break;
             }
         }

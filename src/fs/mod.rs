@@ -111,6 +111,15 @@ pub struct DirEntry {
     pub ino: u64,
     pub is_dir: bool,
     pub name: String,
+    /// The entry's attributes, for READDIRPLUS (so `ls -l` needs no lookup per entry).
+    pub attr: Attr,
+}
+
+/// What a listed entry is: a folder, or a file whose size is known (None: known once rendered).
+#[derive(Clone, Copy, Debug)]
+enum Listed {
+    Dir,
+    File(Option<u64>),
 }
 
 /// Inode numbers for nodes, handed out on first sight and kept for the life of the mount.
@@ -314,17 +323,31 @@ impl Filesystem {
     pub fn opendir(&self, ino: u64) -> FsResult<u64> {
         let node = self.node(ino)?;
         let children = self.children(&node)?;
-        let entries: Vec<DirEntry> = {
+        let named: Vec<(u64, Node, String, Listed)> = {
             let mut inodes = self.inodes.lock().unwrap();
             children
                 .into_iter()
-                .map(|(node, name, is_dir)| DirEntry {
-                    ino: inodes.intern(node),
-                    is_dir,
-                    name,
-                })
+                .map(|(node, name, listed)| (inodes.intern(node.clone()), node, name, listed))
                 .collect()
         };
+        let entries: Vec<DirEntry> = named
+            .into_iter()
+            .map(|(ino, node, name, listed)| {
+                let attr = match listed {
+                    Listed::Dir => self.dir_attr(ino),
+                    Listed::File(Some(size)) => self.writing_attr(ino, size),
+                    Listed::File(None) => self
+                        .attr_of(ino, &node)
+                        .unwrap_or_else(|_| self.writing_attr(ino, 0)),
+                };
+                DirEntry {
+                    ino,
+                    is_dir: matches!(listed, Listed::Dir),
+                    name,
+                    attr,
+                }
+            })
+            .collect();
         Ok(self.new_handle(Handle::Dir(Arc::new(entries))))
     }
 
@@ -581,8 +604,8 @@ impl Filesystem {
     }
 
     /// The entries of a folder node: (node, name, is_dir).
-    fn children(&self, node: &Node) -> FsResult<Vec<(Node, String, bool)>> {
-        let tables = |schema: Arc<str>| -> FsResult<Vec<(Node, String, bool)>> {
+    fn children(&self, node: &Node) -> FsResult<Vec<(Node, String, Listed)>> {
+        let tables = |schema: Arc<str>| -> FsResult<Vec<(Node, String, Listed)>> {
             let catalog = self.catalog(&schema)?;
             let external = (!catalog.stores.is_empty()).then(|| {
                 (
@@ -590,7 +613,7 @@ impl Filesystem {
                         schema: schema.clone(),
                     },
                     EXTERNAL_DIR.to_string(),
-                    true,
+                    Listed::Dir,
                 )
             });
             Ok(external
@@ -603,7 +626,7 @@ impl Filesystem {
                             class,
                         },
                         t.class_name.clone(),
-                        true,
+                        Listed::Dir,
                     )
                 }))
                 .collect())
@@ -614,7 +637,7 @@ impl Filesystem {
                 None => Ok(self
                     .schema_list()?
                     .iter()
-                    .map(|s| (Node::Schema(s.as_str().into()), s.clone(), true))
+                    .map(|s| (Node::Schema(s.as_str().into()), s.clone(), Listed::Dir))
                     .collect()),
             },
             Node::Schema(schema) => {
@@ -648,7 +671,7 @@ impl Filesystem {
                                 row,
                             },
                             folder,
-                            true,
+                            Listed::Dir,
                         )
                     })
                     .collect())
@@ -665,7 +688,7 @@ impl Filesystem {
                             unused: false,
                         },
                         store.clone(),
-                        true,
+                        Listed::Dir,
                     )
                 })
                 .collect()),
@@ -684,12 +707,12 @@ impl Filesystem {
                             unused: true,
                         },
                         UNUSED_DIR.to_string(),
-                        true,
+                        Listed::Dir,
                     )
                 });
                 Ok(unused_dir
                     .into_iter()
-                    .chain(listing.objects.iter().map(|(name, _)| {
+                    .chain(listing.objects.iter().map(|(name, tracked)| {
                         (
                             Node::ExternalObject {
                                 schema: schema.clone(),
@@ -698,7 +721,7 @@ impl Filesystem {
                                 name: name.as_str().into(),
                             },
                             name.clone(),
-                            false,
+                            Listed::File(Some(tracked.size)),
                         )
                     }))
                     .collect())
@@ -710,7 +733,13 @@ impl Filesystem {
                     .entries_of(schema, &table, &facts)
                     .into_iter()
                     .map(|e| {
-                        let is_dir = matches!(e, RowEntry::Folder { .. });
+                        let listed = match &e {
+                            RowEntry::Folder { .. } => Listed::Dir,
+                            RowEntry::File(f) => Listed::File(match f.content {
+                                Content::Json { .. } => None,
+                                _ => Some(f.content.size()),
+                            }),
+                        };
                         let name = e.name().to_string();
                         (
                             Node::RowEntry {
@@ -720,7 +749,7 @@ impl Filesystem {
                                 name: name.as_str().into(),
                             },
                             name,
-                            is_dir,
+                            listed,
                         )
                     })
                     .collect())
@@ -734,6 +763,7 @@ impl Filesystem {
                 (_, _, RowEntry::Folder { files, .. }) => Ok(files
                     .into_iter()
                     .map(|f| {
+                        let size = f.content.size();
                         (
                             Node::AttachFile {
                                 schema: schema.clone(),
@@ -743,7 +773,7 @@ impl Filesystem {
                                 name: f.name.as_str().into(),
                             },
                             f.name,
-                            false,
+                            Listed::File(Some(size)),
                         )
                     })
                     .collect()),
