@@ -182,8 +182,9 @@ impl ByteSource for ObjectSource {
                     (fetch.start, self.fetch(fetch)?)
                 }
             };
+            // Sequential runs grow the window quickly (×4): more parallel parts per request.
             w.next_size = if sequential {
-                (w.next_size * 2).min(WINDOW_MAX)
+                (w.next_size * 4).min(WINDOW_MAX)
             } else {
                 WINDOW_MIN
             };
@@ -202,11 +203,8 @@ impl ByteSource for ObjectSource {
             }
             return Ok(data.to_vec());
         }
-        // Past the middle of the window on a sequential run: fetch the next one meanwhile.
-        if w.ahead.is_none()
-            && have.end < self.len
-            && want.end >= have.start + (have.end - have.start) / 2
-        {
+        // On a sequential run (the window has grown), fetch the next window meanwhile.
+        if w.ahead.is_none() && have.end < self.len && w.next_size > WINDOW_MIN {
             let next = have.end..(have.end + w.next_size).min(self.len);
             if let Ok(ahead) = self.stores.fetch_ahead(&self.loc, next.clone(), PART) {
                 w.ahead = Some((ahead, next.end));

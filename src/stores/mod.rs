@@ -209,27 +209,6 @@ impl Stores {
         Ok(bytes)
     }
 
-    /// Several ranges of one object, fetched in parallel (one request each).
-    pub fn get_ranges_parallel(
-        &self,
-        loc: &ObjectLoc,
-        ranges: &[Range<u64>],
-    ) -> Result<Vec<Bytes>> {
-        let client = self.client(&loc.store)?;
-        let parts = self.runtime.block_on(async {
-            futures::future::try_join_all(
-                ranges.iter().map(|r| client.get_range(&loc.key, r.clone())),
-            )
-            .await
-        });
-        let parts = parts.with_context(|| format!("reading {} ranges {ranges:?}", loc.display))?;
-        for p in &parts {
-            self.count(p.len() as u64);
-        }
-        tracing::debug!(store = %loc.store, object = %loc.display, ?ranges, "parallel ranged read");
-        Ok(parts)
-    }
-
     /// Where a folder store keeps the object (read with plain `pread`), None for S3.
     pub fn local_path(&self, loc: &ObjectLoc) -> Option<PathBuf> {
         match &self.spec(&loc.store).ok()?.protocol {
