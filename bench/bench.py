@@ -79,6 +79,14 @@ def define(schema):
         """
 
     @schema
+    class Upload(dj.Manual):
+        definition = """
+        upload_id : int
+        ---
+        f : attach@shared
+        """
+
+    @schema
     class Many(dj.Manual):
         definition = """
         many_id : int
@@ -86,7 +94,7 @@ def define(schema):
         f : attach@local
         """
 
-    return Item, Big, Many
+    return Item, Big, Many, Upload
 
 
 def make_data(args, stores):
@@ -100,7 +108,7 @@ def make_data(args, stores):
         return define(schema)
     print(f"making the data with the client: {params}", flush=True)
     schema = djenv.fresh_schema(SCHEMA)
-    Item, Big, Many = define(schema)
+    Item, Big, Many, Upload = define(schema)
     work = tempfile.mkdtemp(dir=BENCH_DIR)
     rng = np.random.default_rng(0)
     rows = []
@@ -132,7 +140,7 @@ def make_data(args, stores):
     Many.insert(rows)
     shutil.rmtree(work)
     json.dump(params, open(marker, "w"))
-    return Item, Big, Many
+    return Item, Big, Many, Upload
 
 
 # ---------------------------------------------------------------------------------- the mount
@@ -208,7 +216,7 @@ def main():
     djenv.ensure_stores(stores)
     config = os.path.join(BENCH_DIR, "dj_local_conf.json")
     djenv.write_config(config, stores)
-    Item, Big, Many = make_data(args, stores)
+    Item, Big, Many, Upload = make_data(args, stores)
     only = set(args.only.split(",")) if args.only else None
     want = lambda w: only is None or w in only  # noqa: E731
     results = []
@@ -323,6 +331,35 @@ def main():
 
         c = timed(client_many, args.reps, cold=drop_caches)
         report(f"W8 cat {args.many} x 100 KiB attachments (cold)", d, "client fetch", c, "<= 0.5")
+
+    if want("W7"):
+        # A source file of --big-mib random bytes; every run uploads under a new name (the hash
+        # includes the name), so nothing is skipped as already stored.
+        src = os.path.join(BENCH_DIR, f"upload-{args.big_mib}.bin")
+        if not os.path.exists(src):
+            with open(src, "wb") as f:
+                for _ in range(args.big_mib):
+                    f.write(os.urandom(1 << 20))
+        folder = os.path.join(mount.path, "Big", big_key, "shared_file")
+        run = [0]
+
+        def djfs_upload():
+            run[0] += 1
+            sh(f"cp {src!r} {os.path.join(folder, f'w7-djfs-{time.time_ns()}.bin')!r}")
+
+        mount.cold()
+        d = timed(djfs_upload, args.reps)
+        rss = mount.peak_rss_mib()
+        links = tempfile.mkdtemp(dir=BENCH_DIR)
+
+        def client_upload():
+            name = os.path.join(links, f"w7-client-{time.time_ns()}.bin")
+            os.link(src, name)
+            Upload.insert1(dict(upload_id=time.time_ns() % (1 << 31), f=name))
+
+        c = timed(client_upload, args.reps)
+        report(f"W7 cp {args.big_mib} MiB into attach@shared", d, "client insert1", c, "<= 1",
+               f"(djfs peak RSS {rss:.0f} MiB)")
 
     mount.down()
     print()

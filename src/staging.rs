@@ -35,6 +35,9 @@ pub struct Staging {
     memory: Vec<u8>,
     file: Option<(File, PathBuf)>,
     len: u64,
+    /// MD5 of `prefix` + the bytes so far, kept up to date while writes only append (as `cp`
+    /// writes), so the hash needs no second pass over a large file.
+    streaming: Option<(Vec<u8>, Md5)>,
 }
 
 impl Staging {
@@ -44,7 +47,17 @@ impl Staging {
             memory: Vec::new(),
             file: None,
             len: 0,
+            streaming: None,
         }
+    }
+
+    /// Staging that hashes `prefix` + contents as they are appended.
+    pub fn hashing(dir: &Path, prefix: &[u8]) -> Staging {
+        let mut md5 = Md5::new();
+        md5.update(prefix);
+        let mut staging = Staging::new(dir);
+        staging.streaming = Some((prefix.to_vec(), md5));
+        staging
     }
 
     pub fn len(&self) -> u64 {
@@ -79,6 +92,13 @@ impl Staging {
 
     pub fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
         let end = offset + data.len() as u64;
+        if offset == self.len {
+            if let Some((_, md5)) = &mut self.streaming {
+                md5.update(data);
+            }
+        } else {
+            self.streaming = None; // not an append: hash at the end instead
+        }
         if self.file.is_none() && end as usize > MEMORY_LIMIT {
             self.spill()?;
         }
@@ -96,6 +116,16 @@ impl Staging {
     }
 
     pub fn truncate(&mut self, len: u64) -> io::Result<()> {
+        if len != self.len {
+            self.streaming = match (len, self.streaming.take()) {
+                (0, Some((prefix, _))) => {
+                    let mut md5 = Md5::new();
+                    md5.update(&prefix);
+                    Some((prefix, md5))
+                }
+                _ => None,
+            };
+        }
         match &mut self.file {
             Some((file, _)) => file.set_len(len)?,
             None if len as usize > MEMORY_LIMIT => {
@@ -122,6 +152,11 @@ impl Staging {
 
     /// MD5 of `prefix` followed by the staged bytes, read in chunks.
     pub fn md5_with_prefix(&self, prefix: &[u8]) -> io::Result<[u8; 16]> {
+        if let Some((streamed_prefix, md5)) = &self.streaming {
+            if streamed_prefix == prefix {
+                return Ok(md5.clone().finalize().into());
+            }
+        }
         let mut md5 = Md5::new();
         md5.update(prefix);
         match &self.file {
@@ -172,6 +207,11 @@ mod tests {
             big.write_at(i << 20, &chunk).unwrap();
         }
         assert!(big.file_path().is_some());
+        // The same hash whether streamed while appending or computed afterwards.
+        let mut streamed = Staging::hashing(dir.path(), b"name\0");
+        for i in 0..10 {
+            streamed.write_at(i << 20, &chunk).unwrap();
+        }
         assert_eq!(big.len(), 10 << 20);
         let all = big.to_vec().unwrap();
         let mut md5 = Md5::new();
@@ -179,6 +219,10 @@ mod tests {
         md5.update(&all);
         let expected: [u8; 16] = md5.finalize().into();
         assert_eq!(big.md5_with_prefix(b"name\0").unwrap(), expected);
+        assert!(streamed.streaming.is_some());
+        assert_eq!(streamed.md5_with_prefix(b"name\0").unwrap(), expected);
+        streamed.write_at(5, b"x").unwrap(); // not an append: falls back to a full pass
+        assert!(streamed.streaming.is_none());
         big.truncate(3).unwrap();
         assert_eq!(big.to_vec().unwrap(), vec![7, 7, 7]);
         let path = big.file_path().unwrap().to_path_buf();

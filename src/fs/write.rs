@@ -269,7 +269,15 @@ impl super::Filesystem {
             },
         };
         let ino = self.inodes.lock().unwrap().intern(node);
-        let mut staging = Staging::new(&self.staging_dir);
+        let mut staging = match &kind {
+            // Attachments hash `name\0contents` as `cp` appends the contents.
+            WriteKind::Attach(name) => {
+                let mut prefix = name.as_bytes().to_vec();
+                prefix.push(0);
+                Staging::hashing(&self.staging_dir, &prefix)
+            }
+            _ => Staging::new(&self.staging_dir),
+        };
         if !truncate {
             // Writing into the middle of an existing file: start from its current bytes.
             if let Ok((fh, _)) = self.open(ino, false) {
