@@ -111,16 +111,7 @@ fn seed_demo_schema_matches_the_client() {
          \x20   assert (np.asarray(im.convert('RGB')) == a).all()\n",
         m = mount.path.display()
     );
-    let out = Command::new(&e.python)
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = common::run_ok(Command::new(&e.python).arg("-c").arg(&script));
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
 }
 

@@ -14,34 +14,19 @@ use serde_json::Value;
 /// Asks the real client (client_view.py) a question; returns its JSON answer.
 fn client(config: &Path, schema: &str, args: &[&str]) -> Value {
     let e = common::env();
-    let out = Command::new(&e.python)
-        .arg(e.repo.join("tests/python/client_view.py"))
-        .arg("--config")
-        .arg(config)
-        .arg(schema)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "client_view {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::run_ok(
+        Command::new(&e.python)
+            .arg(e.repo.join("tests/python/client_view.py"))
+            .arg("--config")
+            .arg(config)
+            .arg(schema)
+            .args(args),
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn python(code: &str) {
-    let e = common::env();
-    let out = Command::new(&e.python)
-        .arg("-c")
-        .arg(code)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::run_ok(Command::new(&common::env().python).arg("-c").arg(code));
 }
 
 /// Writes `data` to `path` the way `cp` does and returns the errno of close (0 if fine).
@@ -362,17 +347,7 @@ fn the_seed_flow_with_file_tools() {
         .unwrap()
         .success());
     std::fs::write(copy.join("id"), b"11\n").unwrap();
-    let cp = Command::new("cp")
-        .arg("-r")
-        .arg(&copy)
-        .arg(&test)
-        .output()
-        .unwrap();
-    assert!(
-        cp.status.success(),
-        "cp -r: {}",
-        String::from_utf8_lossy(&cp.stderr)
-    );
+    let cp = common::run_ok(Command::new("cp").arg("-r").arg(&copy).arg(&test));
     assert!(
         cp.stderr.is_empty(),
         "{}",
@@ -536,15 +511,10 @@ fn gc_removes_exactly_the_unused_objects() {
         .sum();
     assert!(unused > 10);
     let gc = |extra: &[&str]| {
-        let out = common::djfs()
-            .args(["gc", "--config", config.to_str().unwrap(), schema])
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = common::run_ok(
+            common::djfs()
+                .args(["gc", "--config", config.to_str().unwrap(), schema])
+                .args(extra),
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };

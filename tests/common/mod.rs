@@ -30,22 +30,26 @@ pub fn env() -> TestEnv {
     }
 }
 
+/// Runs a command; panics with what it printed when it fails.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("start the command");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Runs a script of tests/python with the real client; panics with its output on failure.
 pub fn python(script: &str, args: &[&str]) -> Output {
     let e = env();
-    let out = Command::new(&e.python)
-        .arg(e.repo.join("tests/python").join(script))
-        .args(args)
-        .output()
-        .expect("run python");
-    if !out.status.success() {
-        panic!(
-            "{script} {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    out
+    run_ok(
+        Command::new(&e.python)
+            .arg(e.repo.join("tests/python").join(script))
+            .args(args),
+    )
 }
 
 /// Runs a script and returns (success, combined output) without panicking.
@@ -215,12 +219,7 @@ pub fn schema_with_stores(script: &str, schema: &str, cache: bool) -> (tempfile:
     if cache {
         cmd.arg("--cache").arg(dir.path().join("cache"));
     }
-    let out = cmd.output().expect("run python");
-    assert!(
-        out.status.success(),
-        "{script} {schema} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(&mut cmd);
     (dir, config)
 }
 

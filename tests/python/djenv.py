@@ -259,13 +259,9 @@ def filepath_object_path(spec, relpath):
     return os.path.join(spec["location"], relpath)
 
 
-def read_store_object(spec, path, minio_clients=None):
-    """The stored object's bytes, read directly from the store (not through DataJoint):
-    a folder store from disk, an S3 store with the minio client. `path` is a full file path
-    (file) or an object key (s3). Raises FileNotFoundError when the object is missing."""
-    if spec["protocol"].lower() == "file":
-        with open(path, "rb") as f:
-            return f.read()
+def open_s3_object(spec, path, minio_clients=None):
+    """A streaming GET of an S3 store's object (clients reused through `minio_clients`).
+    Raises FileNotFoundError when the object is missing."""
     import minio
 
     key = (spec["endpoint"], spec["access_key"], spec["bucket"])
@@ -275,11 +271,21 @@ def read_store_object(spec, path, minio_clients=None):
     if client is None:
         client = minio_clients[key] = minio_client(spec)
     try:
-        response = client.get_object(spec["bucket"], str(path))
+        return client.get_object(spec["bucket"], str(path))
     except minio.error.S3Error as e:
         if e.code == "NoSuchKey":
             raise FileNotFoundError(f"s3://{spec['bucket']}/{path}") from None
         raise
+
+
+def read_store_object(spec, path, minio_clients=None):
+    """The stored object's bytes, read directly from the store (not through DataJoint):
+    a folder store from disk, an S3 store with the minio client. `path` is a full file path
+    (file) or an object key (s3). Raises FileNotFoundError when the object is missing."""
+    if spec["protocol"].lower() == "file":
+        with open(path, "rb") as f:
+            return f.read()
+    response = open_s3_object(spec, path, minio_clients)
     try:
         return response.read()
     finally:
@@ -305,20 +311,7 @@ def store_object_digest(spec, path, minio_clients=None, head_bytes=1 << 16):
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 take(chunk)
         return size, md5.hexdigest(), bytes(head)
-    import minio
-
-    key = (spec["endpoint"], spec["access_key"], spec["bucket"])
-    if minio_clients is None:
-        minio_clients = {}
-    client = minio_clients.get(key)
-    if client is None:
-        client = minio_clients[key] = minio_client(spec)
-    try:
-        response = client.get_object(spec["bucket"], str(path))
-    except minio.error.S3Error as e:
-        if e.code == "NoSuchKey":
-            raise FileNotFoundError(f"s3://{spec['bucket']}/{path}") from None
-        raise
+    response = open_s3_object(spec, path, minio_clients)
     try:
         for chunk in response.stream(1 << 20):
             take(chunk)
