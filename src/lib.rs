@@ -19,3 +19,4 @@ pub mod rowname;
 pub mod source;
 pub mod staging;
 pub mod stores;
+pub mod views;
