@@ -2,7 +2,7 @@
 //! information_schema (spec §4) and interpreted the way DataJoint 0.12–0.14 does.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::naming::{classify_table, Tier};
 
@@ -71,12 +71,121 @@ pub struct SchemaCatalog {
     pub tables: Vec<Arc<TableInfo>>,
     /// Stores this schema tracks objects of (it has a `~external_<store>` table), sorted.
     pub stores: Vec<String>,
+    /// What a table's definition says (columns with defaults and comments, foreign keys,
+    /// indexes, table comment), by MySQL table name, for the user tables in `tables`.
+    pub definitions: HashMap<String, TableDef>,
+    /// The schema diagram (`.diagram.svg`, `.diagram.dot`), rendered on first use.
+    pub diagram: OnceLock<DiagramFiles>,
 }
+
+/// The bytes of `.diagram.svg` and `.diagram.dot`.
+pub type DiagramFiles = (Arc<[u8]>, Arc<[u8]>);
 
 impl SchemaCatalog {
     pub fn by_class(&self, class_name: &str) -> Option<&Arc<TableInfo>> {
         self.tables.iter().find(|t| t.class_name == class_name)
     }
+
+    /// A user table by its MySQL name (`#web_image`).
+    pub fn by_table_name(&self, name: &str) -> Option<&Arc<TableInfo>> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+
+    /// The dependencies between this schema's user tables as DataJoint's dependency graph has
+    /// them: one per foreign key (parent → child), children by class name, each child's keys in
+    /// its foreign-key order.
+    pub fn dependencies(&self) -> Vec<Dependency> {
+        let mut out = Vec::new();
+        for child in &self.tables {
+            let Some(def) = self.definitions.get(&child.name) else {
+                continue;
+            };
+            let key: Vec<&str> = child.key_names();
+            for fk in &def.foreign_keys {
+                if fk.referenced_schema != self.schema {
+                    continue;
+                }
+                let Some(parent) = self.by_table_name(&fk.referenced_table) else {
+                    continue;
+                };
+                let columns: Vec<&str> = fk.columns.iter().map(|(c, _)| c.as_str()).collect();
+                let primary = columns.iter().all(|c| key.contains(c));
+                let multi = !(primary && key.iter().all(|k| columns.contains(k)));
+                out.push(Dependency {
+                    parent: parent.class_name.clone(),
+                    child: child.class_name.clone(),
+                    primary,
+                    multi,
+                    aliased: fk.columns.iter().any(|(c, r)| c != r),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// One foreign key between two tables of a schema, with DataJoint's edge properties.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dependency {
+    /// Class names.
+    pub parent: String,
+    pub child: String,
+    /// Every foreign-key column is in the child's primary key (a solid line in diagrams).
+    pub primary: bool,
+    /// The foreign-key columns are not exactly the child's primary key (a thin line).
+    pub multi: bool,
+    /// Some column is renamed (`-> Parent.proj(new="old")`).
+    pub aliased: bool,
+}
+
+/// A column as the table's definition declares it (what `describe()` reads back).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ColumnDef {
+    pub name: String,
+    /// MySQL's column type (`int(11)`, `varchar(64)`, `enum('a','b')`).
+    pub column_type: String,
+    pub nullable: bool,
+    /// The default as `SHOW COLUMNS` prints it (unquoted text, `current_timestamp()`); None
+    /// when the column has none (or its default is NULL).
+    pub default: Option<String>,
+    /// The stored comment, with DataJoint's `:type:` prefix if any.
+    pub comment: String,
+    pub auto_increment: bool,
+    pub in_key: bool,
+}
+
+/// A foreign key of a table: the referenced table and (column, referenced column) pairs in
+/// constraint order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForeignKey {
+    pub name: String,
+    pub referenced_schema: String,
+    pub referenced_table: String,
+    pub columns: Vec<(String, String)>,
+}
+
+/// A secondary index (not the primary key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexDef {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub unique: bool,
+    /// Some column of the index is nullable.
+    pub nullable: bool,
+}
+
+/// What `Table/.definition` is rendered from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TableDef {
+    /// The table comment (the definition's first `# ...` line).
+    pub comment: String,
+    /// Every column in ordinal order (hidden ones too).
+    pub columns: Vec<ColumnDef>,
+    /// Foreign keys to user tables (not to `~external_*`), in the order InnoDB reports them
+    /// (by constraint name), as the client's dependency graph has them.
+    pub foreign_keys: Vec<ForeignKey>,
+    /// Secondary indexes in the order `SHOW KEYS` lists them.
+    pub indexes: Vec<IndexDef>,
 }
 
 /// One row of information_schema.COLUMNS for a base table.
@@ -87,23 +196,113 @@ pub struct RawColumn {
     pub nullable: bool,
     pub has_default: bool,
     pub comment: String,
+    /// COLUMN_DEFAULT as information_schema gives it (MariaDB quotes string literals).
+    pub default: Option<String>,
+    /// EXTRA (`auto_increment`, …).
+    pub extra: String,
+    /// The table's comment (TABLES.TABLE_COMMENT), repeated on each of its columns.
+    pub table_comment: String,
 }
 
-/// Assembles the catalog from the three information_schema listings (columns in ordinal order,
-/// primary-key columns in key order, and columns that reference `~external_<store>` tables).
+/// One row of information_schema.STATISTICS: a column of an index (`PRIMARY` included).
+pub struct RawIndexColumn {
+    pub table: String,
+    pub index: String,
+    pub seq: u32,
+    pub column: String,
+    pub unique: bool,
+    pub nullable: bool,
+}
+
+/// One row of information_schema.KEY_COLUMN_USAGE for a foreign-key column.
+pub struct RawForeignKeyColumn {
+    pub table: String,
+    pub constraint: String,
+    pub position: u32,
+    pub column: String,
+    pub referenced_schema: String,
+    pub referenced_table: String,
+    pub referenced_column: String,
+}
+
+/// The default as `SHOW COLUMNS` prints it, from information_schema's COLUMN_DEFAULT: MariaDB
+/// (10.2.7+) writes string literals quoted (`'say ''hi'''`) and a NULL default as `NULL`;
+/// numbers and expressions (`current_timestamp()`) are as they are.
+pub fn show_default(raw: Option<&str>) -> Option<String> {
+    let raw = raw?;
+    if raw == "NULL" {
+        return None;
+    }
+    let inner = match raw.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
+        Some(inner) if raw.len() >= 2 => inner,
+        _ => return Some(raw.to_string()),
+    };
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            // `''` is one quote.
+            '\'' => {
+                chars.next();
+                out.push('\'');
+            }
+            '\\' => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some('r') => out.push('\r'),
+                Some('0') => out.push('\0'),
+                Some('Z') => out.push('\x1a'),
+                Some(other) => out.push(other),
+                None => out.push('\\'),
+            },
+            other => out.push(other),
+        }
+    }
+    Some(out)
+}
+
+/// Assembles the catalog from the three information_schema listings: columns in ordinal order
+/// (with their table's comment), index columns (the primary key among them) and foreign-key
+/// columns (those referencing `~external_<store>` tables mark external attributes).
 pub fn build_catalog(
     schema: &str,
     columns: Vec<RawColumn>,
-    primary_keys: Vec<(String, String)>,
-    external_refs: Vec<(String, String, String)>,
+    indexes: Vec<RawIndexColumn>,
+    foreign_keys: Vec<RawForeignKeyColumn>,
 ) -> SchemaCatalog {
-    let external: HashMap<(String, String), String> = external_refs
-        .into_iter()
-        .filter_map(|(table, column, referenced)| {
-            let store = referenced.strip_prefix("~external_")?.to_string();
-            Some(((table, column), store))
+    let external: HashMap<(String, String), String> = foreign_keys
+        .iter()
+        .filter(|fk| fk.referenced_schema == schema)
+        .filter_map(|fk| {
+            let store = fk.referenced_table.strip_prefix("~external_")?.to_string();
+            Some(((fk.table.clone(), fk.column.clone()), store))
         })
         .collect();
+    let mut primary: Vec<&RawIndexColumn> =
+        indexes.iter().filter(|i| i.index == "PRIMARY").collect();
+    primary.sort_by(|a, b| (&a.table, a.seq).cmp(&(&b.table, b.seq)));
+    let primary_keys: Vec<(String, String)> = primary
+        .iter()
+        .map(|i| (i.table.clone(), i.column.clone()))
+        .collect();
+    let mut defs: HashMap<String, TableDef> = HashMap::new();
+    for raw in &columns {
+        let def = defs.entry(raw.table.clone()).or_default();
+        def.comment.clone_from(&raw.table_comment);
+        def.columns.push(ColumnDef {
+            name: raw.name.clone(),
+            column_type: raw.column_type.clone(),
+            nullable: raw.nullable,
+            default: show_default(raw.default.as_deref()),
+            comment: raw.comment.clone(),
+            auto_increment: raw.extra.to_ascii_lowercase().contains("auto_increment"),
+            in_key: primary_keys
+                .iter()
+                .any(|(t, c)| *t == raw.table && *c == raw.name),
+        });
+    }
+    add_foreign_keys(&mut defs, foreign_keys);
+    add_indexes(&mut defs, indexes);
 
     let mut by_table: Vec<(String, Vec<ColumnInfo>)> = Vec::new();
     for raw in columns {
@@ -164,10 +363,74 @@ pub fn build_catalog(
         }
         dup
     });
+    defs.retain(|name, _| tables.iter().any(|t| t.name == *name));
     SchemaCatalog {
         schema: schema.to_string(),
         tables,
         stores,
+        definitions: defs,
+        diagram: OnceLock::new(),
+    }
+}
+
+/// Groups foreign-key columns by constraint (columns in constraint order; constraints ordered by
+/// name, byte-wise, as InnoDB lists them). Keys to hidden tables (`~…`) are left out, as in
+/// DataJoint's dependency graph.
+fn add_foreign_keys(defs: &mut HashMap<String, TableDef>, mut rows: Vec<RawForeignKeyColumn>) {
+    rows.retain(|r| !r.referenced_table.starts_with('~'));
+    rows.sort_by(|a, b| {
+        (a.table.as_bytes(), a.constraint.as_bytes(), a.position).cmp(&(
+            b.table.as_bytes(),
+            b.constraint.as_bytes(),
+            b.position,
+        ))
+    });
+    for r in rows {
+        let Some(def) = defs.get_mut(&r.table) else {
+            continue;
+        };
+        match def.foreign_keys.last_mut() {
+            Some(fk) if fk.name == r.constraint => {
+                fk.columns.push((r.column, r.referenced_column));
+            }
+            _ => def.foreign_keys.push(ForeignKey {
+                name: r.constraint,
+                referenced_schema: r.referenced_schema,
+                referenced_table: r.referenced_table,
+                columns: vec![(r.column, r.referenced_column)],
+            }),
+        }
+    }
+}
+
+/// Groups index columns by index, keeping the order in which information_schema lists the
+/// indexes of a table (that of `SHOW KEYS`); the primary key is not a secondary index.
+fn add_indexes(defs: &mut HashMap<String, TableDef>, rows: Vec<RawIndexColumn>) {
+    let mut grouped: Vec<(String, String, Vec<RawIndexColumn>)> = Vec::new();
+    let mut position: HashMap<(String, String), usize> = HashMap::new();
+    for r in rows {
+        if r.index == "PRIMARY" {
+            continue;
+        }
+        let at = *position
+            .entry((r.table.clone(), r.index.clone()))
+            .or_insert_with(|| {
+                grouped.push((r.table.clone(), r.index.clone(), Vec::new()));
+                grouped.len() - 1
+            });
+        grouped[at].2.push(r);
+    }
+    for (table, name, mut cols) in grouped {
+        let Some(def) = defs.get_mut(&table) else {
+            continue;
+        };
+        cols.sort_by_key(|c| c.seq);
+        def.indexes.push(IndexDef {
+            name,
+            unique: cols.first().is_some_and(|c| c.unique),
+            nullable: cols.iter().any(|c| c.nullable),
+            columns: cols.into_iter().map(|c| c.column).collect(),
+        });
     }
 }
 
@@ -220,6 +483,20 @@ mod tests {
             nullable: false,
             has_default: false,
             comment: comment.into(),
+            default: None,
+            extra: String::new(),
+            table_comment: String::new(),
+        }
+    }
+
+    fn pk(table: &str, seq: u32, column: &str) -> RawIndexColumn {
+        RawIndexColumn {
+            table: table.into(),
+            index: "PRIMARY".into(),
+            seq,
+            column: column.into(),
+            unique: true,
+            nullable: false,
         }
     }
 
@@ -270,10 +547,10 @@ mod tests {
                 col("#web_image", "image_number", "int", ""),
             ],
             vec![
-                ("session__trial".into(), "trial".into()),
-                ("session__trial".into(), "subject".into()),
-                ("~log".into(), "id".into()),
-                ("#web_image".into(), "image_number".into()),
+                pk("session__trial", 1, "trial"),
+                pk("~log", 1, "id"),
+                pk("#web_image", 1, "image_number"),
+                pk("session__trial", 2, "subject"),
             ],
             vec![],
         );

@@ -9,7 +9,10 @@ use anyhow::{bail, Context, Result};
 use mysql::prelude::Queryable;
 use mysql::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts, Value};
 
-use crate::catalog::{build_catalog, AttrKind, RawColumn, SchemaCatalog, TableInfo};
+use crate::catalog::{
+    build_catalog, AttrKind, RawColumn, RawForeignKeyColumn, RawIndexColumn, SchemaCatalog,
+    TableInfo,
+};
 use crate::config::DbConfig;
 use crate::rowname;
 
@@ -143,12 +146,14 @@ impl Database {
         Ok(!rows.is_empty())
     }
 
-    /// Reads a schema's tables and columns: three information_schema queries.
+    /// Reads a schema's tables, columns, indexes and foreign keys: three information_schema
+    /// queries (what rows look like, and what `.definition` and the diagram show).
     pub fn load_catalog(&self, schema: &str) -> Result<SchemaCatalog> {
         let columns = self
             .rows(
                 "SELECT c.TABLE_NAME, c.COLUMN_NAME, c.COLUMN_TYPE, c.IS_NULLABLE, c.COLUMN_COMMENT, \
-                   (c.COLUMN_DEFAULT IS NOT NULL OR c.EXTRA LIKE '%auto_increment%') \
+                   (c.COLUMN_DEFAULT IS NOT NULL OR c.EXTRA LIKE '%auto_increment%'), \
+                   c.COLUMN_DEFAULT, c.EXTRA, t.TABLE_COMMENT \
                  FROM information_schema.COLUMNS c JOIN information_schema.TABLES t \
                    ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME \
                  WHERE c.TABLE_SCHEMA = ? AND t.TABLE_TYPE = 'BASE TABLE' \
@@ -163,42 +168,48 @@ impl Database {
                 nullable: text(&r[3]).as_deref() == Some("YES"),
                 comment: text(&r[4]).unwrap_or_default(),
                 has_default: int(&r[5]) == Some(1),
+                default: text(&r[6]),
+                extra: text(&r[7]).unwrap_or_default(),
+                table_comment: text(&r[8]).unwrap_or_default(),
             })
             .collect();
-        let pairs = |rows: Vec<Vec<Value>>| -> Vec<(String, String)> {
-            rows.iter()
-                .map(|r| {
-                    (
-                        text(&r[0]).unwrap_or_default(),
-                        text(&r[1]).unwrap_or_default(),
-                    )
-                })
-                .collect()
-        };
-        let primary_keys = pairs(self.rows(
-            "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE \
-             WHERE TABLE_SCHEMA = ? AND CONSTRAINT_NAME = 'PRIMARY' \
-             ORDER BY TABLE_NAME, ORDINAL_POSITION",
-            vec![schema.into()],
-        )?);
-        let external_refs = self
+        // No ORDER BY: a table's indexes come in `SHOW KEYS` order (grouped in `build_catalog`).
+        let indexes = self
             .rows(
-                "SELECT TABLE_NAME, COLUMN_NAME, REFERENCED_TABLE_NAME \
-                 FROM information_schema.KEY_COLUMN_USAGE \
-                 WHERE TABLE_SCHEMA = ? AND REFERENCED_TABLE_SCHEMA = ? \
-                   AND REFERENCED_TABLE_NAME LIKE '~external\\_%'",
-                vec![schema.into(), schema.into()],
+                "SELECT TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX, COLUMN_NAME, NON_UNIQUE, NULLABLE \
+                 FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ?",
+                vec![schema.into()],
             )?
-            .iter()
-            .map(|r| {
-                (
-                    text(&r[0]).unwrap_or_default(),
-                    text(&r[1]).unwrap_or_default(),
-                    text(&r[2]).unwrap_or_default(),
-                )
+            .into_iter()
+            .map(|r| RawIndexColumn {
+                table: text(&r[0]).unwrap_or_default(),
+                index: text(&r[1]).unwrap_or_default(),
+                seq: int(&r[2]).unwrap_or(0) as u32,
+                column: text(&r[3]).unwrap_or_default(),
+                unique: int(&r[4]) == Some(0),
+                nullable: text(&r[5]).as_deref() == Some("YES"),
             })
             .collect();
-        Ok(build_catalog(schema, columns, primary_keys, external_refs))
+        let foreign_keys = self
+            .rows(
+                "SELECT TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION, COLUMN_NAME, \
+                   REFERENCED_TABLE_SCHEMA, REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME \
+                 FROM information_schema.KEY_COLUMN_USAGE \
+                 WHERE TABLE_SCHEMA = ? AND REFERENCED_TABLE_NAME IS NOT NULL",
+                vec![schema.into()],
+            )?
+            .into_iter()
+            .map(|r| RawForeignKeyColumn {
+                table: text(&r[0]).unwrap_or_default(),
+                constraint: text(&r[1]).unwrap_or_default(),
+                position: int(&r[2]).unwrap_or(0) as u32,
+                column: text(&r[3]).unwrap_or_default(),
+                referenced_schema: text(&r[4]).unwrap_or_default(),
+                referenced_table: text(&r[5]).unwrap_or_default(),
+                referenced_column: text(&r[6]).unwrap_or_default(),
+            })
+            .collect();
+        Ok(build_catalog(schema, columns, indexes, foreign_keys))
     }
 
     /// Every row of a table with the facts needed to list it and size every file: one query.

@@ -3,10 +3,13 @@
 //!
 //! ```text
 //! ROOT/                       all-schemas mode: one folder per schema; else the schema itself
+//!   .diagram.svg, .diagram.dot  the schema's tables and dependencies (`views::diagram`)
 //!   <Class>/                  a table, by DataJoint class name (`Session.Trial` for parts)
+//!     .definition             the table's definition as `describe()` prints it
 //!     <key folder>/           a row (`rowname`)
 //!       <attr>                scalar: text + "\n" (raw bytes for binary columns); absent if NULL
 //!       <attr>.npy            blob holding a numeric/bool/complex/datetime array
+//!       <attr>.png            ... beside it when the array is an image (`views::png`)
 //!       <attr>.blob           any other blob: the stored bytes; with <attr>.json beside it
 //!       <attr>/<filename>     attachment, under its original file name
 //! ```
@@ -17,6 +20,7 @@ use crate::catalog::{AttrKind, ExternalKind, TableInfo};
 use crate::codec::{classify_blob, BlobShape, NpyView};
 use crate::db::{Fact, RowFacts};
 use crate::stores::paths::TrackedKind;
+use crate::views::png::{png_len, ImageShape};
 
 /// A path in the mount, by meaning. Names are the folder/file names as shown.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -64,6 +68,38 @@ pub enum Node {
         folder: Arc<str>,
         name: Arc<str>,
     },
+    /// `<Class>/.definition`: the table's definition as `describe()` prints it (read-only).
+    Definition {
+        schema: Arc<str>,
+        class: Arc<str>,
+    },
+    /// `.diagram.svg` (or `.diagram.dot` when `dot`) at a schema's root (read-only).
+    Diagram {
+        schema: Arc<str>,
+        dot: bool,
+    },
+}
+
+impl Node {
+    /// For the read-only renderings made for people (`.definition`, `.diagram.*`): their path
+    /// (`schema/Class/.definition`), for log lines. None for other nodes.
+    pub fn view_path(&self) -> Option<String> {
+        match self {
+            Node::Definition { schema, class } => Some(format!(
+                "{schema}/{class}/{}",
+                crate::views::definition::FILE_NAME
+            )),
+            Node::Diagram { schema, dot } => Some(format!(
+                "{schema}/{}",
+                if *dot {
+                    crate::views::diagram::DOT_NAME
+                } else {
+                    crate::views::diagram::SVG_NAME
+                }
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// The name of the hidden folder with the per-store views.
@@ -121,6 +157,15 @@ pub enum Content {
     },
     /// An external object's bytes as stored: a non-array blob, an attachment, a filepath file.
     External(ExternalObject),
+    /// The PNG view of an image array, beside its `.npy` (in-table when `external` is None).
+    /// Its size follows from the array's header; it is rendered when opened.
+    Png {
+        external: Option<ExternalObject>,
+        /// The array as listed (what made it an image).
+        view: NpyView,
+        /// Stored length: with the row and column, what identifies the value.
+        stored_len: u64,
+    },
     /// The readable JSON rendering of a non-array blob (in-table when `external` is None).
     /// Its size is known only once rendered, so the filesystem renders it on first `stat`.
     Json {
@@ -140,6 +185,7 @@ impl Content {
             Content::Inline(b) => b.len() as u64,
             Content::Npy(view) | Content::ExternalNpy { view, .. } => view.size(),
             Content::External(object) => object.size,
+            Content::Png { view, .. } => ImageShape::of(view.array()).map_or(0, |i| png_len(&i)),
             Content::Json { .. } => 0,
             Content::RawBlob { size }
             | Content::Attachment { size, .. }
@@ -222,10 +268,14 @@ pub fn row_entries(
                 )));
             }
             Fact::Blob { len, head } => match classify_blob(head, *len) {
-                Ok(BlobShape::Array(array)) => entries.push(RowEntry::File(file(
-                    format!("{attr}.npy"),
-                    Content::Npy(NpyView::new(&array)),
-                ))),
+                Ok(BlobShape::Array(array)) => {
+                    let view = NpyView::new(&array);
+                    entries.push(RowEntry::File(file(
+                        format!("{attr}.npy"),
+                        Content::Npy(view.clone()),
+                    )));
+                    entries.extend(png_view(column, attr, None, &view, *len));
+                }
                 Ok(BlobShape::Other) => {
                     entries.push(RowEntry::File(file(
                         format!("{attr}.blob"),
@@ -309,13 +359,21 @@ pub fn row_entries(
                     }),
                     ExternalKind::Blob => match head(hash) {
                         BlobHead::Known(BlobShape::Array(array)) => {
+                            let view = NpyView::new(&array);
                             entries.push(RowEntry::File(file(
                                 format!("{attr}.npy"),
                                 Content::ExternalNpy {
                                     object: object(TrackedKind::Blob),
-                                    view: NpyView::new(&array),
+                                    view: view.clone(),
                                 },
-                            )))
+                            )));
+                            entries.extend(png_view(
+                                column,
+                                attr,
+                                Some(object(TrackedKind::Blob)),
+                                &view,
+                                size,
+                            ));
                         }
                         BlobHead::Known(BlobShape::Other) => {
                             entries.push(RowEntry::File(file(
@@ -366,6 +424,26 @@ fn json_view(
             stored_len,
         },
     })
+}
+
+/// The `.png` view next to an `.npy`, when the array is an image (decided from its header).
+fn png_view(
+    column: usize,
+    attr: &str,
+    external: Option<ExternalObject>,
+    view: &NpyView,
+    stored_len: u64,
+) -> Option<RowEntry> {
+    ImageShape::of(view.array())?;
+    Some(RowEntry::File(FileEntry {
+        name: format!("{attr}.png"),
+        column,
+        content: Content::Png {
+            external,
+            view: view.clone(),
+            stored_len,
+        },
+    }))
 }
 
 /// Files are read-only (0444) on read-only mounts, else 0644; folders 0555 / 0755.
@@ -475,6 +553,113 @@ mod tests {
         match &entries[5] {
             RowEntry::File(f) => assert_eq!(f.content.size(), 2, "binary has no newline"),
             other => panic!("{other:?}"),
+        }
+    }
+
+    /// A plain `mYm` `A` blob of `class` with `shape` and zeroed data.
+    fn array_blob(shape: &[u64], class: u32, elem: usize) -> Vec<u8> {
+        let mut b = b"mYm\0A".to_vec();
+        b.extend((shape.len() as u64).to_le_bytes());
+        for d in shape {
+            b.extend(d.to_le_bytes());
+        }
+        b.extend(class.to_le_bytes());
+        b.extend(0u32.to_le_bytes());
+        b.resize(b.len() + shape.iter().product::<u64>() as usize * elem, 0);
+        b
+    }
+
+    fn classify_array(blob: &[u8]) -> crate::codec::ArrayHeader {
+        match classify_blob(blob, blob.len() as u64) {
+            Ok(BlobShape::Array(a)) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn image_arrays_get_a_png_view_after_their_npy() {
+        let cases: [(&[u64], u32, usize, bool); 6] = [
+            (&[4, 5], 9, 1, true),     // uint8 grey
+            (&[4, 5, 3], 9, 1, true),  // RGB
+            (&[4, 5], 6, 8, true),     // float64
+            (&[4, 5, 2], 9, 1, false), // two channels
+            (&[20], 9, 1, false),      // 1-D
+            (&[4, 5], 10, 2, false),   // int16
+        ];
+        for (shape, class, elem, png) in cases {
+            let table = TableInfo {
+                schema: "s".into(),
+                name: "t".into(),
+                class_name: "T".into(),
+                tier: Tier::Manual,
+                columns: vec![
+                    column("img", AttrKind::Blob),
+                    column(
+                        "ext",
+                        AttrKind::External {
+                            store: "local".into(),
+                            kind: ExternalKind::Blob,
+                        },
+                    ),
+                ],
+                key: vec![],
+            };
+            let blob = array_blob(shape, class, elem);
+            let row = RowFacts {
+                key: vec![],
+                folder: "x".into(),
+                full_name: "x".into(),
+                values: vec![
+                    Fact::Blob {
+                        len: blob.len() as u64,
+                        head: blob.clone(),
+                    },
+                    Fact::External {
+                        hash: vec![7; 16],
+                        attachment_name: None,
+                        filepath: None,
+                        size: Some(blob.len() as u64),
+                    },
+                ],
+            };
+            let head = match classify_blob(&blob, blob.len() as u64) {
+                Ok(shape) => BlobHead::Known(shape),
+                Err(e) => panic!("{e}"),
+            };
+            let entries = row_entries(&table, &row, &|_| head.clone());
+            let names: Vec<&str> = entries.iter().map(|e| e.name()).collect();
+            if png {
+                assert_eq!(
+                    names,
+                    ["img.npy", "img.png", "ext.npy", "ext.png"],
+                    "{shape:?}"
+                );
+                match &entries[3] {
+                    RowEntry::File(FileEntry {
+                        content:
+                            Content::Png {
+                                external: Some(object),
+                                stored_len,
+                                ..
+                            },
+                        column: 1,
+                        ..
+                    }) => {
+                        assert_eq!(object.hash, vec![7; 16]);
+                        assert_eq!(*stored_len, blob.len() as u64);
+                    }
+                    other => panic!("{other:?}"),
+                }
+                match &entries[1] {
+                    RowEntry::File(f) => {
+                        let image = ImageShape::of(&classify_array(&blob)).unwrap();
+                        assert_eq!(f.content.size(), png_len(&image), "from the header");
+                    }
+                    other => panic!("{other:?}"),
+                }
+            } else {
+                assert_eq!(names, ["img.npy", "ext.npy"], "{shape:?}");
+            }
         }
     }
 }

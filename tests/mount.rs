@@ -155,6 +155,7 @@ fn corrupt_blobs_read_as_eio_with_a_log_line() {
         std::fs::read_dir(&arrays)
             .unwrap()
             .map(|e| e.unwrap().path())
+            .filter(|p| p.is_dir())
             .find(|p| {
                 std::fs::read_to_string(p.join("description"))
                     .unwrap()

@@ -26,6 +26,8 @@ use crate::rowname;
 use crate::source::{ByteSource, FileSource, InflatingSource, MemorySource, NpyFile, ObjectSource};
 use crate::stores::paths::{self, TrackedKind};
 use crate::stores::Stores;
+use crate::views::png::ImageShape;
+use crate::views::{definition, diagram};
 
 pub const ROOT_INO: u64 = 1;
 
@@ -197,14 +199,35 @@ struct FileTarget {
     in_table: Option<(Arc<TableInfo>, Vec<String>, usize)>,
 }
 
-/// Rendered JSON views, dropped all at once when they exceed their byte budget.
+/// Rendered views (`.json`, `.png`), dropped all at once when they exceed their byte budget.
 #[derive(Default)]
-struct JsonCache {
+struct RenderCache {
     entries: HashMap<String, Timed<Arc<[u8]>>>,
     bytes: usize,
 }
 
-const JSON_CACHE_BYTES: usize = 64 << 20;
+const RENDER_CACHE_BYTES: usize = 64 << 20;
+
+impl RenderCache {
+    /// Keeps a rendering. Over budget, everything else is dropped first; a rendering larger than
+    /// the whole budget is still kept until the next one (so `stat` then `open` render it once).
+    fn put(&mut self, key: String, value: Arc<[u8]>) {
+        if self.bytes + value.len() > RENDER_CACHE_BYTES {
+            self.entries.clear();
+            self.bytes = 0;
+        }
+        self.bytes += value.len();
+        if let Some(old) = self.entries.insert(
+            key,
+            Timed {
+                at: Instant::now(),
+                value,
+            },
+        ) {
+            self.bytes -= old.value.len();
+        }
+    }
+}
 
 /// The tracked objects of one store (all, or only the unused), by view name.
 struct TrackedListing {
@@ -219,9 +242,9 @@ pub struct Filesystem {
     /// Heads that could not be fetched, retried after the refresh delay.
     head_failures: Mutex<HashMap<Vec<u8>, Timed<String>>>,
     tracked: Mutex<HashMap<TrackedKey, Timed<Arc<TrackedListing>>>>,
-    /// Rendered `.json` views: external ones by hash (never stale), in-table ones for the
-    /// refresh delay. Bounded by bytes.
-    json: Mutex<JsonCache>,
+    /// Rendered views (`.json`, `.png`): external ones by hash (never stale), in-table ones for
+    /// the refresh delay. Bounded by bytes.
+    rendered: Mutex<RenderCache>,
     opts: FsOptions,
     mounted_at: SystemTime,
     inodes: Mutex<Inodes>,
@@ -245,6 +268,10 @@ pub struct Filesystem {
     nulls: Mutex<Vec<PendingNull>>,
     /// Rows deleted through this mount (so pending NULLs for them are dropped).
     deleted: Mutex<HashMap<RowKey, Instant>>,
+    /// Rows made with `mkdir` in this mount, by when they were inserted: their views stay hidden
+    /// for `write::NEW_ROW_VIEWS`, so that `cp -r` (which creates files with O_EXCL) can copy a
+    /// row folder holding views into them.
+    made: Mutex<HashMap<RowKey, Instant>>,
 }
 
 impl Filesystem {
@@ -270,12 +297,13 @@ impl Filesystem {
             hidden: Mutex::new(HashMap::new()),
             nulls: Mutex::new(Vec::new()),
             deleted: Mutex::new(HashMap::new()),
+            made: Mutex::new(HashMap::new()),
             db,
             stores,
             heads: Mutex::new(HashMap::new()),
             head_failures: Mutex::new(HashMap::new()),
             tracked: Mutex::new(HashMap::new()),
-            json: Mutex::new(JsonCache::default()),
+            rendered: Mutex::new(RenderCache::default()),
             opts,
             mounted_at: SystemTime::now(),
             inodes: Mutex::new(Inodes::new()),
@@ -373,7 +401,12 @@ impl Filesystem {
         let target = self.file(&node)?;
         let immutable = matches!(
             target.content,
-            Content::External(_) | Content::ExternalNpy { .. }
+            Content::External(_)
+                | Content::ExternalNpy { .. }
+                | Content::Png {
+                    external: Some(_),
+                    ..
+                }
         );
         let file = self.load(&target)?;
         Ok((self.new_handle(Handle::File(Arc::new(file))), immutable))
@@ -462,21 +495,23 @@ impl Filesystem {
             return Ok(self.writing_attr(ino, size));
         }
         match node {
-            Node::RowEntry { .. } | Node::AttachFile { .. } | Node::ExternalObject { .. } => {
-                match self.resolve_entry(node)? {
-                    Resolved::Folder => Ok(self.dir_attr(ino)),
-                    Resolved::File(target) => Ok(Attr {
-                        ino,
-                        is_dir: false,
-                        size: match target.content {
-                            Content::Json { .. } => self.render_json(&target)?.len() as u64,
-                            _ => target.content.size(),
-                        },
-                        perm: permissions(false, self.opts.read_only),
-                        mtime: self.mounted_at,
-                    }),
-                }
-            }
+            Node::RowEntry { .. }
+            | Node::AttachFile { .. }
+            | Node::ExternalObject { .. }
+            | Node::Definition { .. }
+            | Node::Diagram { .. } => match self.resolve_entry(node)? {
+                Resolved::Folder => Ok(self.dir_attr(ino)),
+                Resolved::File(target) => Ok(Attr {
+                    ino,
+                    is_dir: false,
+                    size: match target.content {
+                        Content::Json { .. } => self.render_json(&target)?.len() as u64,
+                        _ => target.content.size(),
+                    },
+                    perm: permissions(false, self.opts.read_only),
+                    mtime: self.mounted_at,
+                }),
+            },
             other => {
                 self.check_dir(other)?;
                 Ok(self.dir_attr(ino))
@@ -516,12 +551,14 @@ impl Filesystem {
                     Err(FsError::NotFound)
                 }
             }
-            Node::RowEntry { .. } | Node::AttachFile { .. } | Node::ExternalObject { .. } => {
-                match self.resolve_entry(node)? {
-                    Resolved::Folder => Ok(()),
-                    Resolved::File(..) => Err(FsError::NotDir),
-                }
-            }
+            Node::RowEntry { .. }
+            | Node::AttachFile { .. }
+            | Node::ExternalObject { .. }
+            | Node::Definition { .. }
+            | Node::Diagram { .. } => match self.resolve_entry(node)? {
+                Resolved::Folder => Ok(()),
+                Resolved::File(..) => Err(FsError::NotDir),
+            },
         }
     }
 
@@ -530,6 +567,11 @@ impl Filesystem {
         let schema_child = |schema: Arc<str>| {
             if name == EXTERNAL_DIR {
                 Node::ExternalRoot { schema }
+            } else if name == diagram::SVG_NAME || name == diagram::DOT_NAME {
+                Node::Diagram {
+                    schema,
+                    dot: name == diagram::DOT_NAME,
+                }
             } else {
                 Node::Table {
                     schema,
@@ -568,7 +610,13 @@ impl Filesystem {
                     }
                 }
             }
-            Node::ExternalObject { .. } => return Err(FsError::NotDir),
+            Node::ExternalObject { .. } | Node::Definition { .. } | Node::Diagram { .. } => {
+                return Err(FsError::NotDir)
+            }
+            Node::Table { schema, class } if name == definition::FILE_NAME => Node::Definition {
+                schema: schema.clone(),
+                class: class.clone(),
+            },
             Node::Table { schema, class } => Node::Row {
                 schema: schema.clone(),
                 class: class.clone(),
@@ -595,7 +643,11 @@ impl Filesystem {
             Node::AttachFile { .. } => return Err(FsError::NotDir),
         };
         match &child {
-            Node::RowEntry { .. } | Node::AttachFile { .. } | Node::ExternalObject { .. } => {
+            Node::RowEntry { .. }
+            | Node::AttachFile { .. }
+            | Node::ExternalObject { .. }
+            | Node::Definition { .. }
+            | Node::Diagram { .. } => {
                 self.resolve_entry(&child)?;
             }
             other => self.check_dir(other)?,
@@ -616,8 +668,25 @@ impl Filesystem {
                     Listed::Dir,
                 )
             });
+            let (svg, dot) = self.diagram_files(&catalog);
+            let views = [
+                (false, diagram::SVG_NAME, svg),
+                (true, diagram::DOT_NAME, dot),
+            ]
+            .into_iter()
+            .map(|(is_dot, name, bytes)| {
+                (
+                    Node::Diagram {
+                        schema: schema.clone(),
+                        dot: is_dot,
+                    },
+                    name.to_string(),
+                    Listed::File(Some(bytes.len() as u64)),
+                )
+            });
             Ok(external
                 .into_iter()
+                .chain(views)
                 .chain(catalog.tables.iter().map(|t| {
                     let class: Arc<str> = t.class_name.as_str().into();
                     (
@@ -657,25 +726,37 @@ impl Filesystem {
                     })
                     .map(|(_, _, f)| f.to_string())
                     .collect();
-                Ok(listing
-                    .rows
-                    .iter()
-                    .map(|r| r.folder.clone())
-                    .chain(pending)
-                    .map(|folder| {
-                        let row: Arc<str> = folder.as_str().into();
-                        (
-                            Node::Row {
-                                schema: schema.clone(),
-                                class: class.clone(),
-                                row,
-                            },
-                            folder,
-                            Listed::Dir,
-                        )
-                    })
+                let definition = (
+                    Node::Definition {
+                        schema: schema.clone(),
+                        class: class.clone(),
+                    },
+                    definition::FILE_NAME.to_string(),
+                    Listed::File(Some(self.definition_file(schema, class)?.len() as u64)),
+                );
+                Ok(std::iter::once(definition)
+                    .chain(
+                        listing
+                            .rows
+                            .iter()
+                            .map(|r| r.folder.clone())
+                            .chain(pending)
+                            .map(|folder| {
+                                let row: Arc<str> = folder.as_str().into();
+                                (
+                                    Node::Row {
+                                        schema: schema.clone(),
+                                        class: class.clone(),
+                                        row,
+                                    },
+                                    folder,
+                                    Listed::Dir,
+                                )
+                            }),
+                    )
                     .collect())
             }
+            Node::Definition { .. } | Node::Diagram { .. } => Err(FsError::NotDir),
             Node::ExternalRoot { schema } => Ok(self
                 .catalog(schema)?
                 .stores
@@ -857,6 +938,22 @@ impl Filesystem {
                     in_table: None,
                 })))
             }
+            Node::Definition { schema, class } => Ok(Resolved::File(Box::new(FileTarget {
+                content: Content::Inline(self.definition_file(schema, class)?),
+                schema: schema.clone(),
+                place: node.view_path().unwrap_or_default(),
+                in_table: None,
+            }))),
+            Node::Diagram { schema, dot } => {
+                let catalog = self.catalog(schema)?;
+                let (svg, dot_file) = self.diagram_files(&catalog);
+                Ok(Resolved::File(Box::new(FileTarget {
+                    content: Content::Inline(if *dot { dot_file } else { svg }),
+                    schema: schema.clone(),
+                    place: node.view_path().unwrap_or_default(),
+                    in_table: None,
+                })))
+            }
             _ => Err(FsError::IsDir),
         }
     }
@@ -933,13 +1030,28 @@ impl Filesystem {
             RowEntry::File(f) => Some(f.column),
             RowEntry::Folder { name, .. } => table.columns.iter().position(|c| c.name == *name),
         };
-        // A new row folder shows only what was written into it (and folders made in it).
+        let is_view = |e: &RowEntry| {
+            matches!(
+                e,
+                RowEntry::File(FileEntry {
+                    content: Content::Png { .. } | Content::Json { .. },
+                    ..
+                })
+            )
+        };
+        // A new row folder shows only what was written into it (and folders made in it), and
+        // no views (`cp -r` creates them: written without effect).
         if let Some(p) = self.pending.lock().unwrap().get(&row_key) {
             return entries
                 .into_iter()
-                .filter(|e| column_of(e).is_some_and(|c| p.shown.contains(&c)))
+                .filter(|e| column_of(e).is_some_and(|c| p.shown.contains(&c)) && !is_view(e))
                 .collect();
         }
+        let entries: Vec<RowEntry> = if self.new_row(&row_key) {
+            entries.into_iter().filter(|e| !is_view(e)).collect()
+        } else {
+            entries
+        };
         // Files removed with `rm` stay hidden while their change is pending.
         let mut hidden = self.hidden.lock().unwrap();
         if hidden.is_empty() {
@@ -1103,6 +1215,24 @@ impl Filesystem {
         Ok(catalog)
     }
 
+    /// `<Class>/.definition`: rendered from the catalog (no query of its own).
+    fn definition_file(&self, schema: &Arc<str>, class: &str) -> FsResult<Arc<[u8]>> {
+        let catalog = self.catalog(schema)?;
+        let table = catalog.by_class(class).ok_or(FsError::NotFound)?;
+        Ok(definition::render(&catalog, table).into_bytes().into())
+    }
+
+    /// `.diagram.svg` and `.diagram.dot`: rendered once per catalog.
+    fn diagram_files(&self, catalog: &SchemaCatalog) -> (Arc<[u8]>, Arc<[u8]>) {
+        catalog
+            .diagram
+            .get_or_init(|| {
+                let (svg, dot) = diagram::render(catalog);
+                (svg.into_bytes().into(), dot.into_bytes().into())
+            })
+            .clone()
+    }
+
     fn table(&self, schema: &Arc<str>, class: &str) -> FsResult<Arc<TableInfo>> {
         self.catalog(schema)?
             .by_class(class)
@@ -1240,20 +1370,7 @@ impl Filesystem {
             body,
             place: place.clone(),
         };
-        let fetch = || -> FsResult<Vec<u8>> {
-            let (table, key, column) = target.in_table.as_ref().ok_or(FsError::Io)?;
-            self.db
-                .fetch_value(table, key, *column)
-                .map_err(|e| db_error(&format!("reading {place}"), e))?
-                .ok_or_else(|| {
-                    tracing::warn!("{place} vanished (row deleted or value set to NULL)");
-                    FsError::NotFound
-                })
-        };
-        let corrupt = |why: String| {
-            tracing::error!("corrupt blob in {place}: {why}");
-            FsError::Io
-        };
+        let fetch = || self.fetch_in_table(target);
         match &target.content {
             Content::Inline(bytes) => Ok(open(Body::Bytes(Arc::new(MemorySource::new(
                 bytes.clone(),
@@ -1275,51 +1392,18 @@ impl Filesystem {
                     start,
                 )))))
             }
-            Content::Npy(_) => {
-                let stored = fetch()?;
-                // Classify again from the value read now: the row may have changed since listing.
-                let array = match classify_blob(&stored, stored.len() as u64) {
-                    Ok(BlobShape::Array(a)) => a,
-                    Ok(BlobShape::Other) => return Err(corrupt("no longer an array".into())),
-                    Err(e) => return Err(corrupt(e.to_string())),
-                };
-                let plain = inflate_blob(&stored)
-                    .map_err(|e| corrupt(e.to_string()))?
-                    .into_owned();
-                if array.inline.is_none()
-                    && (plain.len() as u64) < array.data_offset as u64 + array.data_len
-                {
-                    return Err(corrupt("data shorter than its header says".into()));
-                }
-                let npy = NpyFile::new(
-                    NpyView::new(&array),
-                    Arc::new(MemorySource::new(plain.into(), 0)),
-                )
-                .map_err(|e| corrupt(e.to_string()))?;
-                Ok(open(Body::Npy(npy)))
+            Content::Npy(_) | Content::ExternalNpy { .. } => {
+                Ok(open(Body::Npy(self.open_npy(target)?.1)))
             }
             Content::External(object) => Ok(open(Body::Bytes(self.external_source(
                 &target.schema,
                 object,
                 &place,
             )?))),
-            Content::ExternalNpy { object, view } => {
-                let stored = self.external_source(&target.schema, object, &place)?;
-                let io = |e: std::io::Error| {
-                    tracing::error!("reading {place}: {e}");
-                    FsError::Io
-                };
-                let magic = stored.read_at(0, 14).map_err(io)?;
-                let plain: Arc<dyn ByteSource> =
-                    if magic.starts_with(b"ZL123\0") && magic.len() == 14 {
-                        let plain_len = u64::from_le_bytes(magic[6..14].try_into().unwrap());
-                        Arc::new(InflatingSource::new(stored, plain_len))
-                    } else {
-                        stored
-                    };
-                let npy = NpyFile::new(view.clone(), plain).map_err(io)?;
-                Ok(open(Body::Npy(npy)))
-            }
+            Content::Png { .. } => Ok(open(Body::Bytes(Arc::new(MemorySource::new(
+                self.render_png(target)?,
+                0,
+            ))))),
             Content::Json { .. } => Ok(open(Body::Bytes(Arc::new(MemorySource::new(
                 self.render_json(target)?,
                 0,
@@ -1336,6 +1420,73 @@ impl Filesystem {
         }
     }
 
+    /// An in-table value, read now (one query).
+    fn fetch_in_table(&self, target: &FileTarget) -> FsResult<Vec<u8>> {
+        let place = &target.place;
+        let (table, key, column) = target.in_table.as_ref().ok_or(FsError::Io)?;
+        self.db
+            .fetch_value(table, key, *column)
+            .map_err(|e| db_error(&format!("reading {place}"), e))?
+            .ok_or_else(|| {
+                tracing::warn!("{place} vanished (row deleted or value set to NULL)");
+                FsError::NotFound
+            })
+    }
+
+    /// The virtual `.npy` of an array blob (`Npy`, `ExternalNpy`, or the array a `Png` shows)
+    /// and the view it serves. In-table values are fetched now and classified again (the row may
+    /// have changed since listing); external objects are read as the file is read.
+    fn open_npy(&self, target: &FileTarget) -> FsResult<(NpyView, NpyFile)> {
+        let place = &target.place;
+        let corrupt = |why: String| {
+            tracing::error!("corrupt blob in {place}: {why}");
+            FsError::Io
+        };
+        let (object, view) = match &target.content {
+            Content::ExternalNpy { object, view }
+            | Content::Png {
+                external: Some(object),
+                view,
+                ..
+            } => (object, view),
+            Content::Npy(_) | Content::Png { external: None, .. } => {
+                let stored = self.fetch_in_table(target)?;
+                let array = match classify_blob(&stored, stored.len() as u64) {
+                    Ok(BlobShape::Array(a)) => a,
+                    Ok(BlobShape::Other) => return Err(corrupt("no longer an array".into())),
+                    Err(e) => return Err(corrupt(e.to_string())),
+                };
+                let plain = inflate_blob(&stored)
+                    .map_err(|e| corrupt(e.to_string()))?
+                    .into_owned();
+                if array.inline.is_none()
+                    && (plain.len() as u64) < array.data_offset as u64 + array.data_len
+                {
+                    return Err(corrupt("data shorter than its header says".into()));
+                }
+                let view = NpyView::new(&array);
+                let npy = NpyFile::new(view.clone(), Arc::new(MemorySource::new(plain.into(), 0)))
+                    .map_err(|e| corrupt(e.to_string()))?;
+                return Ok((view, npy));
+            }
+            _ => return Err(FsError::Io),
+        };
+        let stored = self.external_source(&target.schema, object, place)?;
+        let io = |e: std::io::Error| {
+            tracing::error!("reading {place}: {e}");
+            FsError::Io
+        };
+        let magic = stored.read_at(0, 14).map_err(io)?;
+        let plain: Arc<dyn ByteSource> = if magic.starts_with(b"ZL123\0") && magic.len() == 14 {
+            let plain_len = u64::from_le_bytes(magic[6..14].try_into().unwrap());
+            Arc::new(InflatingSource::new(stored, plain_len))
+        } else {
+            stored
+        };
+        let npy = NpyFile::new(view.clone(), plain).map_err(io)?;
+        Ok((view.clone(), npy))
+    }
+
     /// The `.json` view of a non-array blob: the whole value decoded and rendered.
     fn render_json(&self, target: &FileTarget) -> FsResult<Arc<[u8]>> {
         let Content::Json {
@@ -1349,11 +1500,8 @@ impl Filesystem {
             Some(object) => format!("x:{}", paths::hex(&object.hash)),
             None => format!("t:{}:{stored_len}", target.place),
         };
-        let in_table = external.is_none();
-        if let Some(t) = self.json.lock().unwrap().entries.get(&key) {
-            if !in_table || self.fresh(t.at) {
-                return Ok(t.value.clone());
-            }
+        if let Some(hit) = self.cached_render(&key, external.is_none()) {
+            return Ok(hit);
         }
         let place = &target.place;
         let stored = match external {
@@ -1377,19 +1525,59 @@ impl Filesystem {
             FsError::Io
         })?;
         let rendered: Arc<[u8]> = crate::codec::to_json(&value).into_bytes().into();
-        let mut cache = self.json.lock().unwrap();
-        if cache.bytes + rendered.len() > JSON_CACHE_BYTES {
-            cache.entries.clear();
-            cache.bytes = 0;
+        self.rendered.lock().unwrap().put(key, rendered.clone());
+        Ok(rendered)
+    }
+
+    /// A cached rendering: external ones (by hash) never go stale, in-table ones are trusted for
+    /// the refresh delay.
+    fn cached_render(&self, key: &str, in_table: bool) -> Option<Arc<[u8]>> {
+        let cache = self.rendered.lock().unwrap();
+        let t = cache.entries.get(key)?;
+        (!in_table || self.fresh(t.at)).then(|| t.value.clone())
+    }
+
+    /// The `.png` view of an image array, made when it is opened: the array's data read whole
+    /// (as the `.npy` view serves it) and encoded by `views::png` (its length is known from the
+    /// header, so listings read nothing).
+    fn render_png(&self, target: &FileTarget) -> FsResult<Arc<[u8]>> {
+        let Content::Png {
+            external,
+            stored_len,
+            ..
+        } = &target.content
+        else {
+            return Err(FsError::Io);
+        };
+        let key = match external {
+            Some(object) => format!("png:x:{}", paths::hex(&object.hash)),
+            None => format!("png:t:{}:{stored_len}", target.place),
+        };
+        if let Some(hit) = self.cached_render(&key, external.is_none()) {
+            return Ok(hit);
         }
-        cache.bytes += rendered.len();
-        cache.entries.insert(
-            key,
-            Timed {
-                at: Instant::now(),
-                value: rendered.clone(),
-            },
-        );
+        let place = &target.place;
+        let started = Instant::now();
+        let (view, npy) = self.open_npy(target)?;
+        // In-table values are classified again when read: the row may have changed.
+        let Some(image) = ImageShape::of(view.array()) else {
+            tracing::warn!("{place}: the array is no longer an image");
+            return Err(FsError::NotFound);
+        };
+        let data = npy
+            .read(view.header().len() as u64, image.data_len() as usize)
+            .map_err(|e| {
+                tracing::error!("reading {place}: {e}");
+                FsError::Io
+            })?;
+        let rendered: Arc<[u8]> = crate::views::png::encode(&image, &data)
+            .map_err(|e| {
+                tracing::error!("corrupt blob in {place}: {e}");
+                FsError::Io
+            })?
+            .into();
+        tracing::debug!(place = %place, bytes = rendered.len(), elapsed = ?started.elapsed(), "rendered PNG");
+        self.rendered.lock().unwrap().put(key, rendered.clone());
         Ok(rendered)
     }
 

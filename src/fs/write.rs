@@ -18,7 +18,7 @@ use crate::codec::{classify_blob, encode_npy, encode_raw_blob_check, RECOMMENDED
 use crate::db::{
     key_condition_as, write_refusal, ColumnValue, Fact, RowFacts, TrackingRow, WriteRefusal,
 };
-use crate::namespace::{permissions, BlobHead, UNUSED_DIR};
+use crate::namespace::{permissions, BlobHead, Content, UNUSED_DIR};
 use crate::rowname;
 use crate::staging::Staging;
 use crate::stores::paths::TrackedKind;
@@ -124,6 +124,11 @@ type DeleteStep = (String, String, String, Vec<Value>);
 /// How long `rm` of a required attribute's file hides it, waiting for the row folder's removal.
 pub const HIDE_REQUIRED: Duration = Duration::from_secs(10);
 
+/// How long after its INSERT a row made with `mkdir` still counts as new: views (`.png`,
+/// `.json`) are not listed in it and writing them is accepted without effect, so a `cp -r` of a
+/// row folder copied out of a mount completes.
+pub const NEW_ROW_VIEWS: Duration = Duration::from_secs(10);
+
 /// A pending `rm` of a nullable attribute's file.
 pub(super) struct PendingNull {
     pub due: Instant,
@@ -171,12 +176,14 @@ impl super::Filesystem {
         ))
     }
 
-    /// What writing file `name` in a row folder (or in attachment folder `folder`) means.
+    /// What writing file `name` in a row folder (or in attachment folder `folder`) means;
+    /// `new_row`: the folder is a row made with `mkdir` that waits for its values.
     fn write_kind(
         &self,
         table: &TableInfo,
         folder: Option<&str>,
         name: &str,
+        new_row: bool,
     ) -> FsResult<(usize, WriteKind)> {
         let column = |attr: &str| {
             table
@@ -230,6 +237,26 @@ impl super::Filesystem {
                 }
             }
         }
+        if let Some(i) = name.strip_suffix(".png").and_then(column) {
+            // A row folder copied out of a mount carries the PNG views of its arrays: copied
+            // into a new row (`cp -r`), they are accepted without effect, as `.json` is.
+            if new_row
+                && matches!(
+                    table.columns[i].kind,
+                    AttrKind::Blob
+                        | AttrKind::External {
+                            kind: ExternalKind::Blob,
+                            ..
+                        }
+                )
+            {
+                return Ok((i, WriteKind::Ignored));
+            }
+            tracing::warn!(
+                "{}: {name} is a read-only view (write the .npy to change the array)",
+                table.class_name
+            );
+        }
         Err(FsError::NotPermitted)
     }
 
@@ -252,7 +279,8 @@ impl super::Filesystem {
             _ => return Err(FsError::NotPermitted),
         };
         let (table, row_ref) = self.row_ref(schema, class, row)?;
-        let (column, kind) = self.write_kind(&table, folder.as_deref(), name)?;
+        let new_row = self.new_row(&(schema.clone(), class.clone(), row.clone()));
+        let (column, kind) = self.write_kind(&table, folder.as_deref(), name, new_row)?;
         let node = match &folder {
             None => Node::RowEntry {
                 schema: schema.clone(),
@@ -354,6 +382,11 @@ impl super::Filesystem {
                 name.clone(),
             ),
             Node::ExternalObject { .. } => return Err(FsError::NotPermitted),
+            view if view.view_path().is_some() => {
+                let path = view.view_path().unwrap_or_default();
+                tracing::warn!("{path}: a read-only view; not written");
+                return Err(FsError::NotPermitted);
+            }
             _ => return Err(FsError::IsDir),
         };
         let (_, handle) = self.start_write(&parent, &name, truncate)?;
@@ -667,6 +700,9 @@ impl super::Filesystem {
         match result {
             Ok(()) => {
                 tracing::info!("{place}: row inserted");
+                let mut made = self.made.lock().unwrap();
+                made.retain(|_, at| at.elapsed() < NEW_ROW_VIEWS);
+                made.insert(row_key.clone(), Instant::now());
                 Ok(())
             }
             Err(e) => {
@@ -676,6 +712,18 @@ impl super::Filesystem {
                 Err(errno)
             }
         }
+    }
+
+    /// Whether a row folder is new: made with `mkdir` in this mount and waiting for its values,
+    /// or inserted less than `NEW_ROW_VIEWS` ago.
+    pub(super) fn new_row(&self, row_key: &RowKey) -> bool {
+        self.pending.lock().unwrap().contains_key(row_key)
+            || self
+                .made
+                .lock()
+                .unwrap()
+                .get(row_key)
+                .is_some_and(|at| at.elapsed() < NEW_ROW_VIEWS)
     }
 
     /// Forgets cached views of a table and row after a change.
@@ -818,7 +866,12 @@ impl super::Filesystem {
         {
             return self.delete_unused(schema, store, name_str);
         }
-        let child = self.child(&parent_node, name_str)?;
+        let child = match self.child(&parent_node, name_str) {
+            // A view whose data file was just removed went with it (`rm -r` of a row removes
+            // `x.npy`, then `x.png`; `x.blob`, then `x.json`).
+            Err(FsError::NotFound) if self.view_of_removed(&parent_node, name_str) => return Ok(()),
+            other => other?,
+        };
         let (schema, class, row) = match &child {
             Node::RowEntry {
                 schema, class, row, ..
@@ -826,11 +879,46 @@ impl super::Filesystem {
             | Node::AttachFile {
                 schema, class, row, ..
             } => (schema, class, row),
+            view if view.view_path().is_some() => {
+                let path = view.view_path().unwrap_or_default();
+                tracing::warn!("{path}: a read-only view; not removed");
+                return Err(FsError::NotPermitted);
+            }
             _ => return Err(FsError::NotPermitted),
         };
         let target = self.file(&child)?;
+        if matches!(target.content, Content::Png { .. }) {
+            tracing::warn!(
+                "{}: a read-only view; remove the .npy beside it to clear the attribute",
+                target.place
+            );
+            return Err(FsError::NotPermitted);
+        }
         let (_, _, column) = target.in_table.clone().ok_or(FsError::NotPermitted)?;
         self.remove_attribute(schema, class, row, column, &target.place)
+    }
+
+    /// Whether `name` in row folder `parent` is the `.png` or `.json` view of an attribute whose
+    /// file was removed (hidden while its change is pending).
+    fn view_of_removed(&self, parent: &Node, name: &str) -> bool {
+        let attr = name
+            .strip_suffix(".png")
+            .or_else(|| name.strip_suffix(".json"));
+        let (Node::Row { schema, class, row }, Some(attr)) = (parent, attr) else {
+            return false;
+        };
+        let Ok(table) = self.table(schema, class) else {
+            return false;
+        };
+        let Some(column) = table.columns.iter().position(|c| c.name == attr) else {
+            return false;
+        };
+        let row_key: RowKey = (schema.clone(), class.clone(), row.clone());
+        self.hidden
+            .lock()
+            .unwrap()
+            .get(&(row_key, column))
+            .is_some_and(|at| at.elapsed() < HIDE_REQUIRED)
     }
 
     /// The removal of an attribute's file (or attachment folder): hidden at once; a nullable

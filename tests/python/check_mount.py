@@ -11,9 +11,12 @@ Prints every mismatch, then `N passed, M failed`; exits 1 if anything failed.
 
 Layout checked (MOUNT, or MOUNT/SCHEMA with --all-schemas):
   <Class>/                       one folder per user table (part tables `Master.Part`)
+  <Class>/.definition            listed in each table folder; .diagram.svg / .diagram.dot at the root
+                                 (their contents are checked by tests/definition_view.rs)
   <Class>/<row>/                 `attr=value` pairs joined by `,` in primary-key order (escaped, truncated)
   <Class>/<row>/<attr>           scalar as text + "\\n" (absent when NULL)
   <Class>/<row>/<attr>.npy       numeric/bool/complex/datetime64 `A`-array blob (np.load == fetch1)
+  <Class>/<row>/<attr>.png       beside it when the array is an image (pixels as check_png.py expects)
   <Class>/<row>/<attr>.blob      any other blob: the raw column bytes; <attr>.json next to it (EIO for now)
   <Class>/<row>/<attr>/<name>    internal attachment
   external attributes (the stored objects are read by the checker itself: folder stores from disk,
@@ -69,8 +72,11 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import djenv  # noqa: E402
+from check_png import expected_image  # noqa: E402
 
 MAX_NAME = 255
+SCHEMA_VIEWS = [".diagram.svg", ".diagram.dot"]  # at the schema root
+TABLE_VIEWS = [".definition"]  # in each table folder
 TRUNCATED_PREFIX = 222
 
 
@@ -214,6 +220,13 @@ def blob_is_npy_array(raw):
 UNKNOWN = object()
 
 
+def add_png_entry(entries, a, value):
+    """`<attr>.png` beside an array's `.npy` when the array is an image."""
+    expected = expected_image(value)
+    if expected is not None:
+        entries[f"{a}.png"] = Entry("png", a, f"{a}.png", expected=expected)
+
+
 def json_float(x):
     if math.isnan(x):
         return "NaN"
@@ -340,6 +353,7 @@ def load_table(conn, database, table_name, tmp, key_files, external=None):
                     entries[f"{a}.npy"] = Entry("ext_npy", a, f"{a}.npy", store=attr.store)
                 elif blob_is_npy_array(r):
                     entries[f"{a}.npy"] = Entry("npy", a, f"{a}.npy", value=value[a], raw=r)
+                    add_png_entry(entries, a, value[a])
                 else:
                     entries[f"{a}.blob"] = Entry("blob", a, f"{a}.blob", value=value[a], raw=r)
                     entries[f"{a}.json"] = Entry("json", a, f"{a}.json", value=value[a])
@@ -476,6 +490,7 @@ class ExternalCatalog:
                 entries[f"{a}.npy|{a}.blob"] = Entry("ext_unknown", a, f"{a}.npy|{a}.blob", why=why)
             elif blob_is_npy_array(digest[2]):
                 entries[f"{a}.npy"] = Entry("npy", a, f"{a}.npy", value=value, raw=None)
+                add_png_entry(entries, a, value)
             else:
                 entries[f"{a}.blob"] = Entry("ext_blob", a, f"{a}.blob", obj=obj, value=value)
                 entries[f"{a}.json"] = Entry("json", a, f"{a}.json", value=value)
@@ -634,7 +649,8 @@ class Checker:
         self.check_mode(self.root, want_dir=True)
         names = self.listing(self.root)
         if names is not None:
-            self.compare_names(".", [n for n in names if n not in ignore], [t.folder for t in tables] + list(extra))
+            self.compare_names(".", [n for n in names if n not in ignore],
+                               [t.folder for t in tables] + list(extra) + SCHEMA_VIEWS)
         for t in tables:
             self.check_mode(os.path.join(self.root, t.folder), want_dir=True)
 
@@ -642,7 +658,7 @@ class Checker:
         table_dir = os.path.join(self.root, t.folder)
         names = self.listing(table_dir)
         if names is not None:
-            self.compare_names(t.folder, names, [r.name for r in t.rows])
+            self.compare_names(t.folder, names, [r.name for r in t.rows] + TABLE_VIEWS)
         self.ok(len({r.name for r in t.rows}) == len(t.rows), t.folder, "computed row names are unique")
         for r in t.rows:
             self.ok(len(r.name.encode()) <= MAX_NAME, f"{t.folder}/{r.name}", "row name at most 255 bytes")
@@ -689,7 +705,7 @@ class Checker:
         if names is not None:
             unknown = [e.attr for e in r.entries.values() if e.kind == "ext_unknown"]
             # External blobs whose stored object the checker cannot read: .npy or .blob/.json unknown.
-            skip = {f"{a}{ext}" for a in unknown for ext in (".npy", ".blob", ".json")}
+            skip = {f"{a}{ext}" for a in unknown for ext in (".npy", ".png", ".blob", ".json")}
             self.compare_names(where, [n for n in names if n not in skip],
                                [e.name for e in r.entries.values() if e.kind != "ext_unknown"
                                 or e.name == e.attr])
@@ -747,6 +763,24 @@ class Checker:
         if arr.dtype == expected.dtype and arr.shape == expected.shape:
             same = np.ascontiguousarray(arr).tobytes() == np.ascontiguousarray(expected).tobytes()
             self.ok(same, where, "values identical (bitwise) to fetch1")
+
+    def check_png(self, path, e):
+        """The PNG view of an image array: Pillow decodes it to the array's pixels."""
+        from PIL import Image
+
+        if not self.check_mode(path, want_dir=False):
+            return
+        data = self.read_file(path)
+        if data is None:
+            return
+        where = self.rel(path)
+        mode, pixels = e.info["expected"]
+        im = Image.open(io.BytesIO(data))
+        im.load()
+        self.ok(im.format == "PNG" and im.mode == mode, where, f"{im.format} {im.mode} == PNG {mode}")
+        got = np.asarray(im)
+        self.ok(got.shape == pixels.shape and np.array_equal(got.astype(np.int64), pixels.astype(np.int64)),
+                where, f"pixels equal the array ({got.shape} vs {pixels.shape})")
 
     def check_blob(self, path, e):
         where = self.rel(path)
