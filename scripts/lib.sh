@@ -25,5 +25,7 @@ DJFS_S3_ACCESS_KEY="${DJFS_S3_ACCESS_KEY:-datajoint}"
 DJFS_S3_SECRET_KEY="${DJFS_S3_SECRET_KEY:-datajoint}"
 DJFS_S3_DATA="${DJFS_S3_DATA:-/var/lib/djfs-s3}"
 DJFS_RUN="${DJFS_RUN:-/run/djfs-dev}"
+# The unprivileged user the workstation tests mount as (scripts/install creates it).
+DJFS_TEST_USER="${DJFS_TEST_USER:-djfsuser}"
 
 log() { printf '[djfs scripts] %s\n' "$*" >&2; }

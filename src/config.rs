@@ -77,8 +77,62 @@ pub fn load(explicit: Option<&Path>) -> Result<Config> {
         }
         None => Value::Object(Default::default()),
     };
+    if let Some(path) = &source {
+        if let Some(warning) = exposed_secrets_warning(path, &json) {
+            tracing::warn!("{warning}");
+        }
+    }
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     from_json(&json, source, env)
+}
+
+/// The one-line warning for a config file that holds a password (or an S3 secret key) and that
+/// users other than its owner may read; None when it holds none or is private (no group/other
+/// read bit).
+pub fn exposed_secrets_warning(path: &Path, json: &Value) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+    if mode & 0o044 == 0 {
+        return None;
+    }
+    let what = secrets_in(json)?;
+    Some(format!(
+        "config file {} holds {what} and is readable by {} (mode {mode:04o}): chmod 600 {}",
+        path.display(),
+        match (mode & 0o040 != 0, mode & 0o004 != 0) {
+            (true, true) => "group and others",
+            (true, false) => "its group",
+            _ => "others",
+        },
+        path.display()
+    ))
+}
+
+/// The same check for the file `load` would read (for a launcher that does not load it itself).
+pub fn exposed_secrets_warning_for(explicit: Option<&Path>) -> Option<String> {
+    let path = find_config_file(explicit).ok()??;
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&path).ok()?).ok()?;
+    exposed_secrets_warning(&path, &json)
+}
+
+/// What kind of secret a config holds: the database password, or a store's S3 secret key.
+fn secrets_in(json: &Value) -> Option<&'static str> {
+    let non_empty = |v: Option<&Value>| match v {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(_) => true,
+    };
+    if non_empty(setting(json, "database.password")) {
+        return Some("a database password");
+    }
+    let stores = match setting(json, "stores") {
+        Some(Value::Object(map)) => map,
+        _ => return None,
+    };
+    stores
+        .values()
+        .any(|spec| non_empty(spec.get("secret_key")))
+        .then_some("an S3 secret key")
 }
 
 /// Builds the configuration from parsed JSON and an environment lookup (testable without files).
@@ -211,6 +265,38 @@ mod tests {
         )
         .unwrap();
         assert!(!format!("{cfg:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn readable_config_files_with_secrets_get_a_warning() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dj.json");
+        let with_password = json!({"database.user": "u", "database.password": "hunter2"});
+        let with_s3_key =
+            json!({"database.user": "u", "stores": {"s": {"protocol": "s3", "secret_key": "k"}}});
+        let without = json!({"database.user": "u", "stores": {"l": {"protocol": "file"}}});
+        std::fs::write(&path, "{}").unwrap();
+        let chmod =
+            |mode| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        chmod(0o644);
+        let w = exposed_secrets_warning(&path, &with_password).unwrap();
+        assert!(w.contains("a database password"), "{w}");
+        assert!(w.contains("group and others") && w.contains("0644"), "{w}");
+        assert!(w.ends_with(&format!("chmod 600 {}", path.display())), "{w}");
+        assert!(!w.contains("hunter2") && !w.contains('\n'), "{w}");
+        assert!(exposed_secrets_warning(&path, &with_s3_key)
+            .unwrap()
+            .contains("an S3 secret key"));
+        assert_eq!(exposed_secrets_warning(&path, &without), None);
+        chmod(0o640);
+        assert!(exposed_secrets_warning(&path, &with_password)
+            .unwrap()
+            .contains("readable by its group"));
+        chmod(0o600);
+        assert_eq!(exposed_secrets_warning(&path, &with_password), None);
+        chmod(0o620);
+        assert_eq!(exposed_secrets_warning(&path, &with_password), None);
     }
 
     #[test]

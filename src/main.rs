@@ -184,6 +184,19 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
 
+    // A config file holding a password that others may read: said on the command's stderr when
+    // the log goes elsewhere (the daemon logs it too, when it reads the file). In the background
+    // case once the mount is up, so that a failure stays one line.
+    let secrets_warning = (!m.foreground || (m.log_file.is_some() && m.ready_fd.is_none()))
+        .then(|| djfs::config::exposed_secrets_warning_for(m.config.as_deref()))
+        .flatten()
+        .map(|w| format!("djfs: warning: {w}"));
+    if m.foreground {
+        if let Some(warning) = &secrets_warning {
+            eprintln!("{warning}");
+        }
+    }
+
     if !m.foreground {
         // Forward our own arguments (never a password: that is only in the config or env).
         let forward: Vec<OsString> = std::env::args_os().skip(1).collect();
@@ -197,7 +210,12 @@ fn main() -> ExitCode {
             forward.push(log_file.clone().into_os_string());
         }
         return match mount::spawn_background(&forward, &log_file) {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(()) => {
+                if let Some(warning) = &secrets_warning {
+                    eprintln!("{warning}");
+                }
+                ExitCode::SUCCESS
+            }
             Err(reason) => {
                 eprintln!("djfs: {reason}");
                 ExitCode::FAILURE
@@ -234,8 +252,13 @@ fn main() -> ExitCode {
                 eprintln!("djfs: {reason}");
             }
         }
-        if let Some(fd) = ready_fd {
-            mount::report_ready(fd, r);
+        match ready_fd {
+            Some(fd) => mount::report_ready(fd, r),
+            // Run by systemd (Type=notify): READY=1 once the mount is usable.
+            None => match &r {
+                Ok(()) => mount::notify_systemd(&format!("READY=1\nSTATUS=mounted {mountpoint}")),
+                Err(reason) => mount::notify_systemd(&format!("STATUS={reason}")),
+            },
         }
     });
     match result {

@@ -53,7 +53,74 @@ fn check_mountpoint(mountpoint: &Path) -> Result<PathBuf> {
     if !Path::new("/dev/fuse").exists() {
         bail!("no /dev/fuse: the FUSE kernel module is not available");
     }
+    if unsafe { libc::geteuid() } != 0 && !can_read_write(Path::new("/dev/fuse")) {
+        // fuser opens /dev/fuse itself before it falls back to fusermount3.
+        bail!("/dev/fuse is not readable and writable by this user: it must be mode 0666 (as udev makes it on Debian: chmod 666 /dev/fuse)");
+    }
     Ok(canonical)
+}
+
+fn can_read_write(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    unsafe { libc::access(c_path.as_ptr(), libc::R_OK | libc::W_OK) == 0 }
+}
+
+/// `--allow-other` by a user other than root needs `user_allow_other` in /etc/fuse.conf;
+/// fusermount3 would refuse later with a less helpful message.
+fn check_allow_other(allow_other: bool, fuse_conf: &Path) -> Result<()> {
+    if !allow_other || unsafe { libc::geteuid() } == 0 {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(fuse_conf).unwrap_or_default();
+    if fuse_conf_allows_other(&text) {
+        return Ok(());
+    }
+    bail!(
+        "--allow-other needs the line `user_allow_other` in {} when not mounting as root (ask an administrator to add it), or mount without --allow-other",
+        fuse_conf.display()
+    )
+}
+
+/// Whether fuse.conf has `user_allow_other` on a line of its own (comments aside).
+fn fuse_conf_allows_other(text: &str) -> bool {
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .any(|l| l == "user_allow_other")
+}
+
+/// Tells systemd about the service's state (`READY=1`, `STOPPING=1`, `STATUS=...`) through the
+/// datagram socket in $NOTIFY_SOCKET (sd_notify(3)); does nothing when it is not set.
+pub fn notify_systemd(state: &str) {
+    let Some(socket) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    if let Err(e) = send_notification(&socket, state) {
+        tracing::warn!("cannot notify systemd at {}: {e}", socket.to_string_lossy());
+    }
+}
+
+fn send_notification(socket: &std::ffi::OsStr, state: &str) -> std::io::Result<()> {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let bytes = socket.as_bytes();
+    let addr = match bytes.first() {
+        // An abstract socket: `@name` stands for a leading NUL byte.
+        Some(b'@') => SocketAddr::from_abstract_name(&bytes[1..])?,
+        Some(b'/') => SocketAddr::from_pathname(Path::new(socket))?,
+        _ => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not an absolute path or @abstract name",
+            ))
+        }
+    };
+    let sender = UnixDatagram::unbound()?;
+    sender.send_to_addr(state.as_bytes(), &addr)?;
+    Ok(())
 }
 
 /// Whether a path is the mount point of a mounted filesystem (from /proc/self/mountinfo).
@@ -93,6 +160,7 @@ fn unescape_mountinfo(field: &str) -> String {
 pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) -> Result<()> {
     let prepared = (|| -> Result<_> {
         let mountpoint = check_mountpoint(&args.mountpoint)?;
+        check_allow_other(args.allow_other, Path::new("/etc/fuse.conf"))?;
         let cfg = config::load(args.config.as_deref())?;
         tracing::info!(
             config = %cfg.source.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "(none)".into()),
@@ -188,6 +256,7 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
         .spawn(move || {
             let signal = wait_for_termination_signal();
             tracing::info!(signal, "unmounting {}", mp.display());
+            notify_systemd("STOPPING=1");
             if let Err(e) = unmount(&mp) {
                 tracing::error!("unmount of {} failed: {e:#}", mp.display());
             }
@@ -284,7 +353,9 @@ pub fn spawn_background(
         .arg(format!("--ready-fd={write_fd}"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(log);
+        .stderr(log)
+        // Not a service's main process: systemd must not hear from it.
+        .env_remove("NOTIFY_SOCKET");
     unsafe {
         cmd.pre_exec(move || {
             // Own session: no terminal, survives the shell; keep the pipe's write end open.
@@ -345,6 +416,41 @@ mod tests {
     fn mountinfo_escapes() {
         assert_eq!(unescape_mountinfo("/mnt/a\\040b"), "/mnt/a b");
         assert_eq!(unescape_mountinfo("/plain"), "/plain");
+    }
+
+    #[test]
+    fn fuse_conf_user_allow_other() {
+        let debian_default = "# user_allow_other - Using the allow_other mount option\n#user_allow_other\n\n#mount_max = 1000\n";
+        assert!(!fuse_conf_allows_other(debian_default));
+        assert!(!fuse_conf_allows_other(""));
+        assert!(!fuse_conf_allows_other("user_allow_other_not\n"));
+        assert!(fuse_conf_allows_other(
+            "mount_max = 9\n  user_allow_other  \n"
+        ));
+        assert!(fuse_conf_allows_other("user_allow_other # lab machines"));
+    }
+
+    #[test]
+    fn systemd_notifications_reach_path_and_abstract_sockets() {
+        use std::os::linux::net::SocketAddrExt;
+        use std::os::unix::net::{SocketAddr, UnixDatagram};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify");
+        let listener = UnixDatagram::bind(&path).unwrap();
+        send_notification(path.as_os_str(), "READY=1").unwrap();
+        let mut buf = [0u8; 64];
+        let n = listener.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"READY=1");
+
+        let name = format!("djfs-test-{}", std::process::id());
+        let abstract_listener =
+            UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap())
+                .unwrap();
+        send_notification(std::ffi::OsStr::new(&format!("@{name}")), "STOPPING=1").unwrap();
+        let n = abstract_listener.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"STOPPING=1");
+
+        assert!(send_notification(std::ffi::OsStr::new("relative"), "READY=1").is_err());
     }
 
     #[test]
