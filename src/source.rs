@@ -174,7 +174,8 @@ impl ObjectSource {
         if let PieceState::Ready(bytes) = &piece.state {
             return Ok(bytes.clone());
         }
-        let PieceState::Fetching(ahead) = std::mem::replace(&mut piece.state, PieceState::Ready(Bytes::new()))
+        let PieceState::Fetching(ahead) =
+            std::mem::replace(&mut piece.state, PieceState::Ready(Bytes::new()))
         else {
             unreachable!()
         };
@@ -215,7 +216,8 @@ impl ByteSource for ObjectSource {
             return Ok(Vec::new());
         }
         let mut pieces = self.pieces.lock().unwrap();
-        let covered = pieces.list.front().map(|p| p.range.start).unwrap_or(0)..pieces.end().unwrap_or(0);
+        let covered =
+            pieces.list.front().map(|p| p.range.start).unwrap_or(0)..pieces.end().unwrap_or(0);
         // Reads that go on from the pieces, or jump a little ahead of them (the kernel's
         // readahead requests run in parallel and arrive out of order), continue the run.
         let sequential = !pieces.list.is_empty()
@@ -223,7 +225,8 @@ impl ByteSource for ObjectSource {
             && want.start <= covered.end + PIECE;
         if !sequential {
             pieces.clear();
-            let first = want.start..(want.start + FIRST_PIECE.max(want.end - want.start)).min(self.len);
+            let first =
+                want.start..(want.start + FIRST_PIECE.max(want.end - want.start)).min(self.len);
             self.request(&mut pieces, first)?;
         }
         // Drop what lies more than one piece behind the read.
@@ -451,7 +454,12 @@ impl Inflater {
 
     /// Inflates up to `out.len()` more bytes into `out`; how many. An error leaves the position
     /// where it was, so a later step retries (a store that was briefly unreachable).
-    fn step(&mut self, stored: &dyn ByteSource, plain_len: u64, out: &mut [u8]) -> io::Result<usize> {
+    fn step(
+        &mut self,
+        stored: &dyn ByteSource,
+        plain_len: u64,
+        out: &mut [u8],
+    ) -> io::Result<usize> {
         let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_string());
         if self.out_pos >= plain_len {
             return Err(bad("compressed blob ends before its declared size"));
@@ -583,6 +591,61 @@ mod tests {
             let end = (off as usize + len).min(plain.len());
             assert_eq!(got, plain[off as usize..end], "{off}+{len}");
         }
+    }
+
+    /// An object in a folder store, read through the same ranged requests S3 gets.
+    fn object_in_a_folder_store(
+        len: usize,
+    ) -> (tempfile::TempDir, Arc<Stores>, ObjectLoc, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..len)
+            .map(|i| (i % 251) as u8 ^ (i >> 16) as u8)
+            .collect();
+        let kind = crate::stores::paths::TrackedKind::Blob;
+        let hash = [7u8; 16];
+        let stores: std::collections::BTreeMap<String, serde_json::Value> = [(
+            "s".to_string(),
+            serde_json::json!({"protocol": "file", "location": dir.path()}),
+        )]
+        .into();
+        let stores = Arc::new(Stores::new(&stores, None).unwrap());
+        let loc = stores.locate("s", "schema", &hash, &kind).unwrap();
+        let path = stores.local_path(&loc).unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &data).unwrap();
+        (dir, stores, loc, data)
+    }
+
+    #[test]
+    fn object_source_pipelines_sequential_reads_and_fetches_little_for_a_jump() {
+        let len = 40 << 20;
+        let (_dir, stores, loc, data) = object_in_a_folder_store(len);
+        let src = ObjectSource::new(stores.clone(), loc.clone(), len as u64);
+        // A jump into the middle fetches one small piece.
+        let got = src.read_at(20 << 20, 65536).unwrap();
+        assert!(got == data[20 << 20..(20 << 20) + 65536]);
+        assert_eq!(stores.bytes_fetched(), FIRST_PIECE);
+        // A sequential run, with reads arriving slightly out of order, reads every byte once
+        // (plus the pieces fetched ahead at most).
+        let src = ObjectSource::new(stores.clone(), loc, len as u64);
+        let before = stores.bytes_fetched();
+        let step = 1 << 20;
+        let mut offsets: Vec<usize> = (0..len).step_by(step).collect();
+        for pair in offsets.chunks_mut(2) {
+            pair.reverse();
+        }
+        offsets.swap(0, 1); // the run starts at 0
+        for off in offsets {
+            let got = src.read_at(off as u64, step).unwrap();
+            assert!(got == data[off..off + step], "bytes at {off}");
+        }
+        let fetched = stores.bytes_fetched() - before;
+        assert!(
+            fetched <= len as u64 + FIRST_PIECE,
+            "fetched {fetched} of {len}"
+        );
+        // Reading past the end gives what there is.
+        assert_eq!(src.read_at(len as u64 - 10, 100).unwrap(), data[len - 10..]);
     }
 
     /// A store that fails one read (an outage), then works again.
