@@ -125,16 +125,37 @@ fn send_notification(socket: &std::ffi::OsStr, state: &str) -> std::io::Result<(
 
 /// Whether a path is the mount point of a mounted filesystem (from /proc/self/mountinfo).
 pub fn is_mount_point(path: &Path) -> bool {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
+    mounted_device(path).is_some()
+}
+
+/// The `major:minor` of the filesystem mounted last at `path` (from /proc/self/mountinfo, so
+/// without touching the mount itself).
+fn mounted_device(path: &Path) -> Option<String> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     let wanted = path.to_string_lossy();
-    info.lines().any(|line| {
-        line.split(' ')
-            .nth(4)
-            .map(unescape_mountinfo)
-            .is_some_and(|p| p == wanted)
+    info.lines().rev().find_map(|line| {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let point = unescape_mountinfo(fields.get(4)?);
+        (point == wanted).then(|| fields.get(2).map(|d| d.to_string()))?
     })
+}
+
+/// Kernel readahead for the mount, in KiB: the kernel starts FUSE mounts at 128 KiB whatever
+/// the filesystem asks; 1 MiB makes reads arrive as 1 MiB requests (FUSE's largest), which
+/// halves the time of a cold `cat` of a big file. Larger values send parallel requests out of
+/// order and gain nothing.
+const READAHEAD_KIB: u32 = 1024;
+
+/// Raises the mount's readahead through sysfs (root only; others keep the kernel's default).
+fn raise_readahead(mountpoint: &Path) {
+    let Some(device) = mounted_device(mountpoint) else {
+        return;
+    };
+    let knob = format!("/sys/class/bdi/{device}/read_ahead_kb");
+    match std::fs::write(&knob, format!("{READAHEAD_KIB}\n")) {
+        Ok(()) => tracing::debug!("readahead {READAHEAD_KIB} KiB ({knob})"),
+        Err(e) => tracing::debug!("readahead left at the kernel's default ({knob}: {e})"),
+    }
 }
 
 fn unescape_mountinfo(field: &str) -> String {
@@ -250,6 +271,7 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
                 bail!(msg);
             }
         };
+    raise_readahead(&mountpoint);
     let mp = mountpoint.clone();
     std::thread::Builder::new()
         .name("signals".into())

@@ -231,6 +231,9 @@ impl Stores {
                 parts.iter().map(|r| client.get_range(&key, r.clone())),
             )
             .await?;
+            if chunks.len() == 1 {
+                return anyhow::Ok(chunks.into_iter().next().unwrap());
+            }
             let mut all = Vec::with_capacity((range.end - range.start) as usize);
             for c in chunks {
                 all.extend_from_slice(&c);
