@@ -1496,10 +1496,7 @@ impl Filesystem {
         else {
             return Err(FsError::Io);
         };
-        let key = match external {
-            Some(object) => format!("x:{}", paths::hex(&object.hash)),
-            None => format!("t:{}:{stored_len}", target.place),
-        };
+        let key = render_key("json", external, *stored_len, target);
         if let Some(hit) = self.cached_render(&key, external.is_none()) {
             return Ok(hit);
         }
@@ -1549,10 +1546,7 @@ impl Filesystem {
         else {
             return Err(FsError::Io);
         };
-        let key = match external {
-            Some(object) => format!("png:x:{}", paths::hex(&object.hash)),
-            None => format!("png:t:{}:{stored_len}", target.place),
-        };
+        let key = render_key("png", external, *stored_len, target);
         if let Some(hit) = self.cached_render(&key, external.is_none()) {
             return Ok(hit);
         }
@@ -1622,4 +1616,18 @@ impl Filesystem {
 enum Resolved {
     Folder,
     File(Box<FileTarget>),
+}
+
+/// What identifies a rendered view in the cache: an external value's hash, or an in-table value's
+/// place and stored length (trusted for the refresh delay only).
+fn render_key(
+    view: &str,
+    external: &Option<ExternalObject>,
+    stored_len: u64,
+    target: &FileTarget,
+) -> String {
+    match external {
+        Some(object) => format!("{view}:x:{}", paths::hex(&object.hash)),
+        None => format!("{view}:t:{}:{stored_len}", target.place),
+    }
 }

@@ -206,15 +206,14 @@ const MARGIN: f64 = 16.0;
 const ROW_HEIGHT: f64 = 72.0;
 const GAP: f64 = 24.0;
 
-/// Each table's row: 1 + the deepest row of its parents (0 without parents in the schema).
-fn ranks(tables: &[(String, Tier)], deps: &[Dependency]) -> Vec<usize> {
+/// The dependencies between tables of the diagram, as (parent, child) indices.
+fn edges(tables: &[(String, Tier)], deps: &[Dependency]) -> Vec<(usize, usize)> {
     let index: HashMap<&str, usize> = tables
         .iter()
         .enumerate()
         .map(|(i, (n, _))| (n.as_str(), i))
         .collect();
-    let edges: Vec<(usize, usize)> = deps
-        .iter()
+    deps.iter()
         .filter_map(|d| {
             Some((
                 *index.get(d.parent.as_str())?,
@@ -222,7 +221,12 @@ fn ranks(tables: &[(String, Tier)], deps: &[Dependency]) -> Vec<usize> {
             ))
         })
         .filter(|(p, c)| p != c)
-        .collect();
+        .collect()
+}
+
+/// Each table's row: 1 + the deepest row of its parents (0 without parents in the schema).
+fn ranks(tables: &[(String, Tier)], deps: &[Dependency]) -> Vec<usize> {
+    let edges = edges(tables, deps);
     let mut rank = vec![0usize; tables.len()];
     // Longest path by relaxation; at most one pass per table (more only with a cycle).
     for _ in 0..tables.len() {
@@ -247,20 +251,7 @@ fn order_rows(tables: &[(String, Tier)], deps: &[Dependency], rank: &[usize]) ->
     for (i, &r) in rank.iter().enumerate() {
         rows[r].push(i);
     }
-    let index: HashMap<&str, usize> = tables
-        .iter()
-        .enumerate()
-        .map(|(i, (n, _))| (n.as_str(), i))
-        .collect();
-    let edges: Vec<(usize, usize)> = deps
-        .iter()
-        .filter_map(|d| {
-            Some((
-                *index.get(d.parent.as_str())?,
-                *index.get(d.child.as_str())?,
-            ))
-        })
-        .collect();
+    let edges = edges(tables, deps);
     let mut pos = vec![0f64; tables.len()];
     let reposition = |rows: &Vec<Vec<usize>>, pos: &mut Vec<f64>| {
         for row in rows {
