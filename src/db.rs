@@ -247,7 +247,11 @@ impl Database {
             qualified(table)
         );
         let mut rows = self.rows(&sql, params)?;
-        Ok(rows.pop().and_then(|mut r| bytes(&r.swap_remove(0))))
+        // Moved out, not copied: values can be hundreds of MiB.
+        Ok(rows.pop().and_then(|mut r| match r.swap_remove(0) {
+            Value::Bytes(b) => Some(b),
+            other => bytes(&other),
+        }))
     }
 
     /// The first `n` bytes of one stored value (for a blob header longer than a listing fetched).
@@ -266,7 +270,11 @@ impl Database {
         );
         params.insert(0, n.into());
         let mut rows = self.rows(&sql, params)?;
-        Ok(rows.pop().and_then(|mut r| bytes(&r.swap_remove(0))))
+        // Moved out, not copied: values can be hundreds of MiB.
+        Ok(rows.pop().and_then(|mut r| match r.swap_remove(0) {
+            Value::Bytes(b) => Some(b),
+            other => bytes(&other),
+        }))
     }
 
     fn decode_row(

@@ -30,27 +30,32 @@ fn clamp(offset: u64, len: usize, total: u64) -> Range<u64> {
 }
 
 pub struct MemorySource {
-    data: Arc<[u8]>,
-    start: usize,
+    data: Bytes,
 }
 
 impl MemorySource {
     /// The bytes `data[start..]`.
     pub fn new(data: Arc<[u8]>, start: usize) -> MemorySource {
-        MemorySource { data, start }
+        MemorySource {
+            data: Bytes::from_owner(data).slice(start..),
+        }
+    }
+    /// A value fetched whole (from MySQL), kept without copying it.
+    pub fn from_vec(data: Vec<u8>) -> MemorySource {
+        MemorySource { data: data.into() }
     }
     pub fn bytes(&self) -> &[u8] {
-        &self.data[self.start..]
+        &self.data
     }
 }
 
 impl ByteSource for MemorySource {
     fn len(&self) -> u64 {
-        (self.data.len() - self.start) as u64
+        self.data.len() as u64
     }
     fn read_at(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
         let r = clamp(offset, len, self.len());
-        Ok(self.bytes()[r.start as usize..r.end as usize].to_vec())
+        Ok(self.data[r.start as usize..r.end as usize].to_vec())
     }
 }
 
@@ -308,8 +313,19 @@ struct Inflated {
     error: Option<io::Error>,
     /// End of the previous read, to recognise a sequential reader.
     last_end: u64,
+    /// The stream ended where declared and its checksum matched.
+    ended: bool,
     worker: bool,
     closed: bool,
+}
+
+impl Inflated {
+    /// Whether the worker has something to do: bytes readers want, or (when they want the end)
+    /// the stream's checksum, so that a damaged end is an error rather than unnoticed.
+    fn needs_work(&self, plain_len: u64) -> bool {
+        self.error.is_none()
+            && (self.out_pos < self.target || (self.target >= plain_len && !self.ended))
+    }
 }
 
 impl InflatingSource {
@@ -325,6 +341,7 @@ impl InflatingSource {
                     generation: 0,
                     error: None,
                     last_end: 0,
+                    ended: false,
                     worker: false,
                     closed: false,
                 }),
@@ -355,6 +372,7 @@ impl ByteSource for InflatingSource {
             st.out_pos = 0;
             st.target = 0;
             st.error = None;
+            st.ended = false;
         }
         let ahead = if want.start > 0 && want.start == st.last_end {
             INFLATE_AHEAD
@@ -363,7 +381,7 @@ impl ByteSource for InflatingSource {
         };
         st.last_end = want.end;
         st.target = st.target.max((want.end + ahead).min(shared.plain_len));
-        if !st.worker && st.out_pos < st.target {
+        if !st.worker && st.needs_work(shared.plain_len) {
             st.worker = true;
             let worker = Arc::clone(shared);
             let generation = st.generation;
@@ -373,7 +391,7 @@ impl ByteSource for InflatingSource {
         }
         shared.changed.notify_all();
         loop {
-            if st.out_pos >= want.end {
+            if st.out_pos >= want.end && (want.end < shared.plain_len || st.ended) {
                 let hist_start = st.out_pos - st.history.len() as u64;
                 let from = (want.start - hist_start) as usize;
                 let to = (want.end - hist_start) as usize;
@@ -404,7 +422,7 @@ impl Inflation {
                         generation = st.generation;
                         z = Inflater::new();
                     }
-                    if st.error.is_none() && st.out_pos < st.target {
+                    if st.needs_work(self.plain_len) {
                         break;
                     }
                     st = self.changed.wait(st).unwrap();
@@ -419,6 +437,7 @@ impl Inflation {
                 Ok(n) => {
                     st.history.extend_from_slice(&step[..n]);
                     st.out_pos += n as u64;
+                    st.ended = z.ended;
                     if st.history.len() > 2 * HISTORY {
                         let drop = st.history.len() - HISTORY;
                         st.history.drain(..drop);
@@ -439,6 +458,8 @@ struct Inflater {
     out_pos: u64,
     input: Vec<u8>,
     input_pos: usize,
+    /// The stream's end (and checksum) has been read.
+    ended: bool,
 }
 
 impl Inflater {
@@ -449,11 +470,13 @@ impl Inflater {
             out_pos: 0,
             input: Vec::new(),
             input_pos: 0,
+            ended: false,
         }
     }
 
-    /// Inflates up to `out.len()` more bytes into `out`; how many. An error leaves the position
-    /// where it was, so a later step retries (a store that was briefly unreachable).
+    /// Inflates up to `out.len()` more bytes into `out` (how many), never beyond the declared
+    /// `plain_len`; once there, reads on to the stream's end and checksum. An error leaves the
+    /// position where it was, so a later step retries (a store that was briefly unreachable).
     fn step(
         &mut self,
         stored: &dyn ByteSource,
@@ -461,11 +484,9 @@ impl Inflater {
         out: &mut [u8],
     ) -> io::Result<usize> {
         let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_string());
-        if self.out_pos >= plain_len {
-            return Err(bad("compressed blob ends before its declared size"));
-        }
         let mut produced = 0;
-        while produced < out.len() {
+        let mut beyond = [0u8; 64];
+        while !self.ended && (produced < out.len() || self.out_pos >= plain_len) {
             if self.input_pos >= self.input.len() {
                 // Bytes produced in this step are handed out before any failure is reported.
                 let next = match stored.read_at(self.stored_pos, 1 << 20) {
@@ -478,24 +499,34 @@ impl Inflater {
                 self.input = next;
                 self.input_pos = 0;
             }
+            let at_end = self.out_pos >= plain_len;
+            let room: &mut [u8] = if at_end {
+                &mut beyond
+            } else {
+                let left = (plain_len - self.out_pos).min((out.len() - produced) as u64);
+                &mut out[produced..produced + left as usize]
+            };
             let (before_in, before_out) = (self.z.total_in(), self.z.total_out());
             let status = self
                 .z
                 .decompress(
                     &self.input[self.input_pos..],
-                    &mut out[produced..],
+                    room,
                     zlib_rs::InflateFlush::NoFlush,
                 )
-                .map_err(|e| bad(e.as_str()))?;
+                .map_err(|e| bad(&format!("bad zlib stream: {}", e.as_str())))?;
             self.input_pos += (self.z.total_in() - before_in) as usize;
             let n = (self.z.total_out() - before_out) as usize;
+            if at_end && n > 0 {
+                return Err(bad("compressed blob is longer than its declared size"));
+            }
             produced += n;
             self.out_pos += n as u64;
             if status == zlib_rs::Status::StreamEnd {
                 if self.out_pos < plain_len {
                     return Err(bad("compressed blob is shorter than its declared size"));
                 }
-                break;
+                self.ended = true;
             }
         }
         Ok(produced)
@@ -714,5 +745,40 @@ mod tests {
         let stored: Arc<dyn ByteSource> = Arc::new(MemorySource::new(blob.into(), 0));
         let src = InflatingSource::new(stored, plain.len() as u64);
         assert!(src.read_at(0, 100_000).is_err());
+    }
+
+    #[test]
+    fn a_damaged_end_is_an_error_when_the_end_is_read() {
+        let plain: Vec<u8> = (0..100_000u32).map(|i| (i % 7) as u8).collect();
+        let source = |blob: Vec<u8>, declared: usize| {
+            let stored: Arc<dyn ByteSource> = Arc::new(MemorySource::from_vec(blob));
+            InflatingSource::new(stored, declared as u64)
+        };
+        // The checksum cut off (what the corrupt-blob test does): the start still reads, the
+        // end does not.
+        let mut cut = compressed(&plain);
+        cut.truncate(cut.len() - 5);
+        let src = source(cut, plain.len());
+        assert_eq!(src.read_at(0, 1000).unwrap(), plain[..1000]);
+        let err = src.read_at(99_000, 1000).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+        // A wrong checksum.
+        let mut bad_sum = compressed(&plain);
+        let last = bad_sum.len() - 1;
+        bad_sum[last] ^= 1;
+        assert!(source(bad_sum, plain.len())
+            .read_at(0, plain.len())
+            .is_err());
+        // More plain bytes than declared, and fewer.
+        assert!(source(compressed(&plain), plain.len() - 1)
+            .read_at(0, plain.len())
+            .is_err());
+        assert!(source(compressed(&plain), plain.len() + 1)
+            .read_at(0, plain.len() + 1)
+            .is_err());
+        // Intact, and empty.
+        let whole = source(compressed(&plain), plain.len());
+        assert_eq!(whole.read_at(0, plain.len()).unwrap(), plain);
+        assert_eq!(source(compressed(&[]), 0).read_at(0, 10).unwrap(), b"");
     }
 }

@@ -14,9 +14,7 @@ pub use write::UNLINK_GRACE;
 use write::{PendingNull, PendingRow, WriteHandle};
 
 use crate::catalog::{SchemaCatalog, TableInfo};
-use crate::codec::{
-    classify_blob, inflate_blob, BlobError, BlobShape, NpyView, RECOMMENDED_PREFIX,
-};
+use crate::codec::{classify_blob, BlobError, BlobShape, NpyView, RECOMMENDED_PREFIX};
 use crate::db::{Database, Fact, RowFacts, Tracked};
 use crate::namespace::{
     permissions, row_entries, BlobHead, Content, ExternalObject, FileEntry, Node, RowEntry,
@@ -1456,17 +1454,21 @@ impl Filesystem {
                     Ok(BlobShape::Other) => return Err(corrupt("no longer an array".into())),
                     Err(e) => return Err(corrupt(e.to_string())),
                 };
-                let plain = inflate_blob(&stored)
-                    .map_err(|e| corrupt(e.to_string()))?
-                    .into_owned();
-                if array.inline.is_none()
-                    && (plain.len() as u64) < array.data_offset as u64 + array.data_len
+                // The value is held once, as fetched; a compressed one is inflated as it is read
+                // (the same streaming inflater as external blobs), not whole at open.
+                let plain: Arc<dyn ByteSource> = match compressed_len(&stored) {
+                    Some(plain_len) => Arc::new(InflatingSource::new(
+                        Arc::new(MemorySource::from_vec(stored)),
+                        plain_len,
+                    )),
+                    None => Arc::new(MemorySource::from_vec(stored)),
+                };
+                if array.inline.is_none() && plain.len() < array.data_offset as u64 + array.data_len
                 {
                     return Err(corrupt("data shorter than its header says".into()));
                 }
                 let view = NpyView::new(&array);
-                let npy = NpyFile::new(view.clone(), Arc::new(MemorySource::new(plain.into(), 0)))
-                    .map_err(|e| corrupt(e.to_string()))?;
+                let npy = NpyFile::new(view.clone(), plain).map_err(|e| corrupt(e.to_string()))?;
                 return Ok((view, npy));
             }
             _ => return Err(FsError::Io),
@@ -1477,11 +1479,9 @@ impl Filesystem {
             FsError::Io
         };
         let magic = stored.read_at(0, 14).map_err(io)?;
-        let plain: Arc<dyn ByteSource> = if magic.starts_with(b"ZL123\0") && magic.len() == 14 {
-            let plain_len = u64::from_le_bytes(magic[6..14].try_into().unwrap());
-            Arc::new(InflatingSource::new(stored, plain_len))
-        } else {
-            stored
+        let plain: Arc<dyn ByteSource> = match compressed_len(&magic) {
+            Some(plain_len) => Arc::new(InflatingSource::new(stored, plain_len)),
+            None => stored,
         };
         let npy = NpyFile::new(view.clone(), plain).map_err(io)?;
         Ok((view.clone(), npy))
@@ -1630,4 +1630,10 @@ fn render_key(
         Some(object) => format!("{view}:x:{}", paths::hex(&object.hash)),
         None => format!("{view}:t:{}:{stored_len}", target.place),
     }
+}
+
+/// The declared plain length of a compressed (`ZL123`) blob, from its first 14 bytes.
+fn compressed_len(stored: &[u8]) -> Option<u64> {
+    let declared = stored.strip_prefix(b"ZL123\0")?.get(..8)?;
+    Some(u64::from_le_bytes(declared.try_into().unwrap()))
 }
