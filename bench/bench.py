@@ -377,12 +377,14 @@ def main():
             with open(src, "wb") as f:
                 for _ in range(args.big_mib):
                     f.write(os.urandom(1 << 20))
-        folder = os.path.join(mount.path, "Big", big_key, "shared_file")
-        run = [0]
 
         def djfs_upload():
-            run[0] += 1
-            sh(f"cp {src!r} {os.path.join(folder, f'w7-djfs-{time.time_ns()}.bin')!r}")
+            # A new Upload row: its folder, the attachment folder, then the copy (the row is
+            # inserted when the copy closes).
+            row = os.path.join(mount.path, "Upload", f"upload_id={time.time_ns() % (1 << 31)}")
+            os.mkdir(row)
+            os.makedirs(os.path.join(row, "f"), exist_ok=True)
+            sh(f"cp {src!r} {os.path.join(row, 'f', f'w7-djfs-{time.time_ns()}.bin')!r}")
 
         mount.cold()
         d = timed(djfs_upload, args.reps)
