@@ -368,6 +368,14 @@ def main():
 
         c = timed(client_many, args.reps, cold=drop_caches)
         report(f"W8 cat {args.many} x 100 KiB attachments (cold)", d, "client fetch", c, "<= 0.5")
+        # The limit: the same objects read straight from the folder store.
+        objects = [str(p) for p in dict(Many().external["local"].fetch_external_paths()).values()
+                   if os.path.basename(str(p)).split(".", 1)[-1].startswith("many_")]
+        listing = os.path.join(BENCH_DIR, "many-objects.txt")
+        with open(listing, "w") as f:
+            f.write("\0".join(objects))
+        r = timed(lambda: sh(f"xargs -0 cat < {listing!r} > /dev/null"), args.reps, cold=drop_caches)
+        report(f"W8 cat {args.many} x 100 KiB attachments (cold)", d, f"cat of the {len(objects)} store files", r)
 
     if want("W7"):
         # A source file of --big-mib random bytes; every run uploads under a new name (the hash
