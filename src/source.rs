@@ -99,6 +99,8 @@ const PIECE: u64 = 8 << 20;
 /// ...with up to this many in flight ahead of the reader (doubling from one as the run goes on):
 /// several GETs at once is what makes S3 fast; it also bounds the memory per open file.
 const MAX_AHEAD: usize = 6;
+/// Reads this far behind a run are stragglers of it, not a new start.
+const KEEP_BEHIND: u64 = 4 * PIECE;
 
 /// A store object read with ranged requests. A sequential reader gets a pipeline of pieces
 /// fetched ahead in parallel; a reader that jumps gets just the piece it needs.
@@ -228,14 +230,27 @@ impl ByteSource for ObjectSource {
         let sequential = !pieces.list.is_empty()
             && covered.start <= want.start
             && want.start <= covered.end + PIECE;
+        let late = !pieces.list.is_empty()
+            && want.start < covered.start
+            && want.start + KEEP_BEHIND >= covered.start;
+        if late {
+            // A straggler behind the run (its piece was already dropped): fetched on its own,
+            // leaving the run in flight.
+            drop(pieces);
+            let ahead = self
+                .stores
+                .fetch_ahead(&self.loc, want.clone(), want.end - want.start)
+                .map_err(Self::error)?;
+            return Ok(self.stores.wait(ahead).map_err(Self::error)?.to_vec());
+        }
         if !sequential {
             pieces.clear();
             let first =
                 want.start..(want.start + FIRST_PIECE.max(want.end - want.start)).min(self.len);
             self.request(&mut pieces, first)?;
         }
-        // Drop what lies more than one piece behind the read.
-        while pieces.list.len() > 1 && pieces.list[1].range.end <= want.start {
+        // Keep the two pieces before the read's own for stragglers; drop what lies further back.
+        while pieces.list.len() > 2 && pieces.list[2].range.end <= want.start {
             let _ = pieces.list.pop_front();
         }
         // Continue the run: the pieces the read needs, plus `ahead` more, doubling the number in
@@ -658,7 +673,7 @@ mod tests {
         assert_eq!(stores.bytes_fetched(), FIRST_PIECE);
         // A sequential run, with reads arriving slightly out of order, reads every byte once
         // (plus the pieces fetched ahead at most).
-        let src = ObjectSource::new(stores.clone(), loc, len as u64);
+        let src = ObjectSource::new(stores.clone(), loc.clone(), len as u64);
         let before = stores.bytes_fetched();
         let step = 1 << 20;
         let mut offsets: Vec<usize> = (0..len).step_by(step).collect();
@@ -675,6 +690,18 @@ mod tests {
             fetched <= len as u64 + FIRST_PIECE,
             "fetched {fetched} of {len}"
         );
+        // A straggler well behind the run is fetched on its own; the run goes on undisturbed.
+        let src = ObjectSource::new(stores.clone(), loc.clone(), len as u64);
+        for off in (0..30 << 20).step_by(step) {
+            src.read_at(off as u64, step).unwrap();
+        }
+        let (before, requests) = (stores.bytes_fetched(), stores.requests());
+        let got = src.read_at(3 << 20, 4096).unwrap();
+        assert!(got == data[3 << 20..(3 << 20) + 4096]);
+        assert_eq!(stores.bytes_fetched() - before, 4096);
+        assert_eq!(stores.requests(), requests + 1);
+        let got = src.read_at(30 << 20, step).unwrap();
+        assert!(got == data[30 << 20..(30 << 20) + step]);
         // Reading past the end gives what there is.
         assert_eq!(src.read_at(len as u64 - 10, 100).unwrap(), data[len - 10..]);
     }
