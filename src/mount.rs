@@ -141,10 +141,10 @@ fn mounted_device(path: &Path) -> Option<String> {
 }
 
 /// Kernel readahead for the mount, in KiB: the kernel starts FUSE mounts at 128 KiB whatever
-/// the filesystem asks; 1 MiB makes reads arrive as 1 MiB requests (FUSE's largest), which
-/// halves the time of a cold `cat` of a big file. Larger values send parallel requests out of
-/// order and gain nothing.
-const READAHEAD_KIB: u32 = 1024;
+/// the filesystem asks. 4 MiB makes a cold `cat` of a big folder-store file 0.21 s instead of
+/// 0.43 s (raw `cat` 0.17 s; reads arrive as 1 MiB requests, several in flight). S3 reads are
+/// unaffected: their pieces are fetched ahead anyway, and stragglers are served on their own.
+const READAHEAD_KIB: u32 = 4096;
 
 /// Raises the mount's readahead through sysfs (root only; others keep the kernel's default).
 fn raise_readahead(mountpoint: &Path) {
