@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{eventually, run_ok};
+use common::{daemon_pids, eventually, run_ok};
 
 /// The unprivileged user `scripts/install` creates (scripts/lib.sh: DJFS_TEST_USER).
 fn test_user() -> String {
@@ -239,28 +239,6 @@ impl Drop for Cleanup {
             }
         }
     }
-}
-
-/// The pids of djfs daemons serving `mountpoint` (by their command line).
-fn daemon_pids(mountpoint: &Path) -> Vec<u32> {
-    let wanted = mountpoint.to_string_lossy().to_string();
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let args: Vec<String> = cmdline
-            .split(|&b| b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        if args.iter().any(|a| a == "--foreground") && args.contains(&wanted) {
-            pids.push(pid);
-        }
-    }
-    pids
 }
 
 fn wait_gone(pid: u32) -> bool {
@@ -655,30 +633,24 @@ fn mount_t_fuse_djfs_mounts_read_only_for_everyone_and_umount_ends_it() {
     run_ok(cmd.arg(&mnt));
     assert!(!djfs::mount::is_mount_point(&mnt));
     assert!(wait_gone(pids[0]), "the daemon ends after umount");
-    // A mistyped option is refused with a one-line reason, nothing mounted.
-    let out = Command::new("mount")
-        .args(["-t", "fuse.djfs", &demo.schema])
-        .arg(&mnt)
-        .args(["-o", "ro,cofnig=/x"])
-        .env("DJFS_BIN", demo.public_binary())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let text = output_text(&out);
+    // A mistyped option, or a password as an option, is refused with a one-line reason.
+    let refused = |options: &str| {
+        let out = Command::new("mount")
+            .args(["-t", "fuse.djfs", &demo.schema])
+            .arg(&mnt)
+            .args(["-o", options])
+            .env("DJFS_BIN", demo.public_binary())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "-o {options} must fail");
+        output_text(&out)
+    };
+    let text = refused("ro,cofnig=/x");
     assert!(
         text.contains("unknown option cofnig=/x") && text.trim().lines().count() == 1,
         "{text}"
     );
-    // And passwords are refused as options.
-    let out = Command::new("mount")
-        .args(["-t", "fuse.djfs", &demo.schema])
-        .arg(&mnt)
-        .args(["-o", "password=hunter2"])
-        .env("DJFS_BIN", demo.public_binary())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(output_text(&out).contains("config file"));
+    assert!(refused("password=hunter2").contains("config file"));
     assert!(!djfs::mount::is_mount_point(&mnt));
 }
 

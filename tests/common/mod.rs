@@ -142,23 +142,7 @@ impl Mount {
     }
 
     pub fn daemon_pid(&self) -> Option<u32> {
-        let wanted = self.path.to_string_lossy().to_string();
-        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-                continue;
-            };
-            let args: Vec<String> = cmdline
-                .split(|&b| b == 0)
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect();
-            if args.iter().any(|a| a == "--foreground") && args.contains(&wanted) {
-                return Some(pid);
-            }
-        }
-        None
+        daemon_pids(&self.path).first().copied()
     }
 }
 
@@ -235,4 +219,26 @@ impl Drop for RestartServices {
             .map(|s| s.success());
         assert!(matches!(ok, Ok(true)), "scripts/services-up failed");
     }
+}
+
+/// The pids of djfs daemons serving `mountpoint` (by their command line).
+pub fn daemon_pids(mountpoint: &Path) -> Vec<u32> {
+    let wanted = mountpoint.to_string_lossy().to_string();
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|&b| b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if args.iter().any(|a| a == "--foreground") && args.contains(&wanted) {
+            pids.push(pid);
+        }
+    }
+    pids
 }
