@@ -564,21 +564,7 @@ impl super::Filesystem {
             Some(Bytes::from(blob)),
             None,
         )?;
-        Ok((
-            ColumnValue::Bytes(hash.to_vec()),
-            Some(TrackingRow {
-                store: store.clone(),
-                hash: hash.to_vec(),
-                size,
-                attachment_name: None,
-            }),
-            Fact::External {
-                hash: hash.to_vec(),
-                attachment_name: None,
-                filepath: None,
-                size: Some(size),
-            },
-        ))
+        Ok(stored_externally(store, &hash, size, None))
     }
 
     fn attachment_value(
@@ -612,21 +598,7 @@ impl super::Filesystem {
                 self.upload(h, store, &hash, &kind, Some(data), None)?
             }
         }
-        Ok((
-            ColumnValue::Bytes(hash.to_vec()),
-            Some(TrackingRow {
-                store: store.clone(),
-                hash: hash.to_vec(),
-                size,
-                attachment_name: Some(name.to_string()),
-            }),
-            Fact::External {
-                hash: hash.to_vec(),
-                attachment_name: Some(name.to_string()),
-                filepath: None,
-                size: Some(size),
-            },
-        ))
+        Ok(stored_externally(store, &hash, size, Some(name)))
     }
 
     /// Uploads an object unless its store already has it (same hash, same bytes).
@@ -1218,4 +1190,29 @@ fn restriction(
         )
     }
     level(root, key, chain, top)
+}
+
+/// What a value stored in an external store writes: its hash in the column, a tracking row, and
+/// the fact the listing shows until it is read again.
+fn stored_externally(
+    store: &str,
+    hash: &[u8; 16],
+    size: u64,
+    attachment_name: Option<&str>,
+) -> (ColumnValue, Option<TrackingRow>, Fact) {
+    (
+        ColumnValue::Bytes(hash.to_vec()),
+        Some(TrackingRow {
+            store: store.to_string(),
+            hash: hash.to_vec(),
+            size,
+            attachment_name: attachment_name.map(str::to_string),
+        }),
+        Fact::External {
+            hash: hash.to_vec(),
+            attachment_name: attachment_name.map(str::to_string),
+            filepath: None,
+            size: Some(size),
+        },
+    )
 }
