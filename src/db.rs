@@ -619,6 +619,56 @@ impl Database {
         Ok(())
     }
 
+    /// What a column holds now, as a fingerprint to compare later: `None` when the row is gone,
+    /// `Some(None)` for NULL, else the MD5 of the stored bytes (computed by the server, so a
+    /// large blob is not sent).
+    pub fn value_fingerprint(
+        &self,
+        table: &TableInfo,
+        key: &[String],
+        column: usize,
+    ) -> Result<Option<Option<String>>> {
+        let (condition, params) = key_condition(table, key);
+        let rows = self.rows(
+            &format!(
+                "SELECT MD5(t.{}) FROM {} AS t WHERE {condition}",
+                quote(&table.columns[column].name),
+                qualified(table)
+            ),
+            params,
+        )?;
+        Ok(rows.first().map(|r| text(&r[0])))
+    }
+
+    /// Sets a column to NULL only if it still holds the value `fingerprint` describes (see
+    /// `value_fingerprint`): an `rm` must not undo a value written after it, by this mount or
+    /// another. Returns whether the row was changed.
+    pub fn null_if_unchanged(
+        &self,
+        table: &TableInfo,
+        key: &[String],
+        column: usize,
+        fingerprint: &Option<String>,
+    ) -> Result<bool> {
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        let (condition, mut params) = key_condition(table, key);
+        let name = quote(&table.columns[column].name);
+        params.push(match fingerprint {
+            Some(md5) => Value::from(md5.as_str()),
+            None => Value::NULL,
+        });
+        let mut conn = self.pool.get_conn().context("database connection")?;
+        conn.exec_drop(
+            format!(
+                "UPDATE {} AS t SET t.{name} = NULL WHERE {condition} AND MD5(t.{name}) <=> ?",
+                qualified(table)
+            ),
+            params,
+        )
+        .context("setting NULL")?;
+        Ok(conn.affected_rows() > 0)
+    }
+
     /// Tables whose foreign keys reference `table` (hidden tables excluded).
     pub fn dependents(&self, schema: &str, table: &str) -> Result<Vec<Dependent>> {
         let rows = self.rows(

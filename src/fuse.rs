@@ -244,8 +244,22 @@ impl fuser::Filesystem for FuseAdapter {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        // Every close: a written value is stored now, so errors reach close().
+        // Every close: written bytes are stored now, so errors reach close().
         match self.core.flush(fh.0) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn fsync(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        match self.core.fsync(fh.0) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno(e)),
         }

@@ -294,7 +294,7 @@ pub fn row_entries(
             Fact::Attach { name, size } => entries.push(RowEntry::Folder {
                 name: attr.into(),
                 files: vec![file(
-                    name.clone(),
+                    shown_name(name),
                     Content::Attachment {
                         size: *size,
                         name_len: name.len() as u64,
@@ -339,7 +339,7 @@ pub fn row_entries(
                             .iter()
                             .map(|n| {
                                 file(
-                                    n.clone(),
+                                    shown_name(n),
                                     Content::External(object(TrackedKind::Attachment(n.clone()))),
                                 )
                             })
@@ -351,7 +351,7 @@ pub fn row_entries(
                             .iter()
                             .map(|p| {
                                 file(
-                                    p.rsplit('/').next().unwrap_or(p).to_string(),
+                                    shown_name(p.rsplit('/').next().unwrap_or(p)),
                                     Content::External(object(TrackedKind::Filepath(p.clone()))),
                                 )
                             })
@@ -454,6 +454,24 @@ pub fn permissions(is_dir: bool, read_only: bool) -> u16 {
         (false, true) => 0o444,
         (false, false) => 0o644,
     }
+}
+
+/// A stored file name as a folder entry (`rowname::stored_file_name`); a name that had to be
+/// changed is logged the first time it is seen.
+pub fn shown_name(stored: &str) -> String {
+    let shown = crate::rowname::stored_file_name(stored);
+    if shown != stored {
+        static LOGGED: std::sync::Mutex<Option<std::collections::HashSet<String>>> =
+            std::sync::Mutex::new(None);
+        let mut logged = LOGGED.lock().unwrap();
+        let logged = logged.get_or_insert_with(Default::default);
+        if logged.len() < 10_000 && logged.insert(stored.to_string()) {
+            tracing::warn!(
+                "stored file name {stored:?} is not a valid file name: shown as {shown:?}"
+            );
+        }
+    }
+    shown.into_owned()
 }
 
 #[cfg(test)]

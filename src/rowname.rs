@@ -38,6 +38,37 @@ pub fn encode_value(value: &str) -> String {
     out
 }
 
+/// What an empty stored file name (an attachment stored as `\0contents`) shows as.
+pub const EMPTY_FILE_NAME: &str = "(no name)";
+
+/// A stored file name (an attachment's name, a filepath's last part) as a folder entry: itself
+/// when it is a valid file name; otherwise `/`, NUL, `%` and control characters are written as
+/// `%XX`, `.`/`..` as `%2E`/`%2E.`, an empty name as `(no name)`, and a name over 255 bytes is
+/// shortened as row names are (prefix, `~`, MD5 of the escaped name).
+pub fn stored_file_name(stored: &str) -> std::borrow::Cow<'_, str> {
+    let valid = !stored.is_empty()
+        && stored != "."
+        && stored != ".."
+        && stored.len() <= MAX_NAME_BYTES
+        && !stored.bytes().any(|b| b == b'/' || b == 0);
+    if valid {
+        return stored.into();
+    }
+    if stored.is_empty() {
+        return EMPTY_FILE_NAME.into();
+    }
+    let mut out = String::with_capacity(stored.len());
+    for (i, c) in stored.char_indices() {
+        let b = c as u32;
+        if c == '/' || c == '%' || b < 0x20 || b == 0x7f || (i == 0 && c == '.') {
+            out.push_str(&format!("%{b:02X}"));
+        } else {
+            out.push(c);
+        }
+    }
+    folder_name(&out).into()
+}
+
 /// Decodes one value; `None` when the escapes do not give valid UTF-8.
 pub fn decode_value(encoded: &str) -> Option<String> {
     percent_decode_str(encoded)
@@ -210,6 +241,35 @@ mod tests {
             let folder = folder_name(&full);
             prop_assert!(folder.len() <= MAX_NAME_BYTES);
             prop_assert!(!folder.contains('/') && folder != "." && folder != "..");
+        }
+    }
+
+    #[test]
+    fn stored_file_names_become_valid_entries() {
+        assert_eq!(stored_file_name("a.png"), "a.png");
+        assert_eq!(stored_file_name("50%.txt"), "50%.txt");
+        assert_eq!(stored_file_name(".hidden"), ".hidden");
+        assert_eq!(stored_file_name(""), EMPTY_FILE_NAME);
+        assert_eq!(stored_file_name("."), "%2E");
+        assert_eq!(stored_file_name(".."), "%2E.");
+        assert_eq!(stored_file_name("a/b%"), "a%2Fb%25");
+        assert_eq!(stored_file_name("../x"), "%2E.%2Fx");
+        assert_eq!(stored_file_name("nul\0x"), "nul%00x");
+        let long = "é".repeat(200);
+        let shown = stored_file_name(&long);
+        assert!(shown.len() <= MAX_NAME_BYTES, "{}", shown.len());
+        assert!(shown.contains('~'));
+        assert_eq!(shown, stored_file_name(&long), "stable");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_stored_name_is_one_valid_component(name in "\\PC{0,300}|[./%\\x00]{0,5}") {
+            let shown = stored_file_name(&name);
+            proptest::prop_assert!(!shown.is_empty());
+            proptest::prop_assert!(shown != "." && shown != "..");
+            proptest::prop_assert!(shown.len() <= MAX_NAME_BYTES);
+            proptest::prop_assert!(!shown.contains('/') && !shown.contains('\0'));
         }
     }
 }

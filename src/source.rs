@@ -166,7 +166,7 @@ impl ObjectSource {
         let size = range.end - range.start;
         let ahead = self
             .stores
-            .fetch_ahead(&self.loc, range.clone(), size)
+            .fetch_ahead(&self.loc, range.clone(), size, self.len)
             .map_err(Self::error)?;
         pieces.list.push_back(Piece {
             range,
@@ -239,7 +239,7 @@ impl ByteSource for ObjectSource {
             drop(pieces);
             let ahead = self
                 .stores
-                .fetch_ahead(&self.loc, want.clone(), want.end - want.start)
+                .fetch_ahead(&self.loc, want.clone(), want.end - want.start, self.len)
                 .map_err(Self::error)?;
             return Ok(self.stores.wait(ahead).map_err(Self::error)?.to_vec());
         }

@@ -261,7 +261,7 @@ pub struct Filesystem {
     /// Rows made with `mkdir` that wait for required attributes.
     pending: Mutex<HashMap<RowKey, PendingRow>>,
     /// Attribute files removed with `rm`, hidden meanwhile (by row and column).
-    hidden: Mutex<HashMap<(RowKey, usize), Instant>>,
+    hidden: Mutex<HashMap<(RowKey, usize), write::Hidden>>,
     /// NULLs to write once their grace has passed.
     nulls: Mutex<Vec<PendingNull>>,
     /// Rows deleted through this mount (so pending NULLs for them are dropped).
@@ -1055,10 +1055,22 @@ impl Filesystem {
         if hidden.is_empty() {
             return entries;
         }
-        hidden.retain(|_, at| at.elapsed() < write::HIDE_REQUIRED);
+        hidden.retain(|_, h| h.at.elapsed() < write::HIDE_REQUIRED);
         entries
             .into_iter()
-            .filter(|e| column_of(e).is_none_or(|c| !hidden.contains_key(&(row_key.clone(), c))))
+            .filter_map(|e| {
+                let Some(h) = column_of(&e).and_then(|c| hidden.get(&(row_key.clone(), c))) else {
+                    return Some(e);
+                };
+                match e {
+                    // `rm att/file`: the folder stays, empty, for the next `cp file att/`.
+                    RowEntry::Folder { name, .. } if !h.folder => Some(RowEntry::Folder {
+                        name,
+                        files: vec![],
+                    }),
+                    _ => None,
+                }
+            })
             .collect()
     }
 
@@ -1378,10 +1390,15 @@ impl Filesystem {
                 fetch()?.into(),
                 0,
             ))))),
-            Content::Attachment { name_len, .. } => {
+            Content::Attachment { .. } => {
                 let value = fetch()?;
-                let start = *name_len as usize + 1;
-                if value.len() < start || value[start - 1] != 0 {
+                // The stored `name\0contents`: the contents start after the first NUL (the name's
+                // bytes are counted as stored, also when they are not UTF-8).
+                let start = value
+                    .iter()
+                    .position(|&b| b == 0)
+                    .map_or(usize::MAX, |n| n + 1);
+                if start > value.len() {
                     tracing::error!("{place}: attachment changed while opening");
                     return Err(FsError::Io);
                 }
@@ -1591,19 +1608,32 @@ impl Filesystem {
             .stores
             .locate(&object.store, schema, &object.hash, &object.kind)
             .map_err(fail)?;
+        // The tracking row's size is what `stat` showed: a file of another size would be
+        // served truncated or padded, so it is refused (EIO) with a log line instead.
+        let sized = |file: FileSource, path: &std::path::Path| -> FsResult<Arc<dyn ByteSource>> {
+            if file.len() != object.size {
+                return Err(fail(anyhow::anyhow!(
+                    "{} has {} bytes but its tracking row says {}",
+                    path.display(),
+                    file.len(),
+                    object.size
+                )));
+            }
+            Ok(Arc::new(file))
+        };
         if let (TrackedKind::Blob, Some(cache)) = (&object.kind, self.stores.cache_dir()) {
             let path = paths::cache_path(cache, &paths::hex(&object.hash));
             if !path.exists() {
                 self.stores.download(&loc, &path).map_err(fail)?;
             }
             let file = FileSource::open(&path).map_err(|e| fail(e.into()))?;
-            return Ok(Arc::new(file));
+            return sized(file, &path);
         }
         // Folder stores: plain `pread` of the object's file (the kernel reads ahead).
         if let Some(path) = self.stores.local_path(&loc) {
             let file = FileSource::open(&path)
                 .map_err(|e| fail(anyhow::anyhow!("{}: {e}", path.display())))?;
-            return Ok(Arc::new(file));
+            return sized(file, &path);
         }
         Ok(Arc::new(ObjectSource::new(
             self.stores.clone(),

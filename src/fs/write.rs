@@ -60,8 +60,13 @@ pub(super) struct WriteHandle {
     pub column: usize,
     pub kind: WriteKind,
     pub staging: Mutex<Staging>,
-    /// Written since the last commit.
+    /// What is staged differs from what is stored (written or truncated since the last commit).
     pub dirty: Mutex<bool>,
+    /// Bytes were written since the last commit. A `close` that comes before any write (the
+    /// shell's `exec >file` closing a duplicate descriptor, `echo hi > f` before `echo` runs)
+    /// stores nothing; the value is stored once, when written bytes are closed, or at the last
+    /// close (`release`) for a file left empty.
+    pub has_data: std::sync::atomic::AtomicBool,
     pub place: String,
 }
 
@@ -135,6 +140,20 @@ pub(super) struct PendingNull {
     pub table: Arc<TableInfo>,
     pub row: RowRef,
     pub column: usize,
+    /// What the column held when the file was removed (`Database::value_fingerprint`): the NULL
+    /// is written only if it still holds that, so a value written after the `rm` (here or by
+    /// another client) is never undone.
+    pub fingerprint: Option<String>,
+}
+
+/// A file removed with `rm` (or an attachment folder with `rmdir`), hidden while its change is
+/// pending.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Hidden {
+    pub at: Instant,
+    /// The attachment folder itself was removed (`rm -r att/`); after `rm att/file` the folder
+    /// stays, empty, ready for the next `cp file att/`.
+    pub folder: bool,
 }
 
 fn refusal(place: &str, what: &str, e: &anyhow::Error) -> FsError {
@@ -335,6 +354,7 @@ impl super::Filesystem {
             kind,
             staging: Mutex::new(staging),
             dirty: Mutex::new(truncate),
+            has_data: Default::default(),
         });
         self.writing.lock().unwrap().insert(ino, handle.clone());
         Ok((ino, handle))
@@ -415,6 +435,9 @@ impl super::Filesystem {
                 FsError::Io
             })?;
         *handle.dirty.lock().unwrap() = true;
+        handle
+            .has_data
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(data.len() as u32)
     }
 
@@ -444,24 +467,46 @@ impl super::Filesystem {
         }
     }
 
-    /// `flush` (every `close`): stores what was written. Errors reach `close()`.
+    /// `flush` (every `close` of a descriptor): stores what was written, if bytes were written
+    /// since the last commit. Errors reach `close()`. A close before any byte was written stores
+    /// nothing (see `WriteHandle::has_data`).
     pub fn flush(&self, fh: u64) -> FsResult<()> {
         let Ok(handle) = self.write_handle(fh) else {
             return Ok(());
         };
+        if !handle.has_data.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
+        self.commit_if_dirty(&handle)
+    }
+
+    /// `fsync`: stores what was written, now.
+    pub fn fsync(&self, fh: u64) -> FsResult<()> {
+        match self.write_handle(fh) {
+            Ok(handle) => self.commit_if_dirty(&handle),
+            Err(_) => Ok(()),
+        }
+    }
+
+    fn commit_if_dirty(&self, handle: &WriteHandle) -> FsResult<()> {
         let mut dirty = handle.dirty.lock().unwrap();
         if !*dirty {
             return Ok(());
         }
+        let result = self.commit(handle);
+        // Tried once: a failure reached the caller's `close`/`fsync`; the last close does not
+        // store the same bytes again behind its back (more writes make it dirty again).
         *dirty = false;
-        self.commit(&handle)
+        handle
+            .has_data
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        result
     }
 
     pub(super) fn release_write(&self, handle: &WriteHandle) {
-        if *handle.dirty.lock().unwrap() {
-            if let Err(e) = self.commit(handle) {
-                tracing::warn!("{}: write not stored ({e:?})", handle.place);
-            }
+        // The last close: a file that was created or truncated and left empty is stored now.
+        if let Err(e) = self.commit_if_dirty(handle) {
+            tracing::warn!("{}: write not stored ({e:?})", handle.place);
         }
         let mut writing = self.writing.lock().unwrap();
         if writing
@@ -534,7 +579,9 @@ impl super::Filesystem {
             &h.place,
             vec![(h.column, value, fact)],
             tracking.into_iter().collect(),
-        )
+        )?;
+        self.stored_after_rm(&h.row, h.column);
+        Ok(())
     }
 
     /// A blob's column value: the bytes, or (external) the hash after uploading the object.
@@ -749,7 +796,17 @@ impl super::Filesystem {
                 }
             } else {
                 drop(pending);
-                return match self.child(&parent, name) {
+                let child = self.child(&parent, name);
+                // `cp -r` of a row whose attachment is NULL: the INSERT came with the row's last
+                // required file, and then the NULL attachment lists as an empty folder. The copy
+                // makes that folder next: it is there, empty, as `cp -r` wants it.
+                if let Ok(node) = &child {
+                    if self.new_row(&row_key) && self.is_empty_attachment_folder(node) {
+                        let ino = self.inodes.lock().unwrap().intern(node.clone());
+                        return Ok(self.dir_attr(ino));
+                    }
+                }
+                return match child {
                     Ok(_) => Err(FsError::Exists),
                     Err(_) => Err(FsError::NotPermitted),
                 };
@@ -810,7 +867,11 @@ impl super::Filesystem {
         };
         let place = format!("{schema}/{class}/{name}");
         if pending.missing().is_empty() {
-            self.insert_pending(pending, &row_key, &place)?;
+            if let Err(e) = self.insert_pending(pending, &row_key, &place) {
+                // Refused at `mkdir` (bad key, missing parent): there is no folder.
+                self.pending.lock().unwrap().remove(&row_key);
+                return Err(e);
+            }
         } else {
             self.pending.lock().unwrap().insert(row_key, pending);
         }
@@ -821,6 +882,13 @@ impl super::Filesystem {
         };
         let ino = self.inodes.lock().unwrap().intern(node);
         Ok(self.dir_attr(ino))
+    }
+
+    /// Whether `node` is an attachment folder that holds no file (a NULL attachment).
+    fn is_empty_attachment_folder(&self, node: &Node) -> bool {
+        matches!(node, Node::RowEntry { .. })
+            && matches!(self.resolve_entry(node), Ok(super::Resolved::Folder))
+            && matches!(self.children(node), Ok(files) if files.is_empty())
     }
 
     /// `unlink`: a nullable attribute's file sets it NULL (after a short grace, see
@@ -867,7 +935,7 @@ impl super::Filesystem {
             return Err(FsError::NotPermitted);
         }
         let (_, _, column) = target.in_table.clone().ok_or(FsError::NotPermitted)?;
-        self.remove_attribute(schema, class, row, column, &target.place)
+        self.remove_attribute(schema, class, row, column, &target.place, false)
     }
 
     /// Whether `name` in row folder `parent` is the `.png` or `.json` view of an attribute whose
@@ -890,11 +958,13 @@ impl super::Filesystem {
             .lock()
             .unwrap()
             .get(&(row_key, column))
-            .is_some_and(|at| at.elapsed() < HIDE_REQUIRED)
+            .is_some_and(|h| h.at.elapsed() < HIDE_REQUIRED)
     }
 
-    /// The removal of an attribute's file (or attachment folder): hidden at once; a nullable
-    /// attribute becomes NULL after the grace; a required one reappears unless its row goes.
+    /// The removal of an attribute's file (or, `folder`, an attachment folder): hidden at once;
+    /// a nullable attribute becomes NULL after the grace, unless a new value was written
+    /// meanwhile; a required one reappears unless its row goes. In a row that waits for its
+    /// INSERT, the staged value is simply dropped.
     fn remove_attribute(
         &self,
         schema: &Arc<str>,
@@ -902,22 +972,35 @@ impl super::Filesystem {
         row: &Arc<str>,
         column: usize,
         place: &str,
+        folder: bool,
     ) -> FsResult<()> {
+        let row_key: RowKey = (schema.clone(), class.clone(), row.clone());
+        if let Some(p) = self.pending.lock().unwrap().get_mut(&row_key) {
+            p.values.remove(&column);
+            p.facts.remove(&column);
+            if folder || !is_attachment(&p.table.columns[column].kind) {
+                p.shown.remove(&column);
+            }
+            return Ok(());
+        }
         let (table, row_ref) = self.row_ref(schema, class, row)?;
         let info = &table.columns[column];
-        let row_key: RowKey = (schema.clone(), class.clone(), row.clone());
-        self.hidden
-            .lock()
-            .unwrap()
-            .insert((row_key, column), Instant::now());
         if info.nullable && !table.key.contains(&column) {
+            let fingerprint = self
+                .db
+                .value_fingerprint(&table, &row_ref.key, column)
+                .map_err(|e| super::db_error(&format!("reading {place} before removing it"), e))?
+                .ok_or(FsError::NotFound)?;
+            self.hide(&row_key, column, folder);
             self.nulls.lock().unwrap().push(PendingNull {
                 due: Instant::now() + UNLINK_GRACE,
                 table,
                 row: row_ref,
                 column,
+                fingerprint,
             });
         } else {
+            self.hide(&row_key, column, folder);
             tracing::info!(
                 "{place}: attribute {} is required; hidden until its row folder is removed",
                 info.name
@@ -926,7 +1009,31 @@ impl super::Filesystem {
         Ok(())
     }
 
-    /// Writes the NULLs of `rm`s whose grace has passed (called by the janitor thread).
+    fn hide(&self, row_key: &RowKey, column: usize, folder: bool) {
+        let mut hidden = self.hidden.lock().unwrap();
+        let entry = hidden.entry((row_key.clone(), column)).or_insert(Hidden {
+            at: Instant::now(),
+            folder,
+        });
+        entry.at = Instant::now();
+        entry.folder |= folder;
+    }
+
+    /// A value was stored in (row, column): an earlier `rm` of it is void (its NULL is not
+    /// written, its file shows again).
+    fn stored_after_rm(&self, row: &RowRef, column: usize) {
+        let row_key: RowKey = (row.schema.clone(), row.class.clone(), row.folder.clone());
+        self.nulls.lock().unwrap().retain(|n| {
+            !(n.column == column
+                && n.row.schema == row.schema
+                && n.row.class == row.class
+                && n.row.folder == row.folder)
+        });
+        self.hidden.lock().unwrap().remove(&(row_key, column));
+    }
+
+    /// Writes the NULLs of `rm`s whose grace has passed (called by the janitor thread), each
+    /// only if the column still holds what it held at the `rm`.
     pub fn apply_due_nulls(&self) {
         let due: Vec<PendingNull> = {
             let mut nulls = self.nulls.lock().unwrap();
@@ -950,15 +1057,16 @@ impl super::Filesystem {
             if self.deleted.lock().unwrap().contains_key(&row_key) {
                 continue; // the row went away with `rm -r`
             }
-            match self.apply(
-                n.table.clone(),
-                &n.row,
-                &place,
-                vec![(n.column, ColumnValue::Null, Fact::Null)],
-                vec![],
-            ) {
-                Ok(()) => tracing::info!("{place}: set to NULL"),
-                Err(e) => tracing::warn!("{place}: could not set NULL ({e:?})"),
+            let result = self
+                .db
+                .null_if_unchanged(&n.table, &n.row.key, n.column, &n.fingerprint);
+            self.invalidate(&n.row.schema, &n.table, &n.row.folder);
+            match result {
+                Ok(true) => tracing::info!("{place}: set to NULL"),
+                Ok(false) => tracing::info!(
+                    "{place}: not set to NULL: its value changed after the rm (or the row is gone)"
+                ),
+                Err(e) => tracing::warn!("{place}: could not set NULL: {e:#}"),
             }
             self.hidden.lock().unwrap().remove(&(row_key, n.column));
         }
@@ -985,6 +1093,7 @@ impl super::Filesystem {
                 row,
                 column,
                 &format!("{schema}/{class}/{row}/{name}"),
+                true,
             );
         }
         let Node::Table { schema, class } = &parent else {
@@ -1139,6 +1248,17 @@ impl super::Filesystem {
             }
         }
     }
+}
+
+fn is_attachment(kind: &AttrKind) -> bool {
+    matches!(
+        kind,
+        AttrKind::Attach
+            | AttrKind::External {
+                kind: ExternalKind::Attach,
+                ..
+            }
+    )
 }
 
 fn qualified(schema: &str, table: &str) -> String {

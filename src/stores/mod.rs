@@ -222,8 +222,16 @@ impl Stores {
     }
 
     /// Starts fetching `range` of an object in the background, as parallel parts of `part`
-    /// bytes; `wait` returns the bytes.
-    pub fn fetch_ahead(&self, loc: &ObjectLoc, range: Range<u64>, part: u64) -> Result<Ahead> {
+    /// bytes; `wait` returns the bytes. Each answer says how large the whole object is: one
+    /// that disagrees with `object_len` (the tracking row's size) is an error, never a silently
+    /// truncated or padded file.
+    pub fn fetch_ahead(
+        &self,
+        loc: &ObjectLoc,
+        range: Range<u64>,
+        part: u64,
+        object_len: u64,
+    ) -> Result<Ahead> {
         let client = self.client(&loc.store)?;
         let key = loc.key.clone();
         let parts: Vec<Range<u64>> = (range.start..range.end)
@@ -231,9 +239,25 @@ impl Stores {
             .map(|s| s..(s + part).min(range.end))
             .collect();
         let handle = self.runtime.spawn(async move {
-            let chunks = futures::future::try_join_all(
-                parts.iter().map(|r| client.get_range(&key, r.clone())),
-            )
+            let chunks = futures::future::try_join_all(parts.iter().map(|r| {
+                let client = client.clone();
+                let key = key.clone();
+                let r = r.clone();
+                async move {
+                    let options = object_store::GetOptions {
+                        range: Some(r.into()),
+                        ..Default::default()
+                    };
+                    let got = client.get_opts(&key, options).await?;
+                    if got.meta.size != object_len {
+                        bail!(
+                            "the object has {} bytes but its tracking row says {object_len}",
+                            got.meta.size
+                        );
+                    }
+                    anyhow::Ok(got.bytes().await?)
+                }
+            }))
             .await?;
             if chunks.len() == 1 {
                 return anyhow::Ok(chunks.into_iter().next().unwrap());

@@ -80,13 +80,17 @@ pub fn cache_path(cache: &Path, hash_hex: &str) -> PathBuf {
 
 /// The name a tracked object has in `.external/<store>/`: its base name in the store for blobs
 /// (`<hex>`) and attachments (`<hex>.<name>`); `<hex>.<file name>` for filepaths.
+/// Stored names that are not valid file names are shown as `namespace::shown_name` says.
 pub fn view_name(hash_hex: &str, kind: &TrackedKind) -> String {
     match kind {
         TrackedKind::Blob => hash_hex.to_string(),
-        TrackedKind::Attachment(name) => format!("{hash_hex}.{name}"),
-        TrackedKind::Filepath(path) => {
-            format!("{hash_hex}.{}", path.rsplit('/').next().unwrap_or(path))
+        TrackedKind::Attachment(name) => {
+            crate::namespace::shown_name(&format!("{hash_hex}.{name}"))
         }
+        TrackedKind::Filepath(path) => crate::namespace::shown_name(&format!(
+            "{hash_hex}.{}",
+            path.rsplit('/').next().unwrap_or(path)
+        )),
     }
 }
 
