@@ -339,7 +339,7 @@ impl Database {
             .key
             .iter()
             .map(|&i| match &values[i] {
-                Fact::Bytes(b) if table.columns[i].kind == AttrKind::Binary => hex(b),
+                Fact::Bytes(b) if table.columns[i].kind == AttrKind::Binary => hex::encode(b),
                 Fact::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
                 _ => String::new(),
             })
@@ -931,10 +931,6 @@ fn int(v: &Value) -> Option<u64> {
         Value::Bytes(b) => std::str::from_utf8(b).ok()?.parse().ok(),
         _ => None,
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// `HEX()` of a uuid column → `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, lowercase.

@@ -24,10 +24,6 @@ fn unhex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn cases() -> &'static [Case] {
     static CASES: OnceLock<Vec<Case>> = OnceLock::new();
     CASES.get_or_init(|| {
@@ -57,7 +53,7 @@ fn opts(c: &Case) -> DecodeOptions {
 }
 
 fn fhex(x: f64) -> String {
-    hex(&x.to_le_bytes())
+    hex::encode(&x.to_le_bytes())
 }
 
 /// What datajoint-python's `unpack` would return, in the generator's
@@ -70,9 +66,9 @@ fn describe(v: &Value) -> J {
         Value::Float(x) => json!({"t": "float", "v": fhex(*x)}),
         Value::Complex { re, im } => json!({"t": "complex", "v": [fhex(*re), fhex(*im)]}),
         Value::Str(s) => json!({"t": "str", "v": s}),
-        Value::Bytes(b) => json!({"t": "bytes", "v": hex(b)}),
+        Value::Bytes(b) => json!({"t": "bytes", "v": hex::encode(b)}),
         Value::Decimal(s) => json!({"t": "decimal", "v": s}),
-        Value::Uuid(u) => json!({"t": "uuid", "v": hex(u)}),
+        Value::Uuid(u) => json!({"t": "uuid", "v": hex::encode(u)}),
         Value::DateTime(d) => match d.iso() {
             Some(s) => json!({"t": "datetime", "v": s}),
             None => json!({"t": "none"}),
@@ -84,7 +80,7 @@ fn describe(v: &Value) -> J {
             json!({"t": "dict", "v": p.iter().map(|(k, v)| json!([describe(k), describe(v)])).collect::<Vec<_>>()})
         }
         Value::Array(a) => json!({
-            "t": "array", "descr": a.python_descr(), "shape": a.shape, "c_data": hex(&a.python_c_bytes())
+            "t": "array", "descr": a.python_descr(), "shape": a.shape, "c_data": hex::encode(&a.python_c_bytes())
         }),
         Value::Char(c) => match c.python_value() {
             Some(PyChars::Text(s)) => json!({"t": "ustr", "shape": [1], "v": [s]}),
@@ -119,7 +115,7 @@ fn describe(v: &Value) -> J {
                         _ => describe(it),
                     },
                     Value::Array(a) if a.len() == 1 => json!({
-                        "t": "array", "descr": a.python_descr(), "shape": [], "c_data": hex(&a.python_c_bytes())
+                        "t": "array", "descr": a.python_descr(), "shape": [], "c_data": hex::encode(&a.python_c_bytes())
                     }),
                     _ => describe(it),
                 })
@@ -219,7 +215,7 @@ fn npy_view_matches() {
         let elems: Vec<&[u8]> = npy.data.chunks(item).collect();
         let c_data: Vec<u8> = fortran_to_c(&elems, &npy.shape).concat();
         let want = &c.fx["npy"];
-        let got = json!({"descr": descr, "shape": npy.shape, "c_data": hex(&c_data)});
+        let got = json!({"descr": descr, "shape": npy.shape, "c_data": hex::encode(&c_data)});
         if &got != want {
             failures.push(format!("{}:\n  got  {got}\n  want {want}", c.name));
         }
@@ -246,7 +242,7 @@ fn encode_matches_pack() {
             c.name
         );
         let ours = encode_npy(&npy_in).unwrap();
-        assert_eq!(hex(&ours), hex(&c.blob), "{}", c.name);
+        assert_eq!(hex::encode(&ours), hex::encode(&c.blob), "{}", c.name);
         if c.fx["compressed"] == true {
             compressed += 1;
         } else {

@@ -143,16 +143,8 @@ fn push_str_lit(out: &mut String, s: &str) {
     out.push('"');
 }
 
-fn hex(b: &[u8]) -> String {
-    let mut s = String::with_capacity(2 * b.len());
-    for x in b {
-        let _ = write!(s, "{x:02x}");
-    }
-    s
-}
-
 fn uuid_text(u: &[u8; 16]) -> String {
-    let h = hex(u);
+    let h = hex::encode(u);
     format!(
         "{}-{}-{}-{}-{}",
         &h[..8],
@@ -341,7 +333,7 @@ impl Writer {
             Value::Str(s) | Value::Decimal(s) => push_str_lit(&mut self.out, s),
             Value::Bytes(b) => {
                 self.out.push_str("{\"hex\": ");
-                push_str_lit(&mut self.out, &hex(b));
+                push_str_lit(&mut self.out, &hex::encode(b));
                 self.out.push('}');
             }
             Value::DateTime(d) => match d.iso() {

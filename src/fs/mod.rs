@@ -269,7 +269,7 @@ pub struct Filesystem {
     /// Rows made with `mkdir` in this mount, by when they were inserted: their views stay hidden
     /// for `write::NEW_ROW_VIEWS`, so that `cp -r` (which creates files with O_EXCL) can copy a
     /// row folder holding views into them.
-    made: Mutex<HashMap<RowKey, Instant>>,
+    made: Mutex<HashMap<RowKey, write::MadeRow>>,
 }
 
 impl Filesystem {
@@ -1045,10 +1045,15 @@ impl Filesystem {
                 .filter(|e| column_of(e).is_some_and(|c| p.shown.contains(&c)) && !is_view(e))
                 .collect();
         }
-        let entries: Vec<RowEntry> = if self.new_row(&row_key) {
-            entries.into_iter().filter(|e| !is_view(e)).collect()
-        } else {
-            entries
+        // A row inserted from such a folder keeps showing what `cp -r` put in it for a while
+        // (a NULL attachment's empty folder appears when `cp -r` makes it, not before).
+        let shown = self.made_row_shown(&row_key);
+        let entries: Vec<RowEntry> = match shown {
+            Some(shown) => entries
+                .into_iter()
+                .filter(|e| column_of(e).is_some_and(|c| shown.contains(&c)) && !is_view(e))
+                .collect(),
+            None => entries,
         };
         // Files removed with `rm` stay hidden while their change is pending.
         let mut hidden = self.hidden.lock().unwrap();

@@ -129,6 +129,13 @@ type DeleteStep = (String, String, String, Vec<Value>);
 /// How long `rm` of a required attribute's file hides it, waiting for the row folder's removal.
 pub const HIDE_REQUIRED: Duration = Duration::from_secs(10);
 
+/// A row inserted in this mount from a folder made with `mkdir`: when, and which of its columns
+/// its folder shows (what was written into it, and attachment folders made in it).
+pub(super) struct MadeRow {
+    pub at: Instant,
+    pub shown: std::collections::BTreeSet<usize>,
+}
+
 /// How long after its INSERT a row made with `mkdir` still counts as new: views (`.png`,
 /// `.json`) are not listed in it and writing them is accepted without effect, so a `cp -r` of a
 /// row folder copied out of a mount completes.
@@ -581,6 +588,12 @@ impl super::Filesystem {
             tracking.into_iter().collect(),
         )?;
         self.stored_after_rm(&h.row, h.column);
+        let row_key: RowKey = (
+            h.row.schema.clone(),
+            h.row.class.clone(),
+            h.row.folder.clone(),
+        );
+        self.show_in_made_row(&row_key, h.column);
         Ok(())
     }
 
@@ -720,8 +733,14 @@ impl super::Filesystem {
             Ok(()) => {
                 tracing::info!("{place}: row inserted");
                 let mut made = self.made.lock().unwrap();
-                made.retain(|_, at| at.elapsed() < NEW_ROW_VIEWS);
-                made.insert(row_key.clone(), Instant::now());
+                made.retain(|_, m| m.at.elapsed() < NEW_ROW_VIEWS);
+                made.insert(
+                    row_key.clone(),
+                    MadeRow {
+                        at: Instant::now(),
+                        shown: p.shown.clone(),
+                    },
+                );
                 Ok(())
             }
             Err(e) => {
@@ -736,13 +755,31 @@ impl super::Filesystem {
     /// Whether a row folder is new: made with `mkdir` in this mount and waiting for its values,
     /// or inserted less than `NEW_ROW_VIEWS` ago.
     pub(super) fn new_row(&self, row_key: &RowKey) -> bool {
-        self.pending.lock().unwrap().contains_key(row_key)
-            || self
-                .made
-                .lock()
-                .unwrap()
-                .get(row_key)
-                .is_some_and(|at| at.elapsed() < NEW_ROW_VIEWS)
+        self.pending.lock().unwrap().contains_key(row_key) || self.made_row_shown(row_key).is_some()
+    }
+
+    /// The columns a row inserted less than `NEW_ROW_VIEWS` ago shows.
+    pub(super) fn made_row_shown(
+        &self,
+        row_key: &RowKey,
+    ) -> Option<std::collections::BTreeSet<usize>> {
+        self.made
+            .lock()
+            .unwrap()
+            .get(row_key)
+            .filter(|m| m.at.elapsed() < NEW_ROW_VIEWS)
+            .map(|m| m.shown.clone())
+    }
+
+    /// A column of a recently made row was written or its folder made: show it.
+    fn show_in_made_row(&self, row_key: &RowKey, column: usize) -> bool {
+        match self.made.lock().unwrap().get_mut(row_key) {
+            Some(m) if m.at.elapsed() < NEW_ROW_VIEWS => {
+                m.shown.insert(column);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Forgets cached views of a table and row after a change.
@@ -796,17 +833,30 @@ impl super::Filesystem {
                 }
             } else {
                 drop(pending);
-                let child = self.child(&parent, name);
                 // `cp -r` of a row whose attachment is NULL: the INSERT came with the row's last
-                // required file, and then the NULL attachment lists as an empty folder. The copy
-                // makes that folder next: it is there, empty, as `cp -r` wants it.
-                if let Ok(node) = &child {
-                    if self.new_row(&row_key) && self.is_empty_attachment_folder(node) {
-                        let ino = self.inodes.lock().unwrap().intern(node.clone());
+                // required file; the NULL attachment's folder appears when the copy makes it.
+                let (table, _) = self.row(schema, class, row)?;
+                let column = table
+                    .columns
+                    .iter()
+                    .position(|c| c.name == name && is_attachment(&c.kind) && !c.hidden);
+                if let Some(column) = column {
+                    if self
+                        .made_row_shown(&row_key)
+                        .is_some_and(|s| !s.contains(&column))
+                    {
+                        self.show_in_made_row(&row_key, column);
+                        let node = Node::RowEntry {
+                            schema: schema.clone(),
+                            class: class.clone(),
+                            row: row.clone(),
+                            name: name.into(),
+                        };
+                        let ino = self.inodes.lock().unwrap().intern(node);
                         return Ok(self.dir_attr(ino));
                     }
                 }
-                return match child {
+                return match self.child(&parent, name) {
                     Ok(_) => Err(FsError::Exists),
                     Err(_) => Err(FsError::NotPermitted),
                 };
@@ -882,13 +932,6 @@ impl super::Filesystem {
         };
         let ino = self.inodes.lock().unwrap().intern(node);
         Ok(self.dir_attr(ino))
-    }
-
-    /// Whether `node` is an attachment folder that holds no file (a NULL attachment).
-    fn is_empty_attachment_folder(&self, node: &Node) -> bool {
-        matches!(node, Node::RowEntry { .. })
-            && matches!(self.resolve_entry(node), Ok(super::Resolved::Folder))
-            && matches!(self.children(node), Ok(files) if files.is_empty())
     }
 
     /// `unlink`: a nullable attribute's file sets it NULL (after a short grace, see

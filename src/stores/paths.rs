@@ -13,7 +13,7 @@ pub enum TrackedKind {
 
 /// 32 lowercase hex digits of a 16-byte hash.
 pub fn hex(hash: &[u8]) -> String {
-    hash.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(hash)
 }
 
 /// S3 `location` as the client normalises it: backslashes become `/`, a Windows drive and leading

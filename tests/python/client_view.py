@@ -146,6 +146,7 @@ COMMANDS = {
     "external-delete": (1, 1, ("--tracking-only",)),
     "insert1": (2, 2, ()),
     "delete": (2, 2, ("--force-parts",)),
+    "sql": (1, 2, ()),
 }
 
 
@@ -629,6 +630,19 @@ def references(client, store):
     return sorted((r["referencing_table"], r["column_name"]) for r in client.schema.external[store].references)
 
 
+def cmd_sql(client, statement, params="[]"):
+    """Runs one statement on the client's connection (fault tests: damage a row on purpose).
+    PARAMS is a JSON list; strings prefixed `hex:` are passed as bytes."""
+    args = [bytes.fromhex(p[4:]) if isinstance(p, str) and p.startswith("hex:") else p
+            for p in json.loads(params)]
+    cur = client.conn.query(statement.replace("{schema}", client.database), args=args)
+    rows = cur.fetchall() if cur.description else []
+    client.conn.query("COMMIT")
+    return {"rowcount": cur.rowcount,
+            "rows": [[bytes(v).hex() if isinstance(v, (bytes, bytearray)) else jsonable(v) for v in r]
+                     for r in rows]}
+
+
 def cmd_unused(client, store):
     ext = client.external(store)
     if ext is None:
@@ -828,7 +842,7 @@ def run(opts):
     fn = {
         "rows": cmd_rows, "row": cmd_row, "fetch-npy": cmd_fetch_npy, "fetch-raw": cmd_fetch_raw,
         "fetch-attach": cmd_fetch_attach, "external-info": cmd_external_info, "unused": cmd_unused,
-        "tracked": cmd_tracked, "insert1": cmd_insert1,
+        "tracked": cmd_tracked, "insert1": cmd_insert1, "sql": cmd_sql,
     }.get(command)
     if fn is not None:
         return fn(client, *args)
