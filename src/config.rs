@@ -1,6 +1,6 @@
 //! Connection and store settings, read from DataJoint's own configuration the way the DataJoint
 //! client finds it: `--config FILE`, else `./dj_local_conf.json`, else `~/.datajoint_config.json`;
-//! then `DJ_HOST` (host or host:port), `DJ_USER`, `DJ_PASS` override the file.
+//! then `DJ_HOST` (host or host:port), `DJ_USER`, `DJ_PASS`, `DJ_USE_TLS` override the file.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -31,6 +31,36 @@ pub struct DbConfig {
     pub port: u16,
     pub user: String,
     pub password: Secret,
+    /// `database.use_tls`, as the client reads it.
+    pub tls: Tls,
+    /// Where `tls` came from (`database.use_tls` or `DJ_USE_TLS`), for error messages.
+    pub tls_setting: &'static str,
+}
+
+/// TLS to the database, following DataJoint's `database.use_tls`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Tls {
+    /// Absent or null (or `{}`): TLS when the server offers it (its certificate not verified,
+    /// there is nothing to verify it against), plaintext when it offers none.
+    Preferred,
+    /// `true`: TLS or no connection; the certificate is not verified (no CA given).
+    Required,
+    /// An object: TLS or no connection, with these files (the client's `ssl` dict).
+    Files(TlsFiles),
+    /// `false`: plaintext.
+    Disabled,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TlsFiles {
+    /// The CA the server's certificate must chain to (`ca`); without it nothing is verified.
+    pub ca: Option<PathBuf>,
+    /// The client certificate (`cert`) and its key (`key`; default: in the certificate file).
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// Whether the certificate must name the host connected to (`check_hostname`, default true;
+    /// only with a CA).
+    pub check_hostname: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -169,6 +199,13 @@ pub fn from_json(
             .or_else(|| setting_str(json, "database.password"))
             .unwrap_or_default(),
     );
+    let (tls, tls_setting) = match env("DJ_USE_TLS") {
+        Some(v) => (tls_from_env(&v)?, "DJ_USE_TLS"),
+        None => (
+            tls_from_json(setting(json, "database.use_tls"))?,
+            "database.use_tls",
+        ),
+    };
     let stores = match setting(json, "stores") {
         Some(Value::Object(map)) => map.clone().into_iter().collect(),
         Some(Value::Null) | None => BTreeMap::new(),
@@ -182,10 +219,71 @@ pub fn from_json(
             port,
             user,
             password,
+            tls,
+            tls_setting,
         },
         stores,
         cache,
     })
+}
+
+/// `DJ_USE_TLS`: true or false.
+fn tls_from_env(value: &str) -> Result<Tls> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(Tls::Required),
+        "false" | "0" | "no" | "off" => Ok(Tls::Disabled),
+        _ => bail!("DJ_USE_TLS must be true or false, got {value:?}"),
+    }
+}
+
+/// `database.use_tls`: absent/null, true, false, or the client's `ssl` dict (`ca`, `cert`, `key`,
+/// `check_hostname`). Relative paths are taken from the current folder, as the client does.
+fn tls_from_json(value: Option<&Value>) -> Result<Tls> {
+    let map = match value {
+        None | Some(Value::Null) => return Ok(Tls::Preferred),
+        Some(Value::Bool(true)) => return Ok(Tls::Required),
+        Some(Value::Bool(false)) => return Ok(Tls::Disabled),
+        Some(Value::Object(map)) => map,
+        Some(other) => {
+            bail!("database.use_tls must be true, false, null or an object (ca, cert, key), got {other}")
+        }
+    };
+    // PyMySQL takes an empty dict for "no options": TLS preferred.
+    if map.is_empty() {
+        return Ok(Tls::Preferred);
+    }
+    let path = |key: &str| -> Result<Option<PathBuf>> {
+        match map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if !s.is_empty() => {
+                Ok(Some(std::path::absolute(s).with_context(|| {
+                    format!("database.use_tls {key} path {s:?}")
+                })?))
+            }
+            Some(other) => bail!("database.use_tls {key} must be a file path, got {other}"),
+        }
+    };
+    let check_hostname = match map.get("check_hostname") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => bail!("database.use_tls check_hostname must be true or false, got {other}"),
+    };
+    // What the client can do and djfs cannot: refused rather than connecting less securely.
+    for key in ["capath", "cipher", "password", "verify_mode"] {
+        if map.get(key).is_some_and(|v| !v.is_null()) {
+            bail!("database.use_tls {key} is not supported by djfs (use ca, cert, key, check_hostname)");
+        }
+    }
+    let files = TlsFiles {
+        ca: path("ca")?,
+        cert: path("cert")?,
+        key: path("key")?,
+        check_hostname,
+    };
+    if files.key.is_some() && files.cert.is_none() {
+        bail!("database.use_tls has a key but no cert");
+    }
+    Ok(Tls::Files(files))
 }
 
 /// DataJoint writes flat keys (`"database.host"`); nested objects are accepted too.
@@ -297,6 +395,83 @@ mod tests {
         assert_eq!(exposed_secrets_warning(&path, &with_password), None);
         chmod(0o620);
         assert_eq!(exposed_secrets_warning(&path, &with_password), None);
+    }
+
+    #[test]
+    fn use_tls_as_the_client_reads_it() {
+        let tls = |use_tls: Option<Value>| {
+            let mut j = json!({"database.user": "u"});
+            if let Some(v) = use_tls {
+                j["database.use_tls"] = v;
+            }
+            from_json(&j, None, no_env).map(|c| c.database.tls)
+        };
+        assert_eq!(tls(None).unwrap(), Tls::Preferred);
+        assert_eq!(tls(Some(Value::Null)).unwrap(), Tls::Preferred);
+        assert_eq!(tls(Some(json!({}))).unwrap(), Tls::Preferred);
+        assert_eq!(tls(Some(json!(true))).unwrap(), Tls::Required);
+        assert_eq!(tls(Some(json!(false))).unwrap(), Tls::Disabled);
+        assert_eq!(
+            tls(Some(
+                json!({"ca": "/etc/ssl/ca.pem", "cert": "/c.pem", "key": "/k.pem"})
+            ))
+            .unwrap(),
+            Tls::Files(TlsFiles {
+                ca: Some(PathBuf::from("/etc/ssl/ca.pem")),
+                cert: Some(PathBuf::from("/c.pem")),
+                key: Some(PathBuf::from("/k.pem")),
+                check_hostname: true,
+            })
+        );
+        // Relative paths from the current folder, as the client opens them.
+        let Tls::Files(files) =
+            tls(Some(json!({"ca": "ca.pem", "check_hostname": false}))).unwrap()
+        else {
+            panic!("a dict is TLS with files");
+        };
+        assert_eq!(
+            files.ca,
+            Some(std::env::current_dir().unwrap().join("ca.pem"))
+        );
+        assert!(!files.check_hostname && files.cert.is_none());
+        // Nested form too.
+        let cfg = from_json(
+            &json!({"database": {"user": "u", "use_tls": false}}),
+            None,
+            no_env,
+        )
+        .unwrap();
+        assert_eq!(cfg.database.tls, Tls::Disabled);
+        assert_eq!(cfg.database.tls_setting, "database.use_tls");
+        for bad in [
+            json!("yes"),
+            json!(1),
+            json!({"capath": "/etc/ssl"}),
+            json!({"key": "/k"}),
+        ] {
+            let err = tls(Some(bad.clone())).unwrap_err().to_string();
+            assert!(err.contains("database.use_tls"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn dj_use_tls_overrides_the_file() {
+        let file = json!({"database.user": "u", "database.use_tls": {"ca": "/ca.pem"}});
+        for (value, want) in [
+            ("true", Tls::Required),
+            ("TRUE", Tls::Required),
+            ("1", Tls::Required),
+            ("false", Tls::Disabled),
+            ("0", Tls::Disabled),
+        ] {
+            let env = |k: &str| (k == "DJ_USE_TLS").then(|| value.to_string());
+            let cfg = from_json(&file, None, env).unwrap();
+            assert_eq!(cfg.database.tls, want, "DJ_USE_TLS={value}");
+            assert_eq!(cfg.database.tls_setting, "DJ_USE_TLS");
+        }
+        let env = |k: &str| (k == "DJ_USE_TLS").then(|| "maybe".to_string());
+        let err = from_json(&file, None, env).unwrap_err().to_string();
+        assert!(err.contains("DJ_USE_TLS"), "{err}");
     }
 
     #[test]

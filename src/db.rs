@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use mysql::prelude::Queryable;
-use mysql::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts, Value};
+use mysql::{ClientIdentity, OptsBuilder, Pool, PoolConstraints, PoolOpts, SslOpts, Value};
 
 use crate::catalog::{
     build_catalog, AttrKind, RawColumn, RawForeignKeyColumn, RawIndexColumn, SchemaCatalog,
     TableInfo,
 };
-use crate::config::DbConfig;
+use crate::config::{DbConfig, Tls};
 use crate::rowname;
 
 /// Schemas that are MySQL's own, never shown.
@@ -71,6 +71,109 @@ pub struct Database {
     queries: AtomicU64,
 }
 
+/// ER_ACCESS_DENIED_ERROR.
+const ACCESS_DENIED: u16 = 1045;
+
+/// TLS without verifying the server's certificate.
+fn unverified() -> SslOpts {
+    SslOpts::default().with_danger_accept_invalid_certs(true)
+}
+
+/// The driver's TLS settings for `use_tls` (None: plaintext). Without a CA there is nothing to
+/// verify the server's certificate against, and the client does not verify it: neither do we.
+fn ssl_opts(tls: &Tls) -> Result<Option<SslOpts>> {
+    Ok(match tls {
+        Tls::Disabled => None,
+        Tls::Preferred | Tls::Required => Some(unverified()),
+        Tls::Files(files) => {
+            for (key, path) in [
+                ("ca", &files.ca),
+                ("cert", &files.cert),
+                ("key", &files.key),
+            ] {
+                if let Some(path) = path {
+                    std::fs::File::open(path).with_context(|| {
+                        format!("cannot read database.use_tls {key} {}", path.display())
+                    })?;
+                }
+            }
+            let opts = match &files.ca {
+                Some(ca) => SslOpts::default()
+                    .with_root_cert_path(Some(ca.clone()))
+                    .with_danger_skip_domain_validation(!files.check_hostname),
+                None => unverified(),
+            };
+            Some(opts.with_client_identity(files.cert.as_ref().map(|cert| {
+                ClientIdentity::new(cert.clone(), files.key.clone().unwrap_or(cert.clone()))
+            })))
+        }
+    })
+}
+
+/// Why a connection failed, in words that name the TLS cause when there is one.
+fn explain_connect_error(err: &mysql::Error, cfg: &DbConfig) -> String {
+    let setting = cfg.tls_setting;
+    match err {
+        mysql::Error::DriverError(mysql::DriverError::TlsNotSupported) => {
+            return format!("the server offers no TLS ({setting} asks for TLS)");
+        }
+        // MySQL's ER_SECURE_TRANSPORT_REQUIRED (MariaDB says access denied, see `connect`).
+        mysql::Error::MySqlError(e) if e.code == 3159 => {
+            return format!("the server requires TLS ({setting} is false)");
+        }
+        _ => {}
+    }
+    let Some(tls) = rustls_error(err) else {
+        return err.to_string();
+    };
+    let ca = match &cfg.tls {
+        Tls::Files(files) => files.ca.as_ref(),
+        _ => None,
+    };
+    let ca = ca.map(|p| p.display().to_string()).unwrap_or_default();
+    use rustls::CertificateError as C;
+    match tls {
+        rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => {
+            format!("TLS: the server's certificate does not verify against the CA {ca} ({setting})")
+        }
+        rustls::Error::InvalidCertificate(
+            C::NotValidForName | C::NotValidForNameContext { .. },
+        ) => format!(
+            "TLS: the server's certificate is not valid for {} (it must name the host connected \
+             to; \"check_hostname\": false in {setting} skips this check)",
+            cfg.host
+        ),
+        rustls::Error::InvalidCertificate(e) => {
+            format!("TLS: the server's certificate failed verification against the CA {ca}: {e}")
+        }
+        other => format!("TLS handshake failed: {other}"),
+    }
+}
+
+/// The rustls error behind a driver error, if any (io errors carry it inside).
+fn rustls_error(err: &mysql::Error) -> Option<&rustls::Error> {
+    // mysql::Error has no `source`: start from the variants that can carry it.
+    let mut e: &(dyn std::error::Error + 'static) = match err {
+        mysql::Error::TlsError(tls) => tls,
+        mysql::Error::IoError(io) => io,
+        mysql::Error::CodecError(codec) => codec,
+        _ => return None,
+    };
+    loop {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            e = inner;
+            continue;
+        }
+        e = e.source()?;
+    }
+}
+
 fn quote(ident: &str) -> String {
     format!("`{}`", ident.replace('`', "``"))
 }
@@ -80,7 +183,9 @@ fn qualified(table: &TableInfo) -> String {
 }
 
 impl Database {
-    /// Connects (one connection is opened at once, so a bad host or password fails here).
+    /// Connects (one connection is opened at once, so a bad host or password fails here). TLS
+    /// as `database.use_tls` says; when TLS is only preferred, whether the server offers it is
+    /// decided here, once, and every pooled connection is made the same way.
     pub fn connect(cfg: &DbConfig) -> Result<Database> {
         let pool_opts = PoolOpts::default()
             .with_constraints(PoolConstraints::new(1, 16).expect("valid pool bounds"))
@@ -101,12 +206,40 @@ impl Database {
                  ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'",
             ])
             .pool_opts(pool_opts);
-        let pool = Pool::new(Opts::from(opts)).with_context(|| {
-            format!(
-                "cannot connect to the database at {}:{} as {}",
-                cfg.host, cfg.port, cfg.user
+        let cannot = |reason: String| {
+            anyhow::anyhow!(
+                "cannot connect to the database at {}:{} as {}: {reason}",
+                cfg.host,
+                cfg.port,
+                cfg.user,
             )
-        })?;
+        };
+        let failed = |e: mysql::Error| cannot(explain_connect_error(&e, cfg));
+        let ssl = ssl_opts(&cfg.tls)?;
+        let pool = match (&cfg.tls, ssl) {
+            (Tls::Preferred, Some(ssl)) => match Pool::new(opts.clone().ssl_opts(ssl)) {
+                Err(mysql::Error::DriverError(mysql::DriverError::TlsNotSupported)) => {
+                    tracing::info!("the database offers no TLS: connecting in plaintext");
+                    Pool::new(opts).map_err(failed)?
+                }
+                other => other.map_err(failed)?,
+            },
+            (Tls::Disabled, _) => match Pool::new(opts.clone()) {
+                // MariaDB refuses plaintext under require_secure_transport as a wrong password
+                // would: tell them apart by logging in over TLS once (that connection is closed).
+                Err(mysql::Error::MySqlError(e)) if e.code == ACCESS_DENIED => {
+                    if mysql::Conn::new(opts.ssl_opts(unverified())).is_ok() {
+                        let setting = cfg.tls_setting;
+                        return Err(cannot(format!(
+                            "the server requires TLS ({setting} is false)"
+                        )));
+                    }
+                    return Err(failed(mysql::Error::MySqlError(e)));
+                }
+                other => other.map_err(failed)?,
+            },
+            (_, ssl) => Pool::new(opts.ssl_opts(ssl)).map_err(failed)?,
+        };
         Ok(Database {
             pool,
             queries: AtomicU64::new(0),

@@ -24,8 +24,8 @@ enum Commands {
     /// Mount one schema (or, without SCHEMA, every schema as a folder) at MOUNTPOINT.
     ///
     /// Connection and stores come from the DataJoint configuration: --config FILE, else
-    /// ./dj_local_conf.json, else ~/.datajoint_config.json; DJ_HOST, DJ_USER and DJ_PASS
-    /// override it. Unmount with `umount MOUNTPOINT` or `fusermount3 -u MOUNTPOINT`.
+    /// ./dj_local_conf.json, else ~/.datajoint_config.json; DJ_HOST, DJ_USER, DJ_PASS and
+    /// DJ_USE_TLS override it. Unmount with `umount MOUNTPOINT` or `fusermount3 -u MOUNTPOINT`.
     Mount(MountCli),
     /// Delete the external objects no row of SCHEMA references (and their tracking rows), as the
     /// client's `schema.external[store].delete(delete_external_files=True)` does.

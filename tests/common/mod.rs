@@ -95,7 +95,8 @@ pub fn djfs() -> Command {
     // The config file carries the credentials; keep the environment from overriding it.
     cmd.env_remove("DJ_HOST")
         .env_remove("DJ_USER")
-        .env_remove("DJ_PASS");
+        .env_remove("DJ_PASS")
+        .env_remove("DJ_USE_TLS");
     cmd
 }
 

@@ -4,6 +4,7 @@ Connection settings come from the environment, as DataJoint itself reads them:
     DJ_HOST   host or host:port            (default 127.0.0.1:3306)
     DJ_USER   database user                (default djfs_test, as in scripts/lib.sh)
     DJ_PASS   database password            (default djfs_test_pw, as in scripts/lib.sh)
+    DJFS_TLS_CA  a CA file: connect with database.use_tls = {"ca": DJFS_TLS_CA} (default: no TLS)
 Store settings:
     DJFS_S3_ENDPOINT    host:port of the S3 server   (default 127.0.0.1:9000)
     DJFS_S3_ACCESS_KEY  / DJFS_S3_SECRET_KEY          (default datajoint / datajoint)
@@ -42,6 +43,13 @@ def db_settings():
     if password is None:
         password = "djfs_test_pw"
     return host, port, user, password
+
+
+def tls_setting():
+    """database.use_tls: {"ca": DJFS_TLS_CA} when set (a TLS-only server), else False
+    (PyMySQL 1.2 + dj 0.14.10 need False on a TLS-less server)."""
+    ca = os.environ.get("DJFS_TLS_CA")
+    return {"ca": os.path.abspath(ca)} if ca else False
 
 
 def s3_settings():
@@ -107,7 +115,7 @@ def configure(with_stores=False, stores_required=True):
     dj.config["database.port"] = port
     dj.config["database.user"] = user
     dj.config["database.password"] = password
-    dj.config["database.use_tls"] = False  # PyMySQL 1.2 + dj 0.14.10 need this on a TLS-less server
+    dj.config["database.use_tls"] = tls_setting()
     dj.config["safemode"] = False
     dj.config["loglevel"] = "WARNING"
     stores = None
@@ -136,7 +144,7 @@ def config_dict(stores):
         "database.port": port,
         "database.user": user,
         "database.password": password,
-        "database.use_tls": False,
+        "database.use_tls": tls_setting(),
         "stores": stores,
     }
     cache = os.environ.get("DJFS_CACHE_DIR")
