@@ -182,6 +182,11 @@ fn qualified(table: &TableInfo) -> String {
     format!("{}.{}", quote(&table.schema), quote(&table.name))
 }
 
+/// An idle database connection stays open 60 s (then the server closes it); an operation waits
+/// at most 20 s for a table another client has locked.
+const IDLE_SESSION_SQL: &str =
+    "SET SESSION wait_timeout = 60, SESSION interactive_timeout = 60, SESSION lock_wait_timeout = 20";
+
 impl Database {
     /// Connects (one connection is opened at once, so a bad host or password fails here). TLS
     /// as `database.use_tls` says; when TLS is only preferred, whether the server offers it is
@@ -189,7 +194,8 @@ impl Database {
     pub fn connect(cfg: &DbConfig) -> Result<Database> {
         let pool_opts = PoolOpts::default()
             .with_constraints(PoolConstraints::new(1, 16).expect("valid pool bounds"))
-            .with_reset_connection(false);
+            .with_reset_connection(false)
+            .with_check_health(true);
         let opts = OptsBuilder::new()
             .ip_or_hostname(Some(cfg.host.clone()))
             .tcp_port(cfg.port)
@@ -204,6 +210,11 @@ impl Database {
                 "SET NAMES utf8mb4",
                 "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,\
                  ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'",
+                // The server closes a connection idle for a minute (the pool's health check
+                // reconnects when one is needed again), so an idle mount holds none of a lab
+                // server's connections; a table locked by another client (LOCK TABLES, DDL)
+                // fails the operations that need it after 20 s instead of hanging.
+                IDLE_SESSION_SQL,
             ])
             .pool_opts(pool_opts);
         let cannot = |reason: String| {

@@ -14,14 +14,32 @@ use fuser::{
 };
 
 use crate::fs::{Attr, Filesystem, FsError};
+use crate::workers::Workers;
 
+/// Requests that may wait on the database or a store are answered on `workers`, so the FUSE
+/// threads stay free to read the next request (see `workers`).
+#[derive(Clone)]
 pub struct FuseAdapter {
     core: Arc<Filesystem>,
+    workers: Arc<Workers>,
 }
+
+/// Workers answering requests at once, at most; idle ones end after this.
+const MAX_WORKERS: usize = 64;
+const WORKER_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl FuseAdapter {
     pub fn new(core: Arc<Filesystem>) -> FuseAdapter {
-        FuseAdapter { core }
+        FuseAdapter {
+            core,
+            workers: Workers::new(MAX_WORKERS, WORKER_IDLE),
+        }
+    }
+
+    /// Runs a request's work on a worker thread, which replies.
+    fn off_thread(&self, work: impl FnOnce(&FuseAdapter) + Send + 'static) {
+        let me = self.clone();
+        self.workers.run(move || work(&me));
     }
 
     fn file_attr(&self, attr: &Attr) -> FileAttr {
@@ -78,31 +96,38 @@ impl fuser::Filesystem for FuseAdapter {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        match self.core.lookup(parent.0, name) {
-            Ok(attr) => reply.entry(&self.core.attr_ttl(), &self.file_attr(&attr), Generation(0)),
-            Err(e) => reply.error(errno(e)),
-        }
+        let name = name.to_owned();
+        self.off_thread(move |me| {
+            match me.core.lookup(parent.0, &name) {
+                Ok(attr) => reply.entry(&me.core.attr_ttl(), &me.file_attr(&attr), Generation(0)),
+                Err(e) => reply.error(errno(e)),
+            }
+        });
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        match self.core.getattr(ino.0) {
-            Ok(attr) => reply.attr(&self.core.attr_ttl(), &self.file_attr(&attr)),
-            Err(e) => reply.error(errno(e)),
-        }
+        self.off_thread(move |me| {
+            match me.core.getattr(ino.0) {
+                Ok(attr) => reply.attr(&me.core.attr_ttl(), &me.file_attr(&attr)),
+                Err(e) => reply.error(errno(e)),
+            }
+        });
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        let write = flags.acc_mode() != OpenAccMode::O_RDONLY;
-        let truncate = flags.0 & libc::O_TRUNC != 0;
-        if (write || truncate) && self.core.options().read_only {
-            return reply.error(Errno::EROFS);
-        }
-        match self.core.open_with(ino.0, write || truncate, truncate) {
-            // Content-addressed objects never change: keep their pages across opens.
-            Ok((fh, true)) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
-            Ok((fh, false)) => reply.opened(FileHandle(fh), FopenFlags::empty()),
-            Err(e) => reply.error(errno(e)),
-        }
+        self.off_thread(move |me| {
+            let write = flags.acc_mode() != OpenAccMode::O_RDONLY;
+            let truncate = flags.0 & libc::O_TRUNC != 0;
+            if (write || truncate) && me.core.options().read_only {
+                return reply.error(Errno::EROFS);
+            }
+            match me.core.open_with(ino.0, write || truncate, truncate) {
+                // Content-addressed objects never change: keep their pages across opens.
+                Ok((fh, true)) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
+                Ok((fh, false)) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+                Err(e) => reply.error(errno(e)),
+            }
+        });
     }
 
     fn read(
@@ -116,10 +141,12 @@ impl fuser::Filesystem for FuseAdapter {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        match self.core.read(fh.0, offset, size) {
-            Ok(data) => reply.data(&data),
-            Err(e) => reply.error(errno(e)),
-        }
+        self.off_thread(move |me| {
+            match me.core.read(fh.0, offset, size) {
+                Ok(data) => reply.data(&data),
+                Err(e) => reply.error(errno(e)),
+            }
+        });
     }
 
     fn release(
@@ -132,15 +159,19 @@ impl fuser::Filesystem for FuseAdapter {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.core.release(fh.0);
-        reply.ok();
+        self.off_thread(move |me| {
+            me.core.release(fh.0);
+            reply.ok();
+        });
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        match self.core.opendir(ino.0) {
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
-            Err(e) => reply.error(errno(e)),
-        }
+        self.off_thread(move |me| {
+            match me.core.opendir(ino.0) {
+                Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+                Err(e) => reply.error(errno(e)),
+            }
+        });
     }
 
     fn readdir(
@@ -188,40 +219,43 @@ impl fuser::Filesystem for FuseAdapter {
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
-        mut reply: ReplyDirectoryPlus,
+        reply: ReplyDirectoryPlus,
     ) {
-        let entries = match self.core.readdir(fh.0) {
-            Ok(entries) => entries,
-            Err(e) => return reply.error(errno(e)),
-        };
-        let ttl = self.core.attr_ttl();
-        let mut next = offset;
-        if next < 2 {
-            let own = match self.core.getattr(ino.0) {
-                Ok(attr) => self.file_attr(&attr),
+        self.off_thread(move |me| {
+            let mut reply = reply;
+            let entries = match me.core.readdir(fh.0) {
+                Ok(entries) => entries,
                 Err(e) => return reply.error(errno(e)),
             };
-            for name in [".", ".."].iter().skip(next as usize) {
-                next += 1;
-                if reply.add(ino, next, name, &ttl, &own, Generation(0)) {
-                    return reply.ok();
+            let ttl = me.core.attr_ttl();
+            let mut next = offset;
+            if next < 2 {
+                let own = match me.core.getattr(ino.0) {
+                    Ok(attr) => me.file_attr(&attr),
+                    Err(e) => return reply.error(errno(e)),
+                };
+                for name in [".", ".."].iter().skip(next as usize) {
+                    next += 1;
+                    if reply.add(ino, next, name, &ttl, &own, Generation(0)) {
+                        return reply.ok();
+                    }
                 }
             }
-        }
-        for (i, entry) in entries.iter().enumerate().skip(next as usize - 2) {
-            let attr = self.file_attr(&entry.attr);
-            if reply.add(
-                INodeNo(entry.ino),
-                (i + 3) as u64,
-                &entry.name,
-                &ttl,
-                &attr,
-                Generation(0),
-            ) {
-                break;
+            for (i, entry) in entries.iter().enumerate().skip(next as usize - 2) {
+                let attr = me.file_attr(&entry.attr);
+                if reply.add(
+                    INodeNo(entry.ino),
+                    (i + 3) as u64,
+                    &entry.name,
+                    &ttl,
+                    &attr,
+                    Generation(0),
+                ) {
+                    break;
+                }
             }
-        }
-        reply.ok();
+            reply.ok();
+        });
     }
 
     fn releasedir(
@@ -244,11 +278,13 @@ impl fuser::Filesystem for FuseAdapter {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        // Every close: written bytes are stored now, so errors reach close().
-        match self.core.flush(fh.0) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        }
+        self.off_thread(move |me| {
+            // Every close: written bytes are stored now, so errors reach close().
+            match me.core.flush(fh.0) {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno(e)),
+            }
+        });
     }
 
     fn fsync(
@@ -259,10 +295,12 @@ impl fuser::Filesystem for FuseAdapter {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        match self.core.fsync(fh.0) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        }
+        self.off_thread(move |me| {
+            match me.core.fsync(fh.0) {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno(e)),
+            }
+        });
     }
 
     fn ioctl(
@@ -315,19 +353,21 @@ impl fuser::Filesystem for FuseAdapter {
         _flags: Option<BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        if self.core.options().read_only {
-            return reply.error(Errno::EROFS);
-        }
-        // Sizes change through writes; modes, owners and times are the mount's and are kept
-        // (accepted without effect, so `cp -p` and `touch` do not fail).
-        let result = match size {
-            Some(size) => self.core.truncate(ino.0, size),
-            None => self.core.getattr(ino.0),
-        };
-        match result {
-            Ok(attr) => reply.attr(&self.core.attr_ttl(), &self.file_attr(&attr)),
-            Err(e) => reply.error(errno(e)),
-        }
+        self.off_thread(move |me| {
+            if me.core.options().read_only {
+                return reply.error(Errno::EROFS);
+            }
+            // Sizes change through writes; modes, owners and times are the mount's and are kept
+            // (accepted without effect, so `cp -p` and `touch` do not fail).
+            let result = match size {
+                Some(size) => me.core.truncate(ino.0, size),
+                None => me.core.getattr(ino.0),
+            };
+            match result {
+                Ok(attr) => reply.attr(&me.core.attr_ttl(), &me.file_attr(&attr)),
+                Err(e) => reply.error(errno(e)),
+            }
+        });
     }
 
     fn mkdir(
@@ -339,24 +379,33 @@ impl fuser::Filesystem for FuseAdapter {
         _umask: u32,
         reply: ReplyEntry,
     ) {
-        match self.core.mkdir(parent.0, name) {
-            Ok(attr) => reply.entry(&self.core.attr_ttl(), &self.file_attr(&attr), Generation(0)),
-            Err(e) => reply.error(errno(e)),
-        }
+        let name = name.to_owned();
+        self.off_thread(move |me| {
+            match me.core.mkdir(parent.0, &name) {
+                Ok(attr) => reply.entry(&me.core.attr_ttl(), &me.file_attr(&attr), Generation(0)),
+                Err(e) => reply.error(errno(e)),
+            }
+        });
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        match self.core.unlink(parent.0, name) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        }
+        let name = name.to_owned();
+        self.off_thread(move |me| {
+            match me.core.unlink(parent.0, &name) {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno(e)),
+            }
+        });
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        match self.core.rmdir(parent.0, name) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
-        }
+        let name = name.to_owned();
+        self.off_thread(move |me| {
+            match me.core.rmdir(parent.0, &name) {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno(e)),
+            }
+        });
     }
 
     fn create(
@@ -369,16 +418,19 @@ impl fuser::Filesystem for FuseAdapter {
         _flags: i32,
         reply: ReplyCreate,
     ) {
-        match self.core.create(parent.0, name) {
-            Ok((attr, fh)) => reply.created(
-                &self.core.attr_ttl(),
-                &self.file_attr(&attr),
-                Generation(0),
-                FileHandle(fh),
-                FopenFlags::empty(),
-            ),
-            Err(e) => reply.error(errno(e)),
-        }
+        let name = name.to_owned();
+        self.off_thread(move |me| {
+            match me.core.create(parent.0, &name) {
+                Ok((attr, fh)) => reply.created(
+                    &me.core.attr_ttl(),
+                    &me.file_attr(&attr),
+                    Generation(0),
+                    FileHandle(fh),
+                    FopenFlags::empty(),
+                ),
+                Err(e) => reply.error(errno(e)),
+            }
+        });
     }
 
     fn write(

@@ -20,3 +20,4 @@ pub mod source;
 pub mod staging;
 pub mod stores;
 pub mod views;
+pub mod workers;

@@ -367,3 +367,97 @@ fn stored_names_that_are_not_file_names_stay_readable() {
         mount.log_text()
     );
 }
+
+/// Established TCP connections of process `pid` to the database port (from /proc).
+fn database_connections(pid: u32) -> usize {
+    let port = common::env()
+        .db_host
+        .rsplit_once(':')
+        .map_or(3306, |(_, p)| p.parse::<u16>().unwrap());
+    let inodes: std::collections::HashSet<String> =
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter_map(|l| {
+                let l = l.to_string_lossy().into_owned();
+                Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+            })
+            .collect();
+    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap()
+        + &std::fs::read_to_string("/proc/net/tcp6").unwrap_or_default();
+    tcp.lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 9
+                && f[3] == "01"
+                && f[2].ends_with(&format!(":{port:04X}"))
+                && inodes.contains(f[9])
+        })
+        .count()
+}
+
+/// Problem 5: with one table locked by another client, ten listings of it took every FUSE thread
+/// and an `ls` of another table waited 10.5 s; a busy mount kept its connections for hours.
+#[test]
+fn a_locked_table_delays_only_what_needs_it_and_idle_connections_close() {
+    let schema = "djfs_r_lock";
+    let (_dir, config) = regression_schema(schema);
+    let mount = Mount::new(&config, Some(schema), &["--refresh", "0"]);
+    // Another client holds a write lock on `doc` for 12 s.
+    let e = common::env();
+    let mut locker = Command::new(&e.python)
+        .arg("-c")
+        .arg(format!(
+            "import datajoint as dj, time, sys; dj.config.load({:?}); c = dj.conn(); \
+             c.query('LOCK TABLES `{schema}`.`doc` WRITE'); print('locked', flush=True); \
+             time.sleep(12); c.query('UNLOCK TABLES')",
+            config.display().to_string()
+        ))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(locker.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "locked");
+    let waiting: Vec<std::process::Child> = (0..10)
+        .map(|i| {
+            Command::new("ls")
+                .arg(mount.path.join(format!("Doc/doc_id={}", 1 + i % 2)))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    let names: Vec<String> = std::fs::read_dir(mount.path.join("Tiny"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let took = started.elapsed();
+    assert!(names.contains(&"tiny_id=1".to_string()), "{names:?}");
+    assert!(
+        took < Duration::from_secs(3),
+        "ls of an unlocked table took {took:?} while another was locked"
+    );
+    assert!(locker.wait().unwrap().success());
+    for mut w in waiting {
+        w.wait().unwrap();
+    }
+    // After the lock: Doc lists again.
+    assert!(mount.path.join("Doc/doc_id=1/title").exists());
+    // Idle: the server closes the mount's connections after a minute.
+    let pid = mount.daemon_pid().unwrap();
+    assert!(database_connections(pid) >= 1);
+    assert!(
+        eventually(Duration::from_secs(90), || database_connections(pid) == 0),
+        "the mount still holds {} connections after 90 s idle",
+        database_connections(pid)
+    );
+}
