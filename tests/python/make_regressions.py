@@ -7,7 +7,7 @@ Drops SCHEMA if it exists, then declares and fills:
   Tiny   Manual  tiny_id : tinyint (the key is all there is: `mkdir` inserts at once)
   Doc    Manual  doc_id; title (required); notes, pic (attach@local), pic_s3 (attach@shared),
                  pic_in (attach), arr (blob@local): all nullable
-                 row 1: every value; row 2: title only (NULL attachments and blob)
+                 row 1: every value; rows 2-14: title only (NULL attachments and blob)
 Stores as make_demo.py (`shared` = S3, `local` = folder at DJFS_LOCAL_STORE).
 """
 
@@ -70,6 +70,7 @@ def main():
                          pic=write("old.txt", b"old picture\n"), pic_s3=write("old_s3.txt", b"old s3\n"),
                          pic_in=write("old_in.txt", b"old in-table\n"), arr=np.arange(6.0)))
         Doc.insert1(dict(doc_id=2, title="second"))
+        Doc.insert(dict(doc_id=i, title=f"row {i}") for i in range(3, 15))
     djenv.write_config(args.config_out, stores)
     print(f"schema `{args.schema}` created with datajoint {dj.__version__}")
 
