@@ -13,7 +13,7 @@ use fuser::{
     ReplyOpen, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
-use crate::fs::{Attr, Filesystem, FsError};
+use crate::fs::{Attr, Filesystem, FsError, PageCache};
 use crate::workers::Workers;
 
 /// Requests that may wait on the database or a store are answered on `workers`, so the FUSE
@@ -79,6 +79,14 @@ impl FuseAdapter {
     }
 }
 
+fn fopen_flags(cache: PageCache) -> FopenFlags {
+    match cache {
+        PageCache::Keep => FopenFlags::FOPEN_KEEP_CACHE,
+        PageCache::Refresh => FopenFlags::empty(),
+        PageCache::Bypass => FopenFlags::FOPEN_DIRECT_IO,
+    }
+}
+
 fn errno(e: FsError) -> Errno {
     Errno::from_i32(e.errno())
 }
@@ -97,20 +105,16 @@ impl fuser::Filesystem for FuseAdapter {
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let name = name.to_owned();
-        self.off_thread(move |me| {
-            match me.core.lookup(parent.0, &name) {
-                Ok(attr) => reply.entry(&me.core.attr_ttl(), &me.file_attr(&attr), Generation(0)),
-                Err(e) => reply.error(errno(e)),
-            }
+        self.off_thread(move |me| match me.core.lookup(parent.0, &name) {
+            Ok(attr) => reply.entry(&me.core.attr_ttl(), &me.file_attr(&attr), Generation(0)),
+            Err(e) => reply.error(errno(e)),
         });
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        self.off_thread(move |me| {
-            match me.core.getattr(ino.0) {
-                Ok(attr) => reply.attr(&me.core.attr_ttl(), &me.file_attr(&attr)),
-                Err(e) => reply.error(errno(e)),
-            }
+        self.off_thread(move |me| match me.core.getattr(ino.0) {
+            Ok(attr) => reply.attr(&me.core.attr_ttl(), &me.file_attr(&attr)),
+            Err(e) => reply.error(errno(e)),
         });
     }
 
@@ -122,9 +126,7 @@ impl fuser::Filesystem for FuseAdapter {
                 return reply.error(Errno::EROFS);
             }
             match me.core.open_with(ino.0, write || truncate, truncate) {
-                // Content-addressed objects never change: keep their pages across opens.
-                Ok((fh, true)) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
-                Ok((fh, false)) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+                Ok((fh, cache)) => reply.opened(FileHandle(fh), fopen_flags(cache)),
                 Err(e) => reply.error(errno(e)),
             }
         });
@@ -141,11 +143,9 @@ impl fuser::Filesystem for FuseAdapter {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        self.off_thread(move |me| {
-            match me.core.read(fh.0, offset, size) {
-                Ok(data) => reply.data(&data),
-                Err(e) => reply.error(errno(e)),
-            }
+        self.off_thread(move |me| match me.core.read(fh.0, offset, size) {
+            Ok(data) => reply.data(&data),
+            Err(e) => reply.error(errno(e)),
         });
     }
 
@@ -166,11 +166,9 @@ impl fuser::Filesystem for FuseAdapter {
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        self.off_thread(move |me| {
-            match me.core.opendir(ino.0) {
-                Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
-                Err(e) => reply.error(errno(e)),
-            }
+        self.off_thread(move |me| match me.core.opendir(ino.0) {
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Err(e) => reply.error(errno(e)),
         });
     }
 
@@ -295,11 +293,9 @@ impl fuser::Filesystem for FuseAdapter {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        self.off_thread(move |me| {
-            match me.core.fsync(fh.0) {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(e)),
-            }
+        self.off_thread(move |me| match me.core.fsync(fh.0) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
         });
     }
 
@@ -380,31 +376,25 @@ impl fuser::Filesystem for FuseAdapter {
         reply: ReplyEntry,
     ) {
         let name = name.to_owned();
-        self.off_thread(move |me| {
-            match me.core.mkdir(parent.0, &name) {
-                Ok(attr) => reply.entry(&me.core.attr_ttl(), &me.file_attr(&attr), Generation(0)),
-                Err(e) => reply.error(errno(e)),
-            }
+        self.off_thread(move |me| match me.core.mkdir(parent.0, &name) {
+            Ok(attr) => reply.entry(&me.core.attr_ttl(), &me.file_attr(&attr), Generation(0)),
+            Err(e) => reply.error(errno(e)),
         });
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let name = name.to_owned();
-        self.off_thread(move |me| {
-            match me.core.unlink(parent.0, &name) {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(e)),
-            }
+        self.off_thread(move |me| match me.core.unlink(parent.0, &name) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
         });
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let name = name.to_owned();
-        self.off_thread(move |me| {
-            match me.core.rmdir(parent.0, &name) {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(e)),
-            }
+        self.off_thread(move |me| match me.core.rmdir(parent.0, &name) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
         });
     }
 
@@ -419,17 +409,15 @@ impl fuser::Filesystem for FuseAdapter {
         reply: ReplyCreate,
     ) {
         let name = name.to_owned();
-        self.off_thread(move |me| {
-            match me.core.create(parent.0, &name) {
-                Ok((attr, fh)) => reply.created(
-                    &me.core.attr_ttl(),
-                    &me.file_attr(&attr),
-                    Generation(0),
-                    FileHandle(fh),
-                    FopenFlags::empty(),
-                ),
-                Err(e) => reply.error(errno(e)),
-            }
+        self.off_thread(move |me| match me.core.create(parent.0, &name) {
+            Ok((attr, fh)) => reply.created(
+                &me.core.attr_ttl(),
+                &me.file_attr(&attr),
+                Generation(0),
+                FileHandle(fh),
+                fopen_flags(PageCache::Bypass),
+            ),
+            Err(e) => reply.error(errno(e)),
         });
     }
 

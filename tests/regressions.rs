@@ -374,15 +374,14 @@ fn database_connections(pid: u32) -> usize {
         .db_host
         .rsplit_once(':')
         .map_or(3306, |(_, p)| p.parse::<u16>().unwrap());
-    let inodes: std::collections::HashSet<String> =
-        std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .unwrap()
-            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-            .filter_map(|l| {
-                let l = l.to_string_lossy().into_owned();
-                Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
-            })
-            .collect();
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+        })
+        .collect();
     let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap()
         + &std::fs::read_to_string("/proc/net/tcp6").unwrap_or_default();
     tcp.lines()

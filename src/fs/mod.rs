@@ -29,6 +29,17 @@ use crate::views::{definition, diagram};
 
 pub const ROOT_INO: u64 = 1;
 
+/// How the kernel's page cache treats an opened file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageCache {
+    /// Same content as the last open of this file: pages kept across opens.
+    Keep,
+    /// Pages dropped at open: the content may differ from what is cached.
+    Refresh,
+    /// No page cache (a file being written: staged bytes are not the stored value).
+    Bypass,
+}
+
 /// A listing older than this is refreshed as a whole rather than row by row, unless the table is
 /// larger than `RELIST_MAX_ROWS` (then single rows are looked up with point queries).
 const RELIST_MAX_ROWS: usize = 200_000;
@@ -270,6 +281,8 @@ pub struct Filesystem {
     /// for `write::NEW_ROW_VIEWS`, so that `cp -r` (which creates files with O_EXCL) can copy a
     /// row folder holding views into them.
     made: Mutex<HashMap<RowKey, write::MadeRow>>,
+    /// The content-addressed object each file was last opened with (see `open_with`).
+    opened_content: Mutex<HashMap<u64, Vec<u8>>>,
 }
 
 impl Filesystem {
@@ -296,6 +309,7 @@ impl Filesystem {
             nulls: Mutex::new(Vec::new()),
             deleted: Mutex::new(HashMap::new()),
             made: Mutex::new(HashMap::new()),
+            opened_content: Mutex::new(HashMap::new()),
             db,
             stores,
             heads: Mutex::new(HashMap::new()),
@@ -384,30 +398,50 @@ impl Filesystem {
         }
     }
 
-    /// Opens a file; returns the handle and whether its bytes can never change (content-
-    /// addressed external objects), so the kernel may keep their pages across opens.
-    pub fn open(&self, ino: u64, write: bool) -> FsResult<(u64, bool)> {
+    /// Opens a file; returns the handle and how the kernel should cache it.
+    pub fn open(&self, ino: u64, write: bool) -> FsResult<(u64, PageCache)> {
         self.open_with(ino, write, false)
     }
 
     /// `open`; `truncate` for O_TRUNC (the value is then written whole).
-    pub fn open_with(&self, ino: u64, write: bool, truncate: bool) -> FsResult<(u64, bool)> {
+    pub fn open_with(&self, ino: u64, write: bool, truncate: bool) -> FsResult<(u64, PageCache)> {
         if write {
-            return Ok((self.open_for_write(ino, truncate)?, false));
+            // Staged bytes are not the stored value: they must not reach the page cache that
+            // readers of the same file use (they read the stored value until it is replaced).
+            return Ok((self.open_for_write(ino, truncate)?, PageCache::Bypass));
         }
         let node = self.node(ino)?;
         let target = self.file(&node)?;
-        let immutable = matches!(
-            target.content,
-            Content::External(_)
-                | Content::ExternalNpy { .. }
-                | Content::Png {
-                    external: Some(_),
-                    ..
-                }
-        );
+        // A content-addressed value never changes, but the file (a row's attribute) does when
+        // the row gets another value: its pages are kept only while it shows the same object.
+        let identity = match &target.content {
+            Content::External(object)
+            | Content::ExternalNpy { object, .. }
+            | Content::Png {
+                external: Some(object),
+                ..
+            } => Some(object.hash.clone()),
+            _ => None,
+        };
         let file = self.load(&target)?;
-        Ok((self.new_handle(Handle::File(Arc::new(file))), immutable))
+        let cache = {
+            let mut opened = self.opened_content.lock().unwrap();
+            let same = identity.is_some() && opened.get(&ino) == identity.as_ref();
+            match identity {
+                Some(hash) => {
+                    opened.insert(ino, hash);
+                }
+                None => {
+                    opened.remove(&ino);
+                }
+            }
+            if same {
+                PageCache::Keep
+            } else {
+                PageCache::Refresh
+            }
+        };
+        Ok((self.new_handle(Handle::File(Arc::new(file))), cache))
     }
 
     pub fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
