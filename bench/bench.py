@@ -294,7 +294,7 @@ def main():
         local_obj = [str(p) for p in paths.values() if str(p).endswith(".big.bin")][0]
         shared_key = [str(p) for p in dict(Big().external["shared"].fetch_external_paths()).values()
                       if str(p).endswith(".big.bin")][0]
-        s3data = os.environ.get("DJFS_S3_DATA", "/var/lib/djfs-s3")
+        s3data = os.environ["DJFS_S3_DATA"]
         s3_file = os.path.join(s3data, stores["shared"]["bucket"], shared_key)
         mib = args.big_mib
         d = timed(lambda: sh(f"cat {local_file!r} > /dev/null"), args.reps, cold=mount.cold)

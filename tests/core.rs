@@ -246,8 +246,13 @@ fn external_reads_fetch_what_they_need() {
             &["Attachment", "attach_id=4", column, "random 5MB.bin"],
         );
         assert!(file.size > 5 << 20);
-        let (fh, keep_cache) = fs.open(file.ino, false).unwrap();
-        assert!(keep_cache, "content-addressed objects keep the page cache");
+        let (fh, cache) = fs.open(file.ino, false).unwrap();
+        // The first open of the file shows this object: the kernel refreshes its pages; the
+        // next open of the same object keeps them.
+        assert_eq!(cache, djfs::fs::PageCache::Refresh);
+        let (again, cache) = fs.open(file.ino, false).unwrap();
+        assert_eq!(cache, djfs::fs::PageCache::Keep, "same object: pages kept");
+        fs.release(again);
         let before = fetched(&fs);
         let part = fs.read(fh, 2_500_000, 65536).unwrap();
         assert_eq!(part.len(), 65536);

@@ -1,19 +1,41 @@
-//! Faults that touch the shared services: runs as its own test binary (cargo runs test binaries
-//! one after another), with a single test so nothing else uses the database meanwhile.
+//! Faults that touch the test services: runs as its own test binary (cargo runs test binaries
+//! one after another), with a single test so nothing else uses the database meanwhile. It stops
+//! only the private MariaDB `scripts/services-up` started (by its socket and pid file), never a
+//! server of the machine.
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{eventually, python, write_config, Mount, RestartServices};
+use common::{
+    eventually, private_service_pid, python, test_var, write_config, Mount, RestartServices,
+};
+
+/// `mariadb-admin` on our private MariaDB only: its socket, and no option files (which could name
+/// another server).
+fn db_admin(command: &str) -> Command {
+    let mut cmd = Command::new("mariadb-admin");
+    cmd.args(["--no-defaults", "--protocol=socket"])
+        .arg(format!("--socket={}", test_var("DJFS_DB_SOCKET")))
+        .args(["-uroot", command]);
+    cmd
+}
 
 fn database_up() -> bool {
-    Command::new("mariadb-admin")
-        .args(["--protocol=socket", "-uroot", "ping"])
+    db_admin("ping")
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false)
+}
+
+/// The pid of our private MariaDB (from its pid file, checked against its data folder).
+fn database_pid() -> Option<i32> {
+    private_service_pid(
+        Path::new(&test_var("DJFS_DB_PID_FILE")),
+        &format!("--datadir={}", test_var("DJFS_DB_DATA")),
+    )
 }
 
 #[test]
@@ -31,12 +53,12 @@ fn database_restart_gives_errors_then_recovers_without_remount() {
 
     {
         let _restart = RestartServices;
-        let out = Command::new("mariadb-admin")
-            .args(["--protocol=socket", "-uroot", "shutdown"])
-            .output()
-            .unwrap();
+        let server = database_pid().expect("the private MariaDB of scripts/services-up runs");
+        let out = db_admin("shutdown").output().unwrap();
         assert!(out.status.success(), "shutdown: {out:?}");
-        assert!(eventually(Duration::from_secs(30), || !database_up()));
+        assert!(eventually(Duration::from_secs(30), || {
+            !Path::new(&format!("/proc/{server}")).exists() && !database_up()
+        }));
 
         // Once the cached listing is older than the refresh delay: EIO, not a hang or a crash.
         assert!(eventually(Duration::from_secs(5), || {
@@ -51,7 +73,7 @@ fn database_restart_gives_errors_then_recovers_without_remount() {
         );
     } // services restart here
 
-    assert!(database_up());
+    assert!(database_up() && database_pid().is_some());
     assert!(eventually(Duration::from_secs(10), || {
         std::fs::read_dir(&table).map(|d| d.count()).ok() == Some(rows_before)
     }));

@@ -1,20 +1,22 @@
 //! The S3 server goes away while mounted: listings keep working, reads of S3 objects fail with
 //! EIO within the documented timeout, and work again once it is back, without remounting.
-//! Its own test binary: it stops a shared service.
+//! Its own test binary: it stops the private s3s-fs `scripts/services-up` started (by its pid
+//! file), never an S3 server of the machine.
 
 mod common;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{eventually, Mount, RestartServices};
+use common::{eventually, private_service_pid, test_var, Mount, RestartServices};
 
 fn stop_s3() {
-    let run = std::env::var("DJFS_RUN").expect("DJFS_RUN from scripts/test");
-    let pid = std::fs::read_to_string(format!("{run}/s3s-fs.pid")).expect("s3s-fs pid file");
-    let pid: i32 = pid.trim().parse().unwrap();
+    let pid_file = Path::new(&test_var("DJFS_RUN")).join("s3s-fs.pid");
+    let pid = private_service_pid(&pid_file, &test_var("DJFS_S3_DATA"))
+        .expect("the private s3s-fs of scripts/services-up runs");
     unsafe { libc::kill(pid, libc::SIGTERM) };
     assert!(eventually(Duration::from_secs(10), || {
-        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        !Path::new(&format!("/proc/{pid}")).exists()
     }));
 }
 

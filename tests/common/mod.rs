@@ -16,11 +16,7 @@ pub struct TestEnv {
 }
 
 pub fn env() -> TestEnv {
-    let var = |name: &str| {
-        std::env::var(name).unwrap_or_else(|_| {
-            panic!("{name} is not set: run the integration tests through scripts/test")
-        })
-    };
+    let var = test_var;
     TestEnv {
         python: PathBuf::from(var("DJFS_PY")),
         db_host: var("DJ_HOST"),
@@ -208,7 +204,29 @@ pub fn schema_with_stores(script: &str, schema: &str, cache: bool) -> (tempfile:
     (dir, config)
 }
 
-/// Starts the services again when dropped (tests that stop one), whatever happened in the test.
+/// A variable `scripts/test` exports; panics without it.
+pub fn test_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the integration tests through scripts/test")
+    })
+}
+
+/// The pid in `pid_file` (of a private service `scripts/services-up` started) when that process
+/// is alive and its command line contains `marker` (its data folder), so that a recycled pid or a
+/// server the tests did not start is never signalled.
+pub fn private_service_pid(pid_file: &Path, marker: &str) -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(pid_file)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    cmdline.contains(marker).then_some(pid)
+}
+
+/// Starts the private services again when dropped (tests that stop one), whatever happened in
+/// the test. `scripts/services-up` only ever starts djfs's own instances.
 pub struct RestartServices;
 
 impl Drop for RestartServices {

@@ -1,12 +1,13 @@
 """Shared setup for the djfs Python test scripts (run with the pinned real client, datajoint 0.14.10).
 
 Connection settings come from the environment, as DataJoint itself reads them:
-    DJ_HOST   host or host:port            (default 127.0.0.1:3306)
+    DJ_HOST   host or host:port            (default 127.0.0.1:13306, the private MariaDB of
+                                            scripts/services-up; port 3306 when only a host)
     DJ_USER   database user                (default djfs_test, as in scripts/lib.sh)
     DJ_PASS   database password            (default djfs_test_pw, as in scripts/lib.sh)
     DJFS_TLS_CA  a CA file: connect with database.use_tls = {"ca": DJFS_TLS_CA} (default: no TLS)
 Store settings:
-    DJFS_S3_ENDPOINT    host:port of the S3 server   (default 127.0.0.1:9000)
+    DJFS_S3_ENDPOINT    host:port of the S3 server   (default 127.0.0.1:19000, the private one)
     DJFS_S3_ACCESS_KEY  / DJFS_S3_SECRET_KEY          (default datajoint / datajoint)
     DJFS_S3_BUCKET      bucket of the `shared` store  (default datajoint-demo)
     DJFS_LOCAL_STORE    folder of the `local` file store (required when stores are used)
@@ -28,7 +29,7 @@ STORE_FILE = "local"
 
 def db_settings():
     """(host, port, user, password) from DJ_HOST / DJ_USER / DJ_PASS."""
-    host = os.environ.get("DJ_HOST") or "127.0.0.1"
+    host = os.environ.get("DJ_HOST") or "127.0.0.1:13306"
     port = 3306
     if host.startswith("[") and "]" in host:  # [ipv6]:port
         h, _, rest = host[1:].partition("]")
@@ -54,7 +55,7 @@ def tls_setting():
 
 def s3_settings():
     return dict(
-        endpoint=os.environ.get("DJFS_S3_ENDPOINT") or "127.0.0.1:9000",
+        endpoint=os.environ.get("DJFS_S3_ENDPOINT") or "127.0.0.1:19000",
         access_key=os.environ.get("DJFS_S3_ACCESS_KEY") or "datajoint",
         secret_key=os.environ.get("DJFS_S3_SECRET_KEY") or "datajoint",
         bucket=os.environ.get("DJFS_S3_BUCKET") or "datajoint-demo",
