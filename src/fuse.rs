@@ -98,6 +98,8 @@ impl fuser::Filesystem for FuseAdapter {
         let _ = config.add_capabilities(InitFlags::FUSE_DO_READDIRPLUS);
         // O_TRUNC arrives with open, so a value being replaced is never read first.
         let _ = config.add_capabilities(InitFlags::FUSE_ATOMIC_O_TRUNC);
+        // Files opened for direct reads (values that may change) can still be mmap'ed.
+        let _ = config.add_capabilities(InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP);
         let _ = config.set_max_readahead(1024 * 1024);
         let _ = config.set_max_background(64);
         Ok(())

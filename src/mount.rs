@@ -271,6 +271,15 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
                 bail!(msg);
             }
         };
+    let notifier = session.notifier();
+    core.set_kernel_forget(Box::new(move |ino| {
+        // Size and pages (offset 0, length -1: all). ENOENT: the kernel holds nothing of it.
+        if let Err(e) = notifier.inval_inode(fuser::INodeNo(ino), 0, -1) {
+            if e.raw_os_error() != Some(libc::ENOENT) {
+                tracing::debug!("invalidating inode {ino} in the kernel: {e}");
+            }
+        }
+    }));
     raise_readahead(&mountpoint);
     let mp = mountpoint.clone();
     std::thread::Builder::new()

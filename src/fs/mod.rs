@@ -29,14 +29,20 @@ use crate::views::{definition, diagram};
 
 pub const ROOT_INO: u64 = 1;
 
+/// How long after a write through this mount its file's readers bypass the page cache.
+const WRITTEN_LATELY: Duration = Duration::from_secs(60);
+
 /// How the kernel's page cache treats an opened file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PageCache {
-    /// Same content as the last open of this file: pages kept across opens.
+    /// Same stored object as the last open of this file: pages kept across opens.
     Keep,
-    /// Pages dropped at open: the content may differ from what is cached.
+    /// The first open of a stored object: pages dropped at open, then cached.
     Refresh,
-    /// No page cache (a file being written: staged bytes are not the stored value).
+    /// No page cache, and reads not bounded by the size the kernel holds: a file being
+    /// written (staged bytes are not the stored value), an in-table value (it can change at any
+    /// time), a file that shows another object than at its last open, or a value whose size
+    /// changed since the kernel was last told (another client stored a value meanwhile).
     Bypass,
 }
 
@@ -283,6 +289,16 @@ pub struct Filesystem {
     made: Mutex<HashMap<RowKey, write::MadeRow>>,
     /// The content-addressed object each file was last opened with (see `open_with`).
     opened_content: Mutex<HashMap<u64, Vec<u8>>>,
+    /// The size each file last had in an answer to the kernel (which trusts it for the refresh
+    /// delay): an open that finds another size bypasses the page cache (see `PageCache`).
+    told_sizes: Mutex<HashMap<u64, u64>>,
+    /// Files written through this mount, by when a write was last opened or closed on them:
+    /// the kernel's size of such a file follows the writer's bytes, not the stored value, so
+    /// readers bypass the page cache for a while (see `open_with`).
+    written_at: Mutex<HashMap<u64, Instant>>,
+    /// Tells the kernel to forget what it caches of an inode (size, pages): set by the mount
+    /// once the FUSE session exists (absent in tests of the core).
+    kernel_forget: std::sync::OnceLock<Box<dyn Fn(u64) + Send + Sync>>,
 }
 
 impl Filesystem {
@@ -310,6 +326,9 @@ impl Filesystem {
             deleted: Mutex::new(HashMap::new()),
             made: Mutex::new(HashMap::new()),
             opened_content: Mutex::new(HashMap::new()),
+            told_sizes: Mutex::new(HashMap::new()),
+            written_at: Mutex::new(HashMap::new()),
+            kernel_forget: std::sync::OnceLock::new(),
             db,
             stores,
             heads: Mutex::new(HashMap::new()),
@@ -325,6 +344,19 @@ impl Filesystem {
             rows: Mutex::new(HashMap::new()),
             handles: Mutex::new(HashMap::new()),
             next_handle: AtomicU64::new(1),
+        }
+    }
+
+    /// How to make the kernel forget an inode's cached size and pages (FUSE notify).
+    pub fn set_kernel_forget(&self, forget: Box<dyn Fn(u64) + Send + Sync>) {
+        let _ = self.kernel_forget.set(forget);
+    }
+
+    /// A file's value changed (stored here, or found changed at open): the kernel's cached
+    /// size and pages of it are stale.
+    fn value_changed(&self, ino: u64) {
+        if let Some(forget) = self.kernel_forget.get() {
+            forget(ino);
         }
     }
 
@@ -375,7 +407,10 @@ impl Filesystem {
             .map(|(ino, node, name, listed)| {
                 let attr = match listed {
                     Listed::Dir => self.dir_attr(ino),
-                    Listed::File(Some(size)) => self.writing_attr(ino, size),
+                    Listed::File(Some(size)) => {
+                        self.told_sizes.lock().unwrap().insert(ino, size);
+                        self.writing_attr(ino, size)
+                    }
                     Listed::File(None) => self
                         .attr_of(ino, &node)
                         .unwrap_or_else(|_| self.writing_attr(ino, 0)),
@@ -424,23 +459,37 @@ impl Filesystem {
             _ => None,
         };
         let file = self.load(&target)?;
-        let cache = {
-            let mut opened = self.opened_content.lock().unwrap();
-            let same = identity.is_some() && opened.get(&ino) == identity.as_ref();
-            match identity {
-                Some(hash) => {
-                    opened.insert(ino, hash);
-                }
-                None => {
-                    opened.remove(&ino);
-                }
-            }
-            if same {
-                PageCache::Keep
-            } else {
-                PageCache::Refresh
-            }
+        let size = match &file.body {
+            Body::Bytes(source) => source.len(),
+            Body::Npy(npy) => npy.size(),
         };
+        let told = self.told_sizes.lock().unwrap().insert(ino, size);
+        let previous = match &identity {
+            Some(hash) => self
+                .opened_content
+                .lock()
+                .unwrap()
+                .insert(ino, hash.clone()),
+            None => self.opened_content.lock().unwrap().remove(&ino),
+        };
+        // Pages are shared by every open of the file: one that holds another value than this
+        // open reads (an earlier value, a reader of another snapshot) must not serve it.
+        let written_lately = self.writing.lock().unwrap().contains_key(&ino)
+            || self
+                .written_at
+                .lock()
+                .unwrap()
+                .get(&ino)
+                .is_some_and(|at| at.elapsed() < WRITTEN_LATELY);
+        let cache = match (&identity, previous) {
+            _ if told.is_some_and(|t| t != size) || written_lately => PageCache::Bypass,
+            (Some(hash), Some(previous)) if *hash == previous => PageCache::Keep,
+            (Some(_), None) => PageCache::Refresh,
+            _ => PageCache::Bypass,
+        };
+        if cache == PageCache::Bypass && (identity.is_some() || told != Some(size)) {
+            self.value_changed(ino);
+        }
         Ok((self.new_handle(Handle::File(Arc::new(file))), cache))
     }
 
@@ -521,11 +570,34 @@ impl Filesystem {
         }
     }
 
+    /// A node's attributes, as told to the kernel.
     fn attr_of(&self, ino: u64, node: &Node) -> FsResult<Attr> {
-        if let Some(w) = self.writing.lock().unwrap().get(&ino) {
-            let size = w.staging.lock().unwrap().len();
-            return Ok(self.writing_attr(ino, size));
+        let attr = self.current_attr(ino, node)?;
+        if !attr.is_dir {
+            self.told_sizes.lock().unwrap().insert(ino, attr.size);
         }
+        Ok(attr)
+    }
+
+    /// A node's attributes: those of its stored value (what readers get until a write is
+    /// stored); a file being written that has no stored value yet has its staged size.
+    fn current_attr(&self, ino: u64, node: &Node) -> FsResult<Attr> {
+        let staged = self
+            .writing
+            .lock()
+            .unwrap()
+            .get(&ino)
+            .map(|w| w.staging.lock().unwrap().len());
+        if let Some(size) = staged {
+            return match self.stored_attr(ino, node) {
+                Ok(attr) => Ok(attr),
+                Err(_) => Ok(self.writing_attr(ino, size)),
+            };
+        }
+        self.stored_attr(ino, node)
+    }
+
+    fn stored_attr(&self, ino: u64, node: &Node) -> FsResult<Attr> {
         match node {
             Node::RowEntry { .. }
             | Node::AttachFile { .. }

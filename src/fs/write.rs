@@ -364,6 +364,7 @@ impl super::Filesystem {
             has_data: Default::default(),
         });
         self.writing.lock().unwrap().insert(ino, handle.clone());
+        self.note_written(ino);
         Ok((ino, handle))
     }
 
@@ -510,7 +511,17 @@ impl super::Filesystem {
         result
     }
 
+    /// A write was opened or closed on `ino` (see `Filesystem::written_at`).
+    fn note_written(&self, ino: u64) {
+        let mut written = self.written_at.lock().unwrap();
+        if written.len() > 100_000 {
+            written.retain(|_, at| at.elapsed() < super::WRITTEN_LATELY);
+        }
+        written.insert(ino, Instant::now());
+    }
+
     pub(super) fn release_write(&self, handle: &WriteHandle) {
+        self.note_written(handle.ino);
         // The last close: a file that was created or truncated and left empty is stored now.
         if let Err(e) = self.commit_if_dirty(handle) {
             tracing::warn!("{}: write not stored ({e:?})", handle.place);
@@ -588,6 +599,7 @@ impl super::Filesystem {
             tracking.into_iter().collect(),
         )?;
         self.stored_after_rm(&h.row, h.column);
+        self.value_changed(h.ino);
         let row_key: RowKey = (
             h.row.schema.clone(),
             h.row.class.clone(),
