@@ -181,7 +181,13 @@ fn default_log_file(mountpoint: &str) -> Option<PathBuf> {
     let state = std::env::var_os("XDG_STATE_HOME")
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))?;
+        .or_else(|| {
+            // A home that does not exist is not made (root could make it): fall back instead.
+            std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .filter(|h| h.is_dir())
+                .map(|h| h.join(".local/state"))
+        })?;
     Some(state.join("djfs").join(log_name(mountpoint)))
 }
 
@@ -241,7 +247,12 @@ fn background_log_file(mountpoint: &str) -> (PathBuf, Option<String>) {
             Ok(()) => return (path.clone(), None),
             Err(e) => format!("cannot open log file {e}"),
         },
-        None => "no home folder (HOME is not set)".to_string(),
+        None => format!(
+            "no home folder to log in ({})",
+            std::env::var("HOME")
+                .map(|h| format!("{h} does not exist"))
+                .unwrap_or_else(|_| "HOME is not set".into())
+        ),
     };
     for dir in fallback_log_dirs() {
         let path = dir.join(log_name(mountpoint));
