@@ -211,7 +211,7 @@ fn try_log_file(path: &std::path::Path) -> Result<(), String> {
 fn fallback_log_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
-        if runtime.is_absolute() && djfs::staging::check_private(&runtime).is_ok() {
+        if runtime.is_absolute() && djfs::staging::is_private(&runtime) {
             dirs.push(runtime.join("djfs"));
         }
     }

@@ -44,12 +44,18 @@ pub fn candidate_bases(cache: Option<&Path>) -> Vec<PathBuf> {
     }
     if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
         // Usable only when it is what the specification says: ours, 0700, absolute.
-        if runtime.is_absolute() && check_private(&runtime).is_ok() {
+        if runtime.is_absolute() && is_private(&runtime) {
             out.push(runtime.join("djfs-staging"));
         }
     }
     out.push(std::env::temp_dir().join(format!("djfs-staging-{}", uid())));
     out
+}
+
+/// Whether a folder is a real folder of this user that no one else may use (nothing changed).
+pub fn is_private(path: &Path) -> bool {
+    std::fs::symlink_metadata(path)
+        .is_ok_and(|m| m.file_type().is_dir() && m.uid() == uid() && m.mode() & 0o077 == 0)
 }
 
 /// Why an existing folder may not hold staged bytes, or Ok. Looks at the entry itself (lstat):

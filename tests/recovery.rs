@@ -151,6 +151,14 @@ fn big_file(path: &Path, size_mib: u32, seed: u8) {
     }
 }
 
+/// Bytes that differ between runs.
+fn nonce() -> Vec<u8> {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    format!("{}-{}", t.as_nanos(), std::process::id()).into_bytes()
+}
+
 fn s3_data() -> PathBuf {
     PathBuf::from(std::env::var("DJFS_S3_DATA").unwrap_or_else(|_| "/var/lib/djfs-s3".into()))
 }
@@ -203,6 +211,27 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// A schema made afresh by the client: objects earlier runs left in the shared bucket (under the
+/// same schema name) are removed first, so the checks below see only this run's.
+fn demo_schema(schema: &str) -> (tempfile::TempDir, PathBuf) {
+    let (dir, config) = common::schema_with_stores("make_demo.py", schema, false);
+    let tracked: Vec<String> = client(&config, schema, &["tracked", "shared"])["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["hash"].as_str().unwrap().to_string())
+        .collect();
+    let mut files = Vec::new();
+    files_under(&store_folder(&config, "shared", schema), &mut files);
+    for f in files {
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        if !tracked.contains(&name.chars().take(32).collect()) {
+            std::fs::remove_file(&f).unwrap();
+        }
+    }
+    (dir, config)
+}
+
 /// Every file of the schema in the store is an object a tracking row has; no partial files.
 fn assert_store_holds_only_tracked(config: &Path, schema: &str, store: &str) {
     let tracked: Vec<String> = client(config, schema, &["tracked", store])["objects"]
@@ -234,7 +263,7 @@ fn private_tmp(parent: &Path) -> PathBuf {
 #[test]
 fn a_kill_during_an_s3_multipart_upload_is_cleaned_by_the_next_mount() {
     let schema = "djfs_r_s3kill";
-    let (dir, config) = common::schema_with_stores("make_demo.py", schema, false);
+    let (dir, config) = demo_schema(schema);
     let tmp = private_tmp(dir.path());
     let big = dir.path().join("big.bin");
     big_file(&big, 512, 1);
@@ -315,7 +344,7 @@ fn a_kill_during_an_s3_multipart_upload_is_cleaned_by_the_next_mount() {
 #[test]
 fn a_kill_during_a_folder_store_upload_is_cleaned_by_djfs_gc() {
     let schema = "djfs_r_filekill";
-    let (dir, config) = common::schema_with_stores("make_demo.py", schema, false);
+    let (dir, config) = demo_schema(schema);
     let tmp = private_tmp(dir.path());
     let big = dir.path().join("big.bin");
     big_file(&big, 1024, 2);
@@ -383,7 +412,8 @@ fn upload_for_a_pending_row(mount: &TestMount, config: &Path, store: &str, attr:
     let row = mount.path.join("Test/id=77");
     std::fs::create_dir(&row).unwrap();
     std::fs::create_dir(row.join(attr)).unwrap();
-    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 + 3) as u8).collect();
+    let mut data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 + 3) as u8).collect();
+    data.extend(nonce());
     std::fs::write(row.join(attr).join("orphan.bin"), &data).unwrap();
     let recs = records(&mount.staging());
     assert_eq!(recs.len(), 1, "{recs:?}");
@@ -395,7 +425,7 @@ fn upload_for_a_pending_row(mount: &TestMount, config: &Path, store: &str, attr:
 #[test]
 fn objects_of_rows_never_inserted_are_deleted_at_unmount_and_after_a_kill() {
     let schema = "djfs_r_orphan";
-    let (dir, config) = common::schema_with_stores("make_demo.py", schema, false);
+    let (dir, config) = demo_schema(schema);
     let tmp = private_tmp(dir.path());
 
     // Clean unmount: the journal is settled as the mount ends, and its folder goes.
@@ -444,7 +474,7 @@ fn uid_of(user: &str) -> u32 {
 fn staging_is_private_and_cannot_be_hijacked() {
     assert_eq!(unsafe { libc::geteuid() }, 0, "run as root (scripts/test)");
     let schema = "djfs_r_private";
-    let (dir, config) = common::schema_with_stores("make_demo.py", schema, false);
+    let (dir, config) = demo_schema(schema);
     let other = uid_of("djfsuser");
 
     // No cache in the config: the staging base is in the temp folder, 0700, and so is the
@@ -527,7 +557,7 @@ fn staging_is_private_and_cannot_be_hijacked() {
 #[test]
 fn a_background_mount_without_a_home_says_where_its_log_goes() {
     let schema = "djfs_r_nohome";
-    let (dir, config) = common::schema_with_stores("make_demo.py", schema, false);
+    let (dir, config) = demo_schema(schema);
     let tmp = private_tmp(dir.path());
     // Private, so the mount has no warning about it to print.
     std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
@@ -581,4 +611,65 @@ fn a_background_mount_without_a_home_says_where_its_log_goes() {
     assert_eq!(mode(log.parent().unwrap()), 0o700);
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("mounted"), "{text}");
+}
+
+fn delete_row(schema: &str, table: &str, id: u32) {
+    use mysql::prelude::Queryable;
+    let e = common::env();
+    let (host, port) = e.db_host.rsplit_once(':').unwrap_or((&e.db_host, "3306"));
+    let opts = mysql::OptsBuilder::new()
+        .ip_or_hostname(Some(host))
+        .tcp_port(port.parse().unwrap())
+        .user(Some(&e.db_user))
+        .pass(Some(&e.db_pass))
+        .prefer_socket(false);
+    let mut conn = mysql::Conn::new(opts).unwrap();
+    conn.exec_drop(
+        format!("DELETE FROM `{schema}`.`{table}` WHERE id = ?"),
+        (id,),
+    )
+    .unwrap();
+    assert_eq!(conn.affected_rows(), 1);
+}
+
+#[test]
+fn an_object_uploaded_for_a_failed_transaction_is_deleted() {
+    let schema = "djfs_r_failed";
+    let (dir, config) = demo_schema(schema);
+    let tmp = private_tmp(dir.path());
+    let mount = TestMount::new(&config, schema, &tmp);
+    let staging = mount.staging();
+    // A write into row 2 is open when the client deletes the row: the object is uploaded at
+    // close, the UPDATE finds no row, and the object goes again.
+    let mut data: Vec<u8> = (0..2_000_000u32).map(|i| (i * 11 + 5) as u8).collect();
+    data.extend(nonce()); // new content each run: an object already in the store is never touched
+    let mut f = std::fs::File::create(mount.path.join("Test/id=2/a1/late.bin")).unwrap();
+    f.write_all(&data).unwrap();
+    // Deleted from this process: a child process would close its inherited copy of the file
+    // descriptor at exec, and that close (a FUSE flush) would store the value before the delete.
+    delete_row(schema, "test", 2);
+    use std::os::fd::IntoRawFd;
+    let fd = f.into_raw_fd();
+    assert_ne!(
+        unsafe { libc::close(fd) },
+        0,
+        "close reports the failed update; log:\n{}",
+        mount.log_text()
+    );
+    let log = mount.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("uploaded for a write whose transaction failed"))
+        .unwrap_or_else(|| panic!("{log}"));
+    let key = line
+        .split("s3://")
+        .nth(1)
+        .and_then(|r| r.split_once(' '))
+        .map(|(url, _)| url.split_once('/').unwrap().1.to_string())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(key.ends_with(".late.bin"), "{key}");
+    assert!(!object_path(&config, "shared", &key).exists());
+    assert!(records(&staging).is_empty(), "{:?}", records(&staging));
+    drop(mount);
+    assert_store_holds_only_tracked(&config, schema, "shared");
 }
