@@ -941,6 +941,32 @@ impl Database {
         }
     }
 
+    /// Whether `~external_<store>` of the schema has a row with this hash (false when the
+    /// schema or the tracking table does not exist).
+    pub fn tracking_exists(&self, schema: &str, store: &str, hash: &[u8]) -> Result<bool> {
+        let sql = format!(
+            "SELECT 1 FROM {}.{} WHERE `hash` = ?",
+            quote(schema),
+            quote(&format!("~external_{store}"))
+        );
+        match self.rows(&sql, vec![Value::Bytes(hash.to_vec())]) {
+            Ok(rows) => Ok(!rows.is_empty()),
+            Err(e) => {
+                let missing = e.chain().any(|c| {
+                    matches!(
+                        c.downcast_ref::<mysql::Error>(),
+                        Some(mysql::Error::MySqlError(m)) if m.code == 1146 || m.code == 1049
+                    )
+                });
+                if missing {
+                    Ok(false)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
     /// Puts back a tracking row saved by `delete_unused_tracking`.
     pub fn restore_tracking(&self, schema: &str, store: &str, saved: Vec<Value>) -> Result<()> {
         self.rows(

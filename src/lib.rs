@@ -12,6 +12,7 @@ pub mod db;
 pub mod fs;
 pub mod fuse;
 pub mod gc;
+pub mod journal;
 pub mod mount;
 pub mod namespace;
 pub mod naming;

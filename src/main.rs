@@ -1,6 +1,7 @@
 //! The `djfs` command.
 
 use std::ffi::OsString;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -62,6 +63,19 @@ fn gc(g: GcCli) -> ExitCode {
             anyhow::bail!("unknown schema {:?}", g.schema);
         }
         let stores = djfs::stores::Stores::new(&cfg.stores, cfg.cache.clone())?;
+        // What crashed mounts left (unfinished uploads, partial files, objects no tracking row
+        // knows) first, so that the collection below is complete.
+        let recovered = if g.dry_run {
+            Default::default()
+        } else {
+            djfs::journal::recover_stale(&db, &stores)
+        };
+        if recovered.folders + recovered.kept > 0 {
+            eprintln!(
+                "recovered {} staging folders of crashed mounts ({} kept for a later try)",
+                recovered.folders, recovered.kept
+            );
+        }
         djfs::gc::collect(&db, &stores, &g.schema, g.store.as_deref(), g.dry_run)
     };
     match run() {
@@ -104,7 +118,8 @@ struct MountCli {
     /// Log level: error, warn, info, debug, trace (or a tracing filter)
     #[arg(long, default_value = "info", value_name = "LEVEL")]
     log_level: String,
-    /// Log file; default in the background: ~/.local/state/djfs/<mountpoint>.log
+    /// Log file; default in the background: ~/.local/state/djfs/<mountpoint>.log (without a
+    /// usable home: $XDG_RUNTIME_DIR/djfs/ or the temp folder, as said on stderr)
     #[arg(long, value_name = "FILE")]
     log_file: Option<PathBuf>,
     /// Seconds before changes made by other clients show (listings and attributes are cached
@@ -146,11 +161,7 @@ fn init_logging(level: &str, file: Option<&PathBuf>) -> Result<(), String> {
     Ok(())
 }
 
-fn default_log_file(mountpoint: &str) -> PathBuf {
-    let state = std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-        .unwrap_or_else(|| PathBuf::from("/tmp"));
+fn log_name(mountpoint: &str) -> String {
     let name: String = mountpoint
         .trim_matches('/')
         .chars()
@@ -162,10 +173,99 @@ fn default_log_file(mountpoint: &str) -> PathBuf {
             }
         })
         .collect();
-    state.join("djfs").join(format!(
-        "{}.log",
-        if name.is_empty() { "root" } else { &name }
-    ))
+    format!("{}.log", if name.is_empty() { "root" } else { &name })
+}
+
+/// `~/.local/state/djfs/<mountpoint>.log` (or under `$XDG_STATE_HOME`), if there is a home.
+fn default_log_file(mountpoint: &str) -> Option<PathBuf> {
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| {
+            // A home that does not exist is not made (root could make it): fall back instead.
+            std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .filter(|h| h.is_dir())
+                .map(|h| h.join(".local/state"))
+        })?;
+    Some(state.join("djfs").join(log_name(mountpoint)))
+}
+
+fn try_log_file(path: &std::path::Path) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map(|_| ())
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// A private folder for logs when there is no usable home: `$XDG_RUNTIME_DIR/djfs`, else
+/// `<temp>/djfs-logs-<uid>` (0700, checked as staging folders are), else a fresh random one.
+fn fallback_log_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
+        if runtime.is_absolute() && djfs::staging::is_private(&runtime) {
+            dirs.push(runtime.join("djfs"));
+        }
+    }
+    let uid = unsafe { libc::geteuid() };
+    let temp = std::env::temp_dir().join(format!("djfs-logs-{uid}"));
+    let _ = std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&temp)
+        .or_else(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        });
+    match djfs::staging::check_private(&temp) {
+        Ok(()) => dirs.push(temp),
+        Err(_) => {
+            if let Ok(dir) = djfs::staging::make_temp_dir(&format!("djfs-logs-{uid}-")) {
+                dirs.push(dir);
+            }
+        }
+    }
+    dirs
+}
+
+/// Where the background daemon logs without `--log-file`: the default place, else a private
+/// fallback; the second value says why the default was not used (printed on stderr).
+fn background_log_file(mountpoint: &str) -> (PathBuf, Option<String>) {
+    let default = default_log_file(mountpoint);
+    let why = match &default {
+        Some(path) => match try_log_file(path) {
+            Ok(()) => return (path.clone(), None),
+            Err(e) => format!("cannot open log file {e}"),
+        },
+        None => format!(
+            "no home folder to log in ({})",
+            std::env::var("HOME")
+                .map(|h| format!("{h} does not exist"))
+                .unwrap_or_else(|_| "HOME is not set".into())
+        ),
+    };
+    for dir in fallback_log_dirs() {
+        let path = dir.join(log_name(mountpoint));
+        if try_log_file(&path).is_ok() {
+            let note = format!("djfs: {why}; the log goes to {}", path.display());
+            return (path, Some(note));
+        }
+    }
+    // Nothing usable: the original reason is what the mount reports.
+    (
+        default.unwrap_or_else(|| PathBuf::from("/nonexistent/djfs.log")),
+        None,
+    )
 }
 
 fn main() -> ExitCode {
@@ -200,10 +300,16 @@ fn main() -> ExitCode {
     if !m.foreground {
         // Forward our own arguments (never a password: that is only in the config or env).
         let forward: Vec<OsString> = std::env::args_os().skip(1).collect();
-        let log_file = m
-            .log_file
-            .clone()
-            .unwrap_or_else(|| default_log_file(&mountpoint));
+        let log_file = match &m.log_file {
+            Some(path) => path.clone(),
+            None => {
+                let (path, note) = background_log_file(&mountpoint);
+                if let Some(note) = note {
+                    eprintln!("{note}");
+                }
+                path
+            }
+        };
         let mut forward = forward;
         if m.log_file.is_none() {
             forward.push(OsString::from("--log-file"));

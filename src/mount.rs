@@ -205,6 +205,7 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
         }
     };
 
+    let journal_stores = stores.clone();
     let core = Arc::new(Filesystem::new(
         db,
         stores,
@@ -217,6 +218,23 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
             cascade_delete: args.cascade_delete,
         },
     ));
+    // Staging folders of djfs processes that are gone (crashed): their journals are settled
+    // (unfinished uploads aborted, partial files and orphaned objects removed), then they go.
+    let recovery_stores = journal_stores.clone();
+    let db_config = cfg.database.clone();
+    std::thread::Builder::new()
+        .name("recovery".into())
+        .spawn(move || {
+            if crate::staging::stale_folders(recovery_stores.cache_dir()).is_empty() {
+                return;
+            }
+            match Database::connect(&db_config) {
+                Ok(db) => {
+                    crate::journal::recover_stale(&db, &recovery_stores);
+                }
+                Err(e) => tracing::warn!("recovery of stale staging folders: {e:#}"),
+            }
+        })?;
     // Writes the NULLs of `rm`ed attribute files once their grace has passed.
     let janitor = Arc::downgrade(&core);
     std::thread::Builder::new()
@@ -296,6 +314,7 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
     ready(Ok(()));
     let result = session.run().context("FUSE session");
     core.shutdown();
+    crate::journal::finish_mount(&journal_stores, || Database::connect(&cfg.database));
     result?;
     tracing::info!(mountpoint = %mountpoint.display(), "unmounted, exiting");
     Ok(())

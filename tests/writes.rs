@@ -800,7 +800,9 @@ fn a_crash_never_leaves_a_reference_to_a_missing_object_and_big_copies_stay_smal
     // Staging folders of the killed mounts are gone.
     let staging = std::env::temp_dir().join(format!("djfs-staging-{}", unsafe { libc::getuid() }));
     for entry in std::fs::read_dir(&staging).unwrap().flatten() {
-        let pid: u32 = entry.file_name().to_string_lossy().parse().unwrap_or(0);
+        // `<pid>-<random>` (older versions: `<pid>`).
+        let name = entry.file_name().to_string_lossy().to_string();
+        let pid: u32 = name.split('-').next().unwrap().parse().unwrap_or(0);
         assert!(
             std::path::Path::new(&format!("/proc/{pid}")).exists(),
             "stale {:?}",

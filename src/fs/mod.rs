@@ -303,20 +303,8 @@ pub struct Filesystem {
 
 impl Filesystem {
     pub fn new(db: Database, stores: Arc<Stores>, opts: FsOptions) -> Filesystem {
-        // Staging next to DataJoint's cache when there is one, else in the temp folder.
-        let base = match stores.cache_dir() {
-            Some(cache) => cache.join("djfs-staging"),
-            None => {
-                std::env::temp_dir().join(format!("djfs-staging-{}", unsafe { libc::getuid() }))
-            }
-        };
-        let staging_dir = crate::staging::prepare_dir(&base).unwrap_or_else(|e| {
-            tracing::warn!(
-                "staging folder {}: {e}; using the temp folder",
-                base.display()
-            );
-            std::env::temp_dir()
-        });
+        // A private staging folder that also holds the upload journal (see crate::staging).
+        let staging_dir = crate::staging::setup(&stores);
         Filesystem {
             staging_dir,
             writing: Mutex::new(HashMap::new()),

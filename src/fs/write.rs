@@ -730,6 +730,13 @@ impl super::Filesystem {
         }
         let sets: Vec<(usize, ColumnValue)> = values.into_iter().map(|(i, v, _)| (i, v)).collect();
         let result = self.db.write_row(&table, &row.key, &sets, &tracking, false);
+        crate::journal::after_transaction(
+            &self.db,
+            &self.stores,
+            &row.schema,
+            &tracking,
+            result.is_ok(),
+        );
         self.invalidate(&row.schema, &table, &row.folder);
         result.map_err(|e| refusal(place, "update", &e))
     }
@@ -740,6 +747,15 @@ impl super::Filesystem {
         let result = self
             .db
             .write_row(&p.table, &p.key, &values, &p.tracking, true);
+        if result.is_ok() {
+            crate::journal::after_transaction(
+                &self.db,
+                &self.stores,
+                &row_key.0,
+                &p.tracking,
+                true,
+            );
+        }
         self.invalidate(&row_key.0, &p.table, &row_key.2);
         match result {
             Ok(()) => {

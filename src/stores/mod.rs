@@ -10,18 +10,20 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::local::LocalFileSystem;
+use object_store::multipart::MultipartStore;
 use object_store::path::Path as ObjectPath;
 use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig};
 use serde_json::Value;
 
+use crate::journal::{Journal, Record};
 use paths::TrackedKind;
 use spec::{Protocol, StoreSpec};
 
@@ -31,6 +33,70 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Part size of multipart uploads.
 const PART_SIZE: usize = 8 << 20;
+/// Parts in flight at once: bounded memory whatever the object size.
+const PARTS_IN_FLIGHT: usize = 4;
+
+/// Reads up to `PART_SIZE` bytes (less only at the end of the file).
+fn read_part(f: &mut std::fs::File) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = vec![0u8; PART_SIZE];
+    let mut filled = 0;
+    while filled < PART_SIZE {
+        let n = f.read(&mut buf[filled..])?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    buf.truncate(filled);
+    Ok(buf)
+}
+
+/// The parts of a file through S3's multipart API, a few in flight, then the completion.
+async fn upload_parts(
+    s3: &AmazonS3,
+    key: &ObjectPath,
+    id: &object_store::MultipartId,
+    f: std::fs::File,
+) -> Result<()> {
+    let parts = futures::stream::try_unfold((f, 0usize), |(mut f, index)| async move {
+        let part = read_part(&mut f)?;
+        if part.is_empty() && index > 0 {
+            return anyhow::Ok(None);
+        }
+        anyhow::Ok(Some(((index, part), (f, index + 1))))
+    })
+    .map_ok(|(index, part)| async move {
+        s3.put_part(key, id, index, Bytes::from(part).into())
+            .await
+            .map_err(anyhow::Error::from)
+    })
+    .try_buffered(PARTS_IN_FLIGHT)
+    .try_collect::<Vec<_>>()
+    .await?;
+    s3.complete_multipart(key, id, parts).await?;
+    Ok(())
+}
+
+/// A file through `put_multipart` (folder stores: a `<object>#<n>` file renamed into place).
+async fn upload_writer(
+    store: Arc<dyn ObjectStore>,
+    key: &ObjectPath,
+    mut f: std::fs::File,
+) -> Result<()> {
+    let upload = store.put_multipart(key).await?;
+    let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+    loop {
+        let part = read_part(&mut f)?;
+        if part.is_empty() {
+            break;
+        }
+        writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+        writer.write(&part);
+    }
+    writer.finish().await?;
+    Ok(())
+}
 
 /// A ranged read running in the background (prefetch).
 pub struct Ahead {
@@ -52,13 +118,28 @@ pub struct ObjectLoc {
     pub key: ObjectPath,
     /// For log lines: `s3://bucket/key` or the file path.
     pub display: String,
+    /// The schema and hash it was located for (empty when made from a key alone): what the
+    /// upload journal records.
+    pub schema: String,
+    pub hash: Vec<u8>,
+}
+
+/// A store's client; S3 stores also as a `MultipartStore`, so that an upload's id is known and
+/// recorded in the journal (the high-level `put_multipart` hides it).
+#[derive(Clone)]
+struct Client {
+    store: Arc<dyn ObjectStore>,
+    s3: Option<Arc<AmazonS3>>,
 }
 
 pub struct Stores {
     runtime: tokio::runtime::Runtime,
     specs: BTreeMap<String, Result<StoreSpec, String>>,
-    clients: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
+    clients: Mutex<HashMap<String, Client>>,
     cache: Option<PathBuf>,
+    /// Where uploads are recorded before they start (`crate::journal`); none in tests that use
+    /// stores alone and in `djfs gc`.
+    journal: OnceLock<Journal>,
     bytes_fetched: AtomicU64,
     requests: AtomicU64,
 }
@@ -83,6 +164,7 @@ impl Stores {
             specs,
             clients: Mutex::new(HashMap::new()),
             cache,
+            journal: OnceLock::new(),
             bytes_fetched: AtomicU64::new(0),
             requests: AtomicU64::new(0),
         })
@@ -91,6 +173,15 @@ impl Stores {
     /// DataJoint's blob cache folder, if configured.
     pub fn cache_dir(&self) -> Option<&Path> {
         self.cache.as_deref()
+    }
+
+    /// Records uploads in this journal from now on (set once, by the mount).
+    pub fn set_journal(&self, journal: Journal) {
+        let _ = self.journal.set(journal);
+    }
+
+    pub fn journal(&self) -> Option<&Journal> {
+        self.journal.get()
     }
 
     /// Bytes received from stores so far (tests and benchmarks read this).
@@ -138,57 +229,86 @@ impl Stores {
             store: store.to_string(),
             key,
             display,
+            schema: schema.to_string(),
+            hash: hash.to_vec(),
+        })
+    }
+
+    /// An object by its key in the store (as the upload journal records it).
+    pub fn loc_for_key(&self, store: &str, key: &str) -> Result<ObjectLoc> {
+        let spec = self.spec(store)?;
+        let display = match &spec.protocol {
+            Protocol::File { location } => location.join(key).display().to_string(),
+            Protocol::S3 { bucket, .. } => format!("s3://{bucket}/{key}"),
+        };
+        Ok(ObjectLoc {
+            store: store.to_string(),
+            key: ObjectPath::parse(key).map_err(|e| anyhow!("object path {key:?}: {e}"))?,
+            display,
+            schema: String::new(),
+            hash: Vec::new(),
         })
     }
 
     fn client(&self, store: &str) -> Result<Arc<dyn ObjectStore>> {
+        Ok(self.clients(store)?.store)
+    }
+
+    fn clients(&self, store: &str) -> Result<Client> {
         if let Some(c) = self.clients.lock().unwrap().get(store) {
             return Ok(c.clone());
         }
         let spec = self.spec(store)?;
-        let client: Arc<dyn ObjectStore> = match &spec.protocol {
-            Protocol::File { location } => Arc::new(
-                LocalFileSystem::new_with_prefix(location)
-                    .with_context(|| format!("store {store:?}: folder {}", location.display()))?,
-            ),
-            Protocol::S3 {
-                endpoint,
-                bucket,
-                access_key,
-                secret_key,
-                secure,
-                ..
-            } => {
-                let scheme = if *secure { "https" } else { "http" };
-                let retry = RetryConfig {
-                    max_retries: 2,
-                    retry_timeout: REQUEST_TIMEOUT,
-                    ..Default::default()
-                };
-                Arc::new(
-                    AmazonS3Builder::new()
-                        .with_endpoint(format!("{scheme}://{endpoint}"))
-                        .with_bucket_name(bucket)
-                        .with_access_key_id(access_key)
-                        .with_secret_access_key(secret_key)
-                        .with_region("us-east-1")
-                        .with_virtual_hosted_style_request(false)
-                        // Uploads are not hashed with SHA-256 for the signature (UNSIGNED-PAYLOAD, as
-                        // AWS allows): 256 MiB went from 3.3 s to 2.4 s. The headers stay signed;
-                        // TLS, where the store uses it, guards the bytes in transit.
-                        .with_unsigned_payload(true)
-                        .with_retry(retry)
-                        .with_client_options(
-                            ClientOptions::new()
-                                .with_allow_http(!secure)
-                                .with_timeout(REQUEST_TIMEOUT)
-                                .with_connect_timeout(CONNECT_TIMEOUT),
-                        )
-                        .build()
-                        .with_context(|| format!("store {store:?}: S3 client"))?,
-                )
-            }
-        };
+        let client =
+            match &spec.protocol {
+                Protocol::File { location } => Client {
+                    store: Arc::new(LocalFileSystem::new_with_prefix(location).with_context(
+                        || format!("store {store:?}: folder {}", location.display()),
+                    )?),
+                    s3: None,
+                },
+                Protocol::S3 {
+                    endpoint,
+                    bucket,
+                    access_key,
+                    secret_key,
+                    secure,
+                    ..
+                } => {
+                    let scheme = if *secure { "https" } else { "http" };
+                    let retry = RetryConfig {
+                        max_retries: 2,
+                        retry_timeout: REQUEST_TIMEOUT,
+                        ..Default::default()
+                    };
+                    let s3 = Arc::new(
+                        AmazonS3Builder::new()
+                            .with_endpoint(format!("{scheme}://{endpoint}"))
+                            .with_bucket_name(bucket)
+                            .with_access_key_id(access_key)
+                            .with_secret_access_key(secret_key)
+                            .with_region("us-east-1")
+                            .with_virtual_hosted_style_request(false)
+                            // Uploads are not hashed with SHA-256 for the signature (UNSIGNED-PAYLOAD, as
+                            // AWS allows): 256 MiB went from 3.3 s to 2.4 s. The headers stay signed;
+                            // TLS, where the store uses it, guards the bytes in transit.
+                            .with_unsigned_payload(true)
+                            .with_retry(retry)
+                            .with_client_options(
+                                ClientOptions::new()
+                                    .with_allow_http(!secure)
+                                    .with_timeout(REQUEST_TIMEOUT)
+                                    .with_connect_timeout(CONNECT_TIMEOUT),
+                            )
+                            .build()
+                            .with_context(|| format!("store {store:?}: S3 client"))?,
+                    );
+                    Client {
+                        store: s3.clone(),
+                        s3: Some(s3),
+                    }
+                }
+            };
         self.clients
             .lock()
             .unwrap()
@@ -327,36 +447,114 @@ impl Stores {
     }
 
     /// Uploads an object from a local file (or from memory when `data` is given), in parts for
-    /// large objects, so memory stays bounded. The object appears whole or not at all.
+    /// large objects, so memory stays bounded. The object appears whole or not at all. With a
+    /// journal, the upload is recorded first (see `crate::journal`); the record stays until the
+    /// row transaction that references the object settles it.
     pub fn upload(&self, loc: &ObjectLoc, data: Option<Bytes>, file: Option<&Path>) -> Result<()> {
-        use std::io::Read;
-        let client = self.client(&loc.store)?;
+        let client = self.clients(&loc.store)?;
+        let mut record = Record {
+            store: loc.store.clone(),
+            schema: loc.schema.clone(),
+            hash: paths::hex(&loc.hash),
+            key: loc.key.to_string(),
+            upload_id: None,
+        };
+        let journal = self.journal();
+        let record_id = match journal {
+            Some(j) => Some(
+                j.begin(record.clone())
+                    .context("recording the upload in the journal")?,
+            ),
+            None => None,
+        };
         let result = self.runtime.block_on(async {
             if let Some(data) = data {
-                client.put(&loc.key, data.into()).await?;
+                client.store.put(&loc.key, data.into()).await?;
                 return anyhow::Ok(());
             }
             let path = file.context("nothing to upload")?;
-            let mut f =
+            let f =
                 std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-            let upload = client.put_multipart(&loc.key).await?;
-            let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-            let mut buf = vec![0u8; PART_SIZE];
-            loop {
-                let n = f.read(&mut buf)?;
-                if n == 0 {
-                    break;
+            match &client.s3 {
+                Some(s3) => {
+                    let id = s3.create_multipart(&loc.key).await?;
+                    if let (Some(j), Some(rid)) = (journal, record_id) {
+                        record.upload_id = Some(id.clone());
+                        if let Err(e) = j.update(rid, record.clone()) {
+                            let _ = s3.abort_multipart(&loc.key, &id).await;
+                            return Err(e.context("recording the multipart upload id"));
+                        }
+                    }
+                    let sent = upload_parts(s3, &loc.key, &id, f).await;
+                    if sent.is_err() {
+                        // Best effort; the journal keeps the id for recovery either way.
+                        let _ = s3.abort_multipart(&loc.key, &id).await;
+                    }
+                    sent
                 }
-                // At most a few parts in flight: bounded memory whatever the object size.
-                writer.wait_for_capacity(4).await?;
-                writer.write(&buf[..n]);
+                None => upload_writer(client.store.clone(), &loc.key, f).await,
             }
-            writer.finish().await?;
-            anyhow::Ok(())
         });
         result.with_context(|| format!("uploading {}", loc.display))?;
         tracing::debug!(store = %loc.store, object = %loc.display, "uploaded");
         Ok(())
+    }
+
+    /// Aborts an S3 multipart upload; Ok(false) when S3 no longer knows it (completed or aborted
+    /// before; s3s-fs says "access denied" for unknown uploads). Folder stores: Ok(false).
+    pub fn abort_multipart(&self, loc: &ObjectLoc, id: &str) -> Result<bool> {
+        let Some(s3) = self.clients(&loc.store)?.s3 else {
+            return Ok(false);
+        };
+        match self
+            .runtime
+            .block_on(s3.abort_multipart(&loc.key, &id.to_string()))
+        {
+            Ok(()) => Ok(true),
+            Err(object_store::Error::NotFound { .. })
+            | Err(object_store::Error::PermissionDenied { .. }) => Ok(false),
+            Err(e) => {
+                Err(e).with_context(|| format!("aborting the multipart upload of {}", loc.display))
+            }
+        }
+    }
+
+    /// Removes a folder store's partial uploads of an object (`<object>#<n>`, as
+    /// `object_store`'s LocalFileSystem writes before renaming); returns what it removed.
+    pub fn remove_partials(&self, loc: &ObjectLoc) -> Result<Vec<PathBuf>> {
+        let Some(path) = self.local_path(loc) else {
+            return Ok(Vec::new());
+        };
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return Ok(Vec::new());
+        };
+        let mut prefix = name.to_os_string();
+        prefix.push("#");
+        let prefix = prefix.as_encoded_bytes().to_vec();
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
+        };
+        let mut removed = Vec::new();
+        for entry in entries.flatten() {
+            let n = entry.file_name();
+            let bytes = n.as_encoded_bytes();
+            let partial = bytes.starts_with(&prefix)
+                && !bytes[prefix.len()..].is_empty()
+                && bytes[prefix.len()..].iter().all(u8::is_ascii_digit);
+            if partial {
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => removed.push(entry.path()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(e)
+                            .with_context(|| format!("removing {}", entry.path().display()))
+                    }
+                }
+            }
+        }
+        Ok(removed)
     }
 
     /// Removes an object; a missing object is not an error (the client ignores it too).
