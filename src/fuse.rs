@@ -466,17 +466,31 @@ impl fuser::Filesystem for FuseAdapter {
         reply.error(self.refused());
     }
 
+    /// Only the last step of a temp-then-rename save (a temporary file renamed to an
+    /// attribute's name in its folder); other renames are EPERM.
     fn rename(
         &self,
         _req: &Request,
-        _parent: INodeNo,
-        _name: &OsStr,
-        _newparent: INodeNo,
-        _newname: &OsStr,
-        _flags: RenameFlags,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        reply.error(self.refused());
+        if self.core.options().read_only {
+            return reply.error(Errno::EROFS);
+        }
+        if flags.contains(RenameFlags::RENAME_EXCHANGE) {
+            return reply.error(Errno::EPERM);
+        }
+        let (name, newname) = (name.to_owned(), newname.to_owned());
+        self.off_thread(
+            move |me| match me.core.rename(parent.0, &name, newparent.0, &newname) {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno(e)),
+            },
+        );
     }
 
     fn link(

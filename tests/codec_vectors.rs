@@ -53,7 +53,7 @@ fn opts(c: &Case) -> DecodeOptions {
 }
 
 fn fhex(x: f64) -> String {
-    hex::encode(&x.to_le_bytes())
+    hex::encode(x.to_le_bytes())
 }
 
 /// What datajoint-python's `unpack` would return, in the generator's
@@ -80,7 +80,7 @@ fn describe(v: &Value) -> J {
             json!({"t": "dict", "v": p.iter().map(|(k, v)| json!([describe(k), describe(v)])).collect::<Vec<_>>()})
         }
         Value::Array(a) => json!({
-            "t": "array", "descr": a.python_descr(), "shape": a.shape, "c_data": hex::encode(&a.python_c_bytes())
+            "t": "array", "descr": a.python_descr(), "shape": a.shape, "c_data": hex::encode(a.python_c_bytes())
         }),
         Value::Char(c) => match c.python_value() {
             Some(PyChars::Text(s)) => json!({"t": "ustr", "shape": [1], "v": [s]}),
@@ -115,7 +115,7 @@ fn describe(v: &Value) -> J {
                         _ => describe(it),
                     },
                     Value::Array(a) if a.len() == 1 => json!({
-                        "t": "array", "descr": a.python_descr(), "shape": [], "c_data": hex::encode(&a.python_c_bytes())
+                        "t": "array", "descr": a.python_descr(), "shape": [], "c_data": hex::encode(a.python_c_bytes())
                     }),
                     _ => describe(it),
                 })

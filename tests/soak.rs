@@ -89,6 +89,9 @@ fn write_file(path: &Path, data: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// One write of a writer's round.
+type WriteOp = Box<dyn Fn() -> std::io::Result<()>>;
+
 /// What one writer stored last, per (row, attribute).
 type LastWrites = Arc<Mutex<BTreeMap<(u32, String), String>>>;
 
@@ -109,7 +112,7 @@ fn writer(
                 let step = n as i64;
                 // A scalar, an external blob and an attachment, each a value tagged by step.
                 let notes = format!("{tag}-{step}");
-                let ops: [(&str, Box<dyn Fn() -> std::io::Result<()>>); 3] = [
+                let ops: [(&str, WriteOp); 3] = [
                     ("notes", {
                         let p = folder.join("notes");
                         let v = format!("{notes}\n");

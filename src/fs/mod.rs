@@ -164,6 +164,22 @@ impl Inodes {
     fn node(&self, ino: u64) -> Option<Node> {
         self.nodes.get(ino.checked_sub(1)? as usize).cloned()
     }
+    fn find(&self, node: &Node) -> Option<u64> {
+        self.by_node.get(node).copied()
+    }
+    /// `rename`: the inode the kernel moved to a new name now stands for that name.
+    fn rename(&mut self, ino: u64, to: Node) {
+        if let Some(slot) = ino
+            .checked_sub(1)
+            .and_then(|i| self.nodes.get_mut(i as usize))
+        {
+            let from = std::mem::replace(slot, to.clone());
+            if self.by_node.get(&from) == Some(&ino) {
+                self.by_node.remove(&from);
+            }
+            self.by_node.insert(to, ino);
+        }
+    }
 }
 
 struct Timed<T> {
@@ -292,6 +308,9 @@ pub struct Filesystem {
     /// The size each file last had in an answer to the kernel (which trusts it for the refresh
     /// delay): an open that finds another size bypasses the page cache (see `PageCache`).
     told_sizes: Mutex<HashMap<u64, u64>>,
+    /// Temporary files (the temp half of temp-then-rename saves), by inode: staged, never
+    /// stored under their own name; `rename` stores them under the final one.
+    temps: Mutex<HashMap<u64, (Node, Arc<WriteHandle>)>>,
     /// Files written through this mount, by when a write was last opened or closed on them:
     /// the kernel's size of such a file follows the writer's bytes, not the stored value, so
     /// readers bypass the page cache for a while (see `open_with`).
@@ -316,6 +335,7 @@ impl Filesystem {
             opened_content: Mutex::new(HashMap::new()),
             told_sizes: Mutex::new(HashMap::new()),
             written_at: Mutex::new(HashMap::new()),
+            temps: Mutex::new(HashMap::new()),
             kernel_forget: std::sync::OnceLock::new(),
             db,
             stores,
@@ -432,6 +452,9 @@ impl Filesystem {
             // Staged bytes are not the stored value: they must not reach the page cache that
             // readers of the same file use (they read the stored value until it is replaced).
             return Ok((self.open_for_write(ino, truncate)?, PageCache::Bypass));
+        }
+        if let Some((_, temp)) = self.temps.lock().unwrap().get(&ino).cloned() {
+            return Ok((self.new_handle(Handle::Write(temp)), PageCache::Bypass));
         }
         let node = self.node(ino)?;
         let target = self.file(&node)?;
@@ -570,6 +593,9 @@ impl Filesystem {
     /// A node's attributes: those of its stored value (what readers get until a write is
     /// stored); a file being written that has no stored value yet has its staged size.
     fn current_attr(&self, ino: u64, node: &Node) -> FsResult<Attr> {
+        if let Some((_, temp)) = self.temps.lock().unwrap().get(&ino) {
+            return Ok(self.writing_attr(ino, temp.staging.lock().unwrap().len()));
+        }
         let staged = self
             .writing
             .lock()
@@ -734,6 +760,9 @@ impl Filesystem {
             },
             Node::AttachFile { .. } => return Err(FsError::NotDir),
         };
+        if self.temp_ino(&child).is_some() {
+            return Ok(child);
+        }
         match &child {
             Node::RowEntry { .. }
             | Node::AttachFile { .. }
@@ -925,6 +954,7 @@ impl Filesystem {
                             listed,
                         )
                     })
+                    .chain(self.temps_in(node))
                     .collect())
             }
             Node::RowEntry {
@@ -949,11 +979,35 @@ impl Filesystem {
                             Listed::File(Some(size)),
                         )
                     })
+                    .chain(self.temps_in(node))
                     .collect()),
                 _ => Err(FsError::NotDir),
             },
             Node::AttachFile { .. } => Err(FsError::NotDir),
         }
+    }
+
+    /// The temporary files in a row or attachment folder, as listed.
+    fn temps_in(&self, parent: &Node) -> Vec<(Node, String, Listed)> {
+        let temps = self.temps.lock().unwrap();
+        temps
+            .values()
+            .filter(|(node, _)| Filesystem::child_node(parent, node_name(node)) == *node)
+            .map(|(node, handle)| {
+                let name = match node {
+                    Node::RowEntry { name, .. } | Node::AttachFile { name, .. } => name.to_string(),
+                    _ => String::new(),
+                };
+                let size = handle.staging.lock().unwrap().len();
+                (node.clone(), name, Listed::File(Some(size)))
+            })
+            .collect()
+    }
+
+    /// The inode of a temporary file, if `node` is one.
+    fn temp_ino(&self, node: &Node) -> Option<u64> {
+        let ino = self.inodes.lock().unwrap().find(node)?;
+        self.temps.lock().unwrap().contains_key(&ino).then_some(ino)
     }
 
     fn row_entry_raw(
@@ -1765,4 +1819,12 @@ fn render_key(
 fn compressed_len(stored: &[u8]) -> Option<u64> {
     let declared = stored.strip_prefix(b"ZL123\0")?.get(..8)?;
     Some(u64::from_le_bytes(declared.try_into().unwrap()))
+}
+
+/// The last part of a file node's path.
+fn node_name(node: &Node) -> &str {
+    match node {
+        Node::RowEntry { name, .. } | Node::AttachFile { name, .. } => name,
+        _ => "",
+    }
 }

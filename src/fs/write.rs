@@ -42,6 +42,10 @@ pub(super) enum WriteKind {
     BlobRaw,
     /// A file in an attachment folder: the attachment, under this name.
     Attach(String),
+    /// A temporary file of a temp-then-rename save (`rsync`, editors, `tempfile` +
+    /// `os.replace`): staged, never stored under its own name; `rename` stores it under the
+    /// final name.
+    Temp,
 }
 
 /// The row a write goes to.
@@ -230,6 +234,11 @@ impl super::Filesystem {
                 | AttrKind::External {
                     kind: ExternalKind::Attach,
                     ..
+                } if name.starts_with('.') => Ok((i, WriteKind::Temp)),
+                AttrKind::Attach
+                | AttrKind::External {
+                    kind: ExternalKind::Attach,
+                    ..
                 } => Ok((i, WriteKind::Attach(name.to_string()))),
                 // Filepath values name files in the store's stage: not written through the mount.
                 _ => Err(FsError::NotPermitted),
@@ -282,6 +291,17 @@ impl super::Filesystem {
                 "{}: {name} is a read-only view (write the .npy to change the array)",
                 table.class_name
             );
+        }
+        // A name that is no attribute's (`.title.Xa9z`, `tmpk3j2`, `4913`, `title~`): a
+        // temporary file, stored only if renamed to an attribute's name.
+        let about_an_attribute = table.columns.iter().any(|c| {
+            !c.hidden
+                && name
+                    .strip_prefix(c.name.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+        });
+        if name.starts_with('.') || !about_an_attribute {
+            return Ok((0, WriteKind::Temp));
         }
         Err(FsError::NotPermitted)
     }
@@ -365,6 +385,13 @@ impl super::Filesystem {
         });
         self.writing.lock().unwrap().insert(ino, handle.clone());
         self.note_written(ino);
+        if matches!(handle.kind, WriteKind::Temp) {
+            let node = self.node(ino)?;
+            self.temps
+                .lock()
+                .unwrap()
+                .insert(ino, (node, handle.clone()));
+        }
         Ok((ino, handle))
     }
 
@@ -546,13 +573,30 @@ impl super::Filesystem {
         };
         let read_all = || staging.to_vec().map_err(|_| FsError::Io);
         let (value, tracking, fact) = match &h.kind {
-            WriteKind::Ignored => return Ok(()),
+            WriteKind::Ignored | WriteKind::Temp => return Ok(()),
             WriteKind::KeyCheck => {
                 let bytes = read_all()?;
                 let text = String::from_utf8_lossy(&bytes);
                 let text = text.strip_suffix('\n').unwrap_or(&text);
                 let pos = table.key.iter().position(|&k| k == h.column).unwrap_or(0);
+                let row_key: RowKey = (
+                    h.row.schema.clone(),
+                    h.row.class.clone(),
+                    h.row.folder.clone(),
+                );
                 if text == h.row.key[pos] {
+                    self.show_key_file(&row_key, h.column);
+                    return Ok(());
+                }
+                // `cp -r row Table/<new key>` duplicates a row: in a row made in this mount the
+                // folder name is the key, and the copied key file is ignored.
+                if self.new_row(&row_key) {
+                    self.show_key_file(&row_key, h.column);
+                    tracing::info!(
+                        "{}: says {text:?}, the folder name says {:?}: the folder name is the key; ignored",
+                        h.place,
+                        h.row.key[pos]
+                    );
                     return Ok(());
                 }
                 tracing::error!(
@@ -799,6 +843,15 @@ impl super::Filesystem {
             .map(|m| m.shown.clone())
     }
 
+    /// A key file written into a new row folder shows there (as the copy left it).
+    fn show_key_file(&self, row_key: &RowKey, column: usize) {
+        if let Some(p) = self.pending.lock().unwrap().get_mut(row_key) {
+            p.shown.insert(column);
+            return;
+        }
+        self.show_in_made_row(row_key, column);
+    }
+
     /// A column of a recently made row was written or its folder made: show it.
     fn show_in_made_row(&self, row_key: &RowKey, column: usize) -> bool {
         match self.made.lock().unwrap().get_mut(row_key) {
@@ -977,6 +1030,10 @@ impl super::Filesystem {
         {
             return self.delete_unused(schema, store, name_str);
         }
+        if let Some(ino) = self.temp_ino(&Self::child_node(&parent_node, name_str)) {
+            self.temps.lock().unwrap().remove(&ino);
+            return Ok(());
+        }
         let child = match self.child(&parent_node, name_str) {
             // A view whose data file was just removed went with it (`rm -r` of a row removes
             // `x.npy`, then `x.png`; `x.blob`, then `x.json`).
@@ -1007,6 +1064,119 @@ impl super::Filesystem {
         }
         let (_, _, column) = target.in_table.clone().ok_or(FsError::NotPermitted)?;
         self.remove_attribute(schema, class, row, column, &target.place, false)
+    }
+
+    /// `rename` of a temporary file to an attribute's file or attachment name in the same
+    /// folder: its bytes are stored under the final name, in one step (the old value shows
+    /// until then). Anything else: EPERM (names are data).
+    pub fn rename(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        new_parent: u64,
+        new_name: &OsStr,
+    ) -> FsResult<()> {
+        self.check_writable()?;
+        let parent_node = self.node(parent)?;
+        let (name, new_name) = match (name.to_str(), new_name.to_str()) {
+            (Some(a), Some(b)) => (a, b),
+            _ => return Err(FsError::NotPermitted),
+        };
+        let from = Self::child_node(&parent_node, name);
+        let Some(ino) = self.temp_ino(&from) else {
+            tracing::warn!(
+                "rename of {name:?}: only temporary files can be renamed (names are data)"
+            );
+            return Err(FsError::NotPermitted);
+        };
+        if new_parent != parent {
+            tracing::warn!("rename of {name:?} to another folder: not supported");
+            return Err(FsError::NotPermitted);
+        }
+        let temp = self
+            .temps
+            .lock()
+            .unwrap()
+            .get(&ino)
+            .map(|(_, h)| h.clone())
+            .ok_or(FsError::NotFound)?;
+        let (schema, class, row, folder) = match &parent_node {
+            Node::Row { schema, class, row } => (schema, class, row, None),
+            Node::RowEntry {
+                schema,
+                class,
+                row,
+                name: folder,
+            } => (schema, class, row, Some(folder.clone())),
+            _ => return Err(FsError::NotPermitted),
+        };
+        let to = Self::child_node(&parent_node, new_name);
+        let new_row = self.new_row(&(schema.clone(), class.clone(), row.clone()));
+        let (column, kind) = self.write_kind(&temp.table, folder.as_deref(), new_name, new_row)?;
+        if matches!(kind, WriteKind::Temp) {
+            // A temporary file renamed to another temporary name.
+            self.temps.lock().unwrap().insert(ino, (to.clone(), temp));
+            self.inodes.lock().unwrap().rename(ino, to);
+            return Ok(());
+        }
+        let place = format!(
+            "{schema}/{class}/{row}/{}{new_name}",
+            folder.map(|f| format!("{f}/")).unwrap_or_default()
+        );
+        let staged = std::mem::replace(
+            &mut *temp.staging.lock().unwrap(),
+            Staging::new(&self.staging_dir),
+        );
+        let target = WriteHandle {
+            ino,
+            table: temp.table.clone(),
+            row: temp.row.clone(),
+            column,
+            kind,
+            staging: Mutex::new(staged),
+            dirty: Mutex::new(true),
+            has_data: Default::default(),
+            place,
+        };
+        match self.commit(&target) {
+            Ok(()) => {
+                self.temps.lock().unwrap().remove(&ino);
+                self.inodes.lock().unwrap().rename(ino, to);
+                self.value_changed(ino);
+                tracing::info!("{}: stored from {name:?}", target.place);
+                Ok(())
+            }
+            Err(e) => {
+                // The temporary file keeps its bytes (the caller may try again or remove it).
+                *temp.staging.lock().unwrap() = target.staging.into_inner().unwrap();
+                Err(e)
+            }
+        }
+    }
+
+    /// The node of `name` in folder `parent` (not checked to exist).
+    pub(super) fn child_node(parent: &Node, name: &str) -> Node {
+        match parent {
+            Node::RowEntry {
+                schema,
+                class,
+                row,
+                name: folder,
+            } => Node::AttachFile {
+                schema: schema.clone(),
+                class: class.clone(),
+                row: row.clone(),
+                folder: folder.clone(),
+                name: name.into(),
+            },
+            Node::Row { schema, class, row } => Node::RowEntry {
+                schema: schema.clone(),
+                class: class.clone(),
+                row: row.clone(),
+                name: name.into(),
+            },
+            other => other.clone(),
+        }
     }
 
     /// Whether `name` in row folder `parent` is the `.png` or `.json` view of an attribute whose
