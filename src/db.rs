@@ -63,6 +63,19 @@ pub struct RowFacts {
     pub full_name: String,
     /// One fact per column of the table, in column order.
     pub values: Vec<Fact>,
+    /// Per column, what identifies its current content for modification times (see `Stamp`).
+    pub stamps: Vec<Stamp>,
+}
+
+/// What dates a value: an external object's tracking `timestamp` (seconds since the epoch), or
+/// a digest of an in-table blob or attachment computed by the server (MD5 of the value; of its
+/// length, first and last KiB above 1 MiB, so listing never hashes large values whole).
+/// Scalars are dated by their text itself.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Stamp {
+    None,
+    Digest(Vec<u8>),
+    Time(i64),
 }
 
 pub struct Database {
@@ -429,8 +442,10 @@ impl Database {
     ) -> Result<RowFacts> {
         let mut cells = row.into_iter();
         let mut values = Vec::with_capacity(table.columns.len());
+        let mut stamps = Vec::with_capacity(table.columns.len());
         for (column, fetch) in table.columns.iter().zip(&select.fetches) {
             let mut next = || cells.next().unwrap_or(Value::NULL);
+            let mut stamp = Stamp::None;
             let fact = match fetch {
                 Fetch::Text => match bytes(&next()) {
                     None => Fact::Null,
@@ -442,6 +457,7 @@ impl Database {
                 Fetch::Blob => {
                     let len = int(&next());
                     let head = bytes(&next());
+                    stamp = bytes(&next()).map_or(Stamp::None, Stamp::Digest);
                     match (len, head) {
                         (Some(len), Some(head)) => Fact::Blob { len, head },
                         _ => Fact::Null,
@@ -450,6 +466,7 @@ impl Database {
                 Fetch::Attach => {
                     let len = int(&next());
                     let head = bytes(&next());
+                    stamp = bytes(&next()).map_or(Stamp::None, Stamp::Digest);
                     match (len, head) {
                         (Some(len), Some(head)) => match head.iter().position(|&b| b == 0) {
                             Some(nul) => Fact::Attach {
@@ -466,6 +483,13 @@ impl Database {
                     let attachment_name = text(&next());
                     let filepath = text(&next());
                     let size = int(&next());
+                    stamp = match next() {
+                        Value::Int(t) => Stamp::Time(t),
+                        Value::UInt(t) => Stamp::Time(t as i64),
+                        v => text(&v)
+                            .and_then(|t| t.split('.').next()?.parse().ok())
+                            .map_or(Stamp::None, Stamp::Time),
+                    };
                     match hash {
                         Some(hash) => Fact::External {
                             hash,
@@ -478,6 +502,7 @@ impl Database {
                 }
             };
             values.push(fact);
+            stamps.push(stamp);
         }
         let key: Vec<String> = table
             .key
@@ -497,6 +522,7 @@ impl Database {
             full_name,
             key,
             values,
+            stamps,
         };
         self.complete_blob_heads(table, &mut facts)?;
         Ok(facts)
@@ -531,6 +557,8 @@ pub struct Tracked {
     pub hash: Vec<u8>,
     pub size: u64,
     pub kind: crate::stores::paths::TrackedKind,
+    /// The tracking row's `timestamp`, seconds since the epoch.
+    pub timestamp: Option<i64>,
 }
 
 impl Database {
@@ -540,7 +568,8 @@ impl Database {
     pub fn tracked(&self, schema: &str, store: &str, unused_only: bool) -> Result<Vec<Tracked>> {
         let tracking = format!("~external_{store}");
         let mut sql = format!(
-            "SELECT e.`hash`, e.`size`, e.`attachment_name`, e.`filepath` FROM {}.{} AS e",
+            "SELECT e.`hash`, e.`size`, e.`attachment_name`, e.`filepath`, \
+             UNIX_TIMESTAMP(e.`timestamp`) FROM {}.{} AS e",
             quote(schema),
             quote(&tracking)
         );
@@ -585,7 +614,17 @@ impl Database {
                     (None, Some(path)) => TrackedKind::Filepath(path),
                     (None, None) => TrackedKind::Blob,
                 };
-                Some(Tracked { hash, size, kind })
+                let timestamp = match &r[4] {
+                    Value::Int(t) => Some(*t),
+                    Value::UInt(t) => Some(*t as i64),
+                    v => text(v).and_then(|t| t.split('.').next()?.parse().ok()),
+                };
+                Some(Tracked {
+                    hash,
+                    size,
+                    kind,
+                    timestamp,
+                })
             })
             .collect())
     }
@@ -1023,11 +1062,13 @@ impl RowSelect {
                 AttrKind::Blob => {
                     exprs.push(format!("LENGTH({c})"));
                     exprs.push(format!("SUBSTRING({c}, 1, {BLOB_HEAD_BYTES})"));
+                    exprs.push(content_digest(&c));
                     fetches.push(Fetch::Blob);
                 }
                 AttrKind::Attach => {
                     exprs.push(format!("LENGTH({c})"));
                     exprs.push(format!("SUBSTRING({c}, 1, {ATTACH_NAME_SCAN})"));
+                    exprs.push(content_digest(&c));
                     fetches.push(Fetch::Attach);
                 }
                 AttrKind::External { store, .. } => {
@@ -1041,6 +1082,7 @@ impl RowSelect {
                     exprs.push(format!("{x}.`attachment_name`"));
                     exprs.push(format!("{x}.`filepath`"));
                     exprs.push(format!("{x}.`size`"));
+                    exprs.push(format!("UNIX_TIMESTAMP({x}.`timestamp`)"));
                     fetches.push(Fetch::External);
                 }
             }
@@ -1054,6 +1096,14 @@ impl RowSelect {
             fetches,
         }
     }
+}
+
+/// SQL for the digest part of a `Stamp` of column expression `c`.
+fn content_digest(c: &str) -> String {
+    format!(
+        "IF(LENGTH({c}) <= 1048576, UNHEX(MD5({c})), \
+         UNHEX(MD5(CONCAT(LENGTH({c}), SUBSTRING({c}, 1, 1024), SUBSTRING({c}, -1024)))))"
+    )
 }
 
 /// `WHERE` condition and parameters selecting one row by its key texts (table alias `t`).

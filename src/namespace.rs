@@ -528,6 +528,7 @@ mod tests {
             key: vec!["1".into()],
             folder: "id=1".into(),
             full_name: "id=1".into(),
+            stamps: vec![],
             values: vec![
                 Fact::Bytes(b"1".to_vec()),
                 Fact::Null,
@@ -627,6 +628,7 @@ mod tests {
                 key: vec![],
                 folder: "x".into(),
                 full_name: "x".into(),
+                stamps: vec![],
                 values: vec![
                     Fact::Blob {
                         len: blob.len() as u64,

@@ -137,6 +137,9 @@ pub struct DirEntry {
 enum Listed {
     Dir,
     File(Option<u64>),
+    /// With a modification time of its own (rows, values: see `Filesystem::value_mtime`).
+    DirAt(SystemTime),
+    FileAt(u64, SystemTime),
 }
 
 /// Inode numbers for nodes, handed out on first sight and kept for the life of the mount.
@@ -228,6 +231,7 @@ struct FileTarget {
     place: String,
     /// For in-table values: the table, the row's key and the column to fetch.
     in_table: Option<(Arc<TableInfo>, Vec<String>, usize)>,
+    mtime: SystemTime,
 }
 
 /// Rendered views (`.json`, `.png`), dropped all at once when they exceed their byte budget.
@@ -308,6 +312,9 @@ pub struct Filesystem {
     /// The size each file last had in an answer to the kernel (which trusts it for the refresh
     /// delay): an open that finds another size bypasses the page cache (see `PageCache`).
     told_sizes: Mutex<HashMap<u64, u64>>,
+    /// When this mount first saw each value's current content, by row and column, with what
+    /// identified that content (see `value_mtime`).
+    mtimes: Mutex<HashMap<(RowKey, usize), (u64, SystemTime)>>,
     /// Temporary files (the temp half of temp-then-rename saves), by inode: staged, never
     /// stored under their own name; `rename` stores them under the final one.
     temps: Mutex<HashMap<u64, (Node, Arc<WriteHandle>)>>,
@@ -336,6 +343,7 @@ impl Filesystem {
             told_sizes: Mutex::new(HashMap::new()),
             written_at: Mutex::new(HashMap::new()),
             temps: Mutex::new(HashMap::new()),
+            mtimes: Mutex::new(HashMap::new()),
             kernel_forget: std::sync::OnceLock::new(),
             db,
             stores,
@@ -415,9 +423,20 @@ impl Filesystem {
             .map(|(ino, node, name, listed)| {
                 let attr = match listed {
                     Listed::Dir => self.dir_attr(ino),
+                    Listed::DirAt(mtime) => Attr {
+                        mtime,
+                        ..self.dir_attr(ino)
+                    },
                     Listed::File(Some(size)) => {
                         self.told_sizes.lock().unwrap().insert(ino, size);
                         self.writing_attr(ino, size)
+                    }
+                    Listed::FileAt(size, mtime) => {
+                        self.told_sizes.lock().unwrap().insert(ino, size);
+                        Attr {
+                            mtime,
+                            ..self.writing_attr(ino, size)
+                        }
                     }
                     Listed::File(None) => self
                         .attr_of(ino, &node)
@@ -425,7 +444,7 @@ impl Filesystem {
                 };
                 DirEntry {
                     ino,
-                    is_dir: matches!(listed, Listed::Dir),
+                    is_dir: matches!(listed, Listed::Dir | Listed::DirAt(_)),
                     name,
                     attr,
                 }
@@ -618,7 +637,10 @@ impl Filesystem {
             | Node::ExternalObject { .. }
             | Node::Definition { .. }
             | Node::Diagram { .. } => match self.resolve_entry(node)? {
-                Resolved::Folder => Ok(self.dir_attr(ino)),
+                Resolved::Folder(mtime) => Ok(Attr {
+                    mtime,
+                    ..self.dir_attr(ino)
+                }),
                 Resolved::File(target) => Ok(Attr {
                     ino,
                     is_dir: false,
@@ -627,9 +649,16 @@ impl Filesystem {
                         _ => target.content.size(),
                     },
                     perm: permissions(false, self.opts.read_only),
-                    mtime: self.mounted_at,
+                    mtime: target.mtime,
                 }),
             },
+            Node::Row { schema, class, row } => {
+                let (table, facts) = self.row(schema, class, row)?;
+                Ok(Attr {
+                    mtime: self.row_mtime(schema, &table, &facts),
+                    ..self.dir_attr(ino)
+                })
+            }
             other => {
                 self.check_dir(other)?;
                 Ok(self.dir_attr(ino))
@@ -674,7 +703,7 @@ impl Filesystem {
             | Node::ExternalObject { .. }
             | Node::Definition { .. }
             | Node::Diagram { .. } => match self.resolve_entry(node)? {
-                Resolved::Folder => Ok(()),
+                Resolved::Folder(_) => Ok(()),
                 Resolved::File(..) => Err(FsError::NotDir),
             },
         }
@@ -855,14 +884,15 @@ impl Filesystem {
                     definition::FILE_NAME.to_string(),
                     Listed::File(Some(self.definition_file(schema, class)?.len() as u64)),
                 );
+                let now = SystemTime::now();
                 Ok(std::iter::once(definition)
                     .chain(
                         listing
                             .rows
                             .iter()
-                            .map(|r| r.folder.clone())
-                            .chain(pending)
-                            .map(|folder| {
+                            .map(|r| (r.folder.clone(), self.row_mtime(schema, &table, r)))
+                            .chain(pending.into_iter().map(|f| (f, now)))
+                            .map(|(folder, mtime)| {
                                 let row: Arc<str> = folder.as_str().into();
                                 (
                                     Node::Row {
@@ -871,7 +901,7 @@ impl Filesystem {
                                         row,
                                     },
                                     folder,
-                                    Listed::Dir,
+                                    Listed::DirAt(mtime),
                                 )
                             }),
                     )
@@ -923,7 +953,7 @@ impl Filesystem {
                                 name: name.as_str().into(),
                             },
                             name.clone(),
-                            Listed::File(Some(tracked.size)),
+                            Listed::FileAt(tracked.size, tracked_mtime(tracked)),
                         )
                     }))
                     .collect())
@@ -935,12 +965,21 @@ impl Filesystem {
                     .entries_of(schema, &table, &facts)
                     .into_iter()
                     .map(|e| {
+                        let column = match &e {
+                            RowEntry::File(f) => Some(f.column),
+                            RowEntry::Folder { name, .. } => {
+                                table.columns.iter().position(|c| c.name == *name)
+                            }
+                        };
+                        let mtime = column.map_or(self.mounted_at, |c| {
+                            self.value_mtime(schema, &table, &facts, c)
+                        });
                         let listed = match &e {
-                            RowEntry::Folder { .. } => Listed::Dir,
-                            RowEntry::File(f) => Listed::File(match f.content {
-                                Content::Json { .. } => None,
-                                _ => Some(f.content.size()),
-                            }),
+                            RowEntry::Folder { .. } => Listed::DirAt(mtime),
+                            RowEntry::File(f) => match f.content {
+                                Content::Json { .. } => Listed::File(None),
+                                _ => Listed::FileAt(f.content.size(), mtime),
+                            },
                         };
                         let name = e.name().to_string();
                         (
@@ -963,10 +1002,11 @@ impl Filesystem {
                 row,
                 name,
             } => match self.row_entry_raw(schema, class, row, name)? {
-                (_, _, RowEntry::Folder { files, .. }) => Ok(files
+                (table, facts, RowEntry::Folder { files, .. }) => Ok(files
                     .into_iter()
                     .map(|f| {
                         let size = f.content.size();
+                        let mtime = self.value_mtime(schema, &table, &facts, f.column);
                         (
                             Node::AttachFile {
                                 schema: schema.clone(),
@@ -976,7 +1016,7 @@ impl Filesystem {
                                 name: f.name.as_str().into(),
                             },
                             f.name,
-                            Listed::File(Some(size)),
+                            Listed::FileAt(size, mtime),
                         )
                     })
                     .chain(self.temps_in(node))
@@ -985,6 +1025,56 @@ impl Filesystem {
             },
             Node::AttachFile { .. } => Err(FsError::NotDir),
         }
+    }
+
+    /// A value's modification time: an external object's tracking `timestamp` (the same on
+    /// every mount); otherwise when this mount first saw the value's current content (a new
+    /// value moves it forward, also when the size stays the same).
+    fn value_mtime(
+        &self,
+        schema: &Arc<str>,
+        table: &TableInfo,
+        facts: &RowFacts,
+        column: usize,
+    ) -> SystemTime {
+        use std::hash::{Hash, Hasher};
+        let stamp = facts.stamps.get(column).unwrap_or(&crate::db::Stamp::None);
+        if let crate::db::Stamp::Time(t) = stamp {
+            return SystemTime::UNIX_EPOCH + Duration::from_secs((*t).max(0) as u64);
+        }
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        stamp.hash(&mut hasher);
+        match facts.values.get(column) {
+            Some(Fact::Bytes(b)) => b.hash(&mut hasher),
+            Some(Fact::Blob { len, head }) => (len, head).hash(&mut hasher),
+            Some(Fact::Attach { name, size }) => (name, size).hash(&mut hasher),
+            Some(Fact::External { hash, .. }) => hash.hash(&mut hasher),
+            Some(Fact::Null) | Some(Fact::BadAttach) | None => 0u8.hash(&mut hasher),
+        }
+        let content = hasher.finish();
+        let key: RowKey = (
+            schema.clone(),
+            table.class_name.as_str().into(),
+            facts.folder.as_str().into(),
+        );
+        let mut mtimes = self.mtimes.lock().unwrap();
+        match mtimes.get(&(key.clone(), column)) {
+            Some(&(seen, at)) if seen == content => at,
+            _ => {
+                let now = SystemTime::now();
+                mtimes.insert((key, column), (content, now));
+                now
+            }
+        }
+    }
+
+    /// A row folder's modification time: the newest of its values'.
+    fn row_mtime(&self, schema: &Arc<str>, table: &TableInfo, facts: &RowFacts) -> SystemTime {
+        (0..table.columns.len())
+            .filter(|&c| !table.columns[c].hidden)
+            .map(|c| self.value_mtime(schema, table, facts, c))
+            .max()
+            .unwrap_or(self.mounted_at)
     }
 
     /// The temporary files in a row or attachment folder, as listed.
@@ -1031,6 +1121,7 @@ impl Filesystem {
         let in_row = |schema: &Arc<str>, table: &Arc<TableInfo>, facts: &RowFacts, f: FileEntry| {
             Resolved::File(Box::new(FileTarget {
                 place: format!("{schema}/{}/{}/{}", table.class_name, facts.folder, f.name),
+                mtime: self.value_mtime(schema, table, facts, f.column),
                 in_table: Some((table.clone(), facts.key.clone(), f.column)),
                 schema: schema.clone(),
                 content: f.content,
@@ -1043,7 +1134,12 @@ impl Filesystem {
                 row,
                 name,
             } => match self.row_entry_raw(schema, class, row, name)? {
-                (_, _, RowEntry::Folder { .. }) => Ok(Resolved::Folder),
+                (table, facts, RowEntry::Folder { name, .. }) => {
+                    let column = table.columns.iter().position(|c| c.name == name);
+                    Ok(Resolved::Folder(column.map_or(self.mounted_at, |c| {
+                        self.value_mtime(schema, &table, &facts, c)
+                    })))
+                }
                 (table, facts, RowEntry::File(f)) => Ok(in_row(schema, &table, &facts, f)),
             },
             Node::AttachFile {
@@ -1082,6 +1178,7 @@ impl Filesystem {
                     schema: schema.clone(),
                     place: format!("{schema}/{EXTERNAL_DIR}/{store}/{name}"),
                     in_table: None,
+                    mtime: tracked_mtime(tracked),
                 })))
             }
             Node::Definition { schema, class } => Ok(Resolved::File(Box::new(FileTarget {
@@ -1089,6 +1186,7 @@ impl Filesystem {
                 schema: schema.clone(),
                 place: node.view_path().unwrap_or_default(),
                 in_table: None,
+                mtime: self.mounted_at,
             }))),
             Node::Diagram { schema, dot } => {
                 let catalog = self.catalog(schema)?;
@@ -1098,6 +1196,7 @@ impl Filesystem {
                     schema: schema.clone(),
                     place: node.view_path().unwrap_or_default(),
                     in_table: None,
+                    mtime: self.mounted_at,
                 })))
             }
             _ => Err(FsError::IsDir),
@@ -1107,7 +1206,7 @@ impl Filesystem {
     fn file(&self, node: &Node) -> FsResult<FileTarget> {
         match self.resolve_entry(node)? {
             Resolved::File(target) => Ok(*target),
-            Resolved::Folder => Err(FsError::IsDir),
+            Resolved::Folder(_) => Err(FsError::IsDir),
         }
     }
 
@@ -1797,7 +1896,8 @@ impl Filesystem {
 }
 
 enum Resolved {
-    Folder,
+    /// An attachment folder, dated as its value.
+    Folder(SystemTime),
     File(Box<FileTarget>),
 }
 
@@ -1827,4 +1927,9 @@ fn node_name(node: &Node) -> &str {
         Node::RowEntry { name, .. } | Node::AttachFile { name, .. } => name,
         _ => "",
     }
+}
+
+/// An external object's modification time: its tracking row's `timestamp`.
+fn tracked_mtime(tracked: &Tracked) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(tracked.timestamp.unwrap_or(0).max(0) as u64)
 }

@@ -106,7 +106,7 @@ impl PendingRow {
     }
 
     pub fn facts(&self) -> RowFacts {
-        let values = (0..self.table.columns.len())
+        let values: Vec<Fact> = (0..self.table.columns.len())
             .map(|i| {
                 if let Some(pos) = self.table.key.iter().position(|&k| k == i) {
                     Fact::Bytes(self.key[pos].clone().into_bytes())
@@ -119,6 +119,7 @@ impl PendingRow {
             key: self.key.clone(),
             folder: self.folder.clone(),
             full_name: self.folder.clone(),
+            stamps: vec![crate::db::Stamp::None; values.len()],
             values,
         }
     }
