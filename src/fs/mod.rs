@@ -1028,7 +1028,7 @@ impl Filesystem {
     }
 
     /// A value's modification time: an external object's tracking `timestamp` (the same on
-    /// every mount); otherwise when this mount first saw the value's current content (a new
+    /// every mount); otherwise the mount time, or when this mount saw the value change (a new
     /// value moves it forward, also when the size stays the same).
     fn value_mtime(
         &self,
@@ -1060,10 +1060,15 @@ impl Filesystem {
         let mut mtimes = self.mtimes.lock().unwrap();
         match mtimes.get(&(key.clone(), column)) {
             Some(&(seen, at)) if seen == content => at,
-            _ => {
+            Some(_) => {
                 let now = SystemTime::now();
                 mtimes.insert((key, column), (content, now));
                 now
+            }
+            // First seen: as old as the mount (the value may be much older; djfs cannot know).
+            None => {
+                mtimes.insert((key, column), (content, self.mounted_at));
+                self.mounted_at
             }
         }
     }

@@ -491,8 +491,32 @@ impl super::Filesystem {
                 *h.dirty.lock().unwrap() = true;
                 Ok(self.writing_attr(ino, size))
             }
-            // A value is replaced by writing it whole: open with O_TRUNC, write, close.
-            None => Err(FsError::NotPermitted),
+            // `truncate -s N file` of a file nobody has open: the value cut (or zero-padded)
+            // to N bytes, stored at once, as open + ftruncate + close would.
+            None => {
+                let temp = self.temps.lock().unwrap().get(&ino).map(|(_, h)| h.clone());
+                if let Some(t) = temp {
+                    t.staging
+                        .lock()
+                        .unwrap()
+                        .truncate(size)
+                        .map_err(|_| FsError::Io)?;
+                    return Ok(self.writing_attr(ino, size));
+                }
+                let fh = self.open_for_write(ino, size == 0)?;
+                let result = self.write_handle(fh).and_then(|h| {
+                    h.staging
+                        .lock()
+                        .unwrap()
+                        .truncate(size)
+                        .map_err(|_| FsError::Io)?;
+                    *h.dirty.lock().unwrap() = true;
+                    self.commit_if_dirty(&h)
+                });
+                self.release(fh);
+                result?;
+                self.getattr(ino)
+            }
         }
     }
 
