@@ -1,6 +1,7 @@
 //! The `djfs` command.
 
 use std::ffi::OsString;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -66,9 +67,13 @@ fn gc(g: GcCli) -> ExitCode {
     };
     match run() {
         Ok(s) => {
-            let verb = if g.dry_run { "would delete" } else { "deleted" };
+            let (verb, freed) = if g.dry_run {
+                ("would delete", "would be freed")
+            } else {
+                ("deleted", "freed")
+            };
             println!(
-                "{verb} {} objects, {} bytes freed; {} referenced meanwhile, {} failed",
+                "{verb} {} objects, {} bytes {freed}; {} referenced meanwhile, {} failed",
                 s.deleted, s.bytes, s.referenced, s.failed
             );
             if s.failed > 0 {
@@ -141,7 +146,11 @@ fn init_logging(level: &str, file: Option<&PathBuf>) -> Result<(), String> {
                 .with_writer(std::sync::Mutex::new(f))
                 .init();
         }
-        None => builder.with_writer(std::io::stderr).init(),
+        // Colours only on a terminal (a redirected stderr is a log file).
+        None => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .init(),
     }
     Ok(())
 }
