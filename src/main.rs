@@ -90,10 +90,18 @@ fn gc(g: GcCli) -> ExitCode {
 }
 
 #[derive(Parser)]
+// `[SCHEMA] MOUNTPOINT`: one positional argument is the mountpoint.
+#[command(
+    allow_missing_positional = true,
+    override_usage = "djfs mount [OPTIONS] [SCHEMA] MOUNTPOINT"
+)]
 struct MountCli {
-    /// [SCHEMA] MOUNTPOINT
-    #[arg(value_name = "[SCHEMA] MOUNTPOINT", num_args = 1..=2, required = true)]
-    targets: Vec<String>,
+    /// The schema to mount; without it, every schema the user may see, one folder each
+    #[arg(value_name = "SCHEMA")]
+    schema: Option<String>,
+    /// The folder to mount on
+    #[arg(value_name = "MOUNTPOINT")]
+    mountpoint: String,
     /// DataJoint config file (JSON, as the client writes it)
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -183,11 +191,7 @@ fn main() -> ExitCode {
         Commands::Mount(m) => m,
         Commands::Gc(g) => return gc(g),
     };
-    let (schema, mountpoint) = match m.targets.as_slice() {
-        [mp] => (None, mp.clone()),
-        [schema, mp] => (Some(schema.clone()), mp.clone()),
-        _ => unreachable!("clap allows one or two targets"),
-    };
+    let (schema, mountpoint) = (m.schema.clone(), m.mountpoint.clone());
     if !(m.refresh.is_finite() && m.refresh >= 0.0) {
         eprintln!("djfs: --refresh must be a number of seconds >= 0");
         return ExitCode::from(2);
