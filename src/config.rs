@@ -191,9 +191,20 @@ pub fn from_json(
         }
         _ => host_setting,
     };
-    let user = env("DJ_USER")
-        .or_else(|| setting_str(json, "database.user"))
-        .context("no database user: set database.user in the DataJoint config or DJ_USER")?;
+    let user = match env("DJ_USER").or_else(|| setting_str(json, "database.user")) {
+        Some(user) => user,
+        None => match &source {
+            Some(path) => bail!(
+                "no database user: set database.user in {} or DJ_USER",
+                path.display()
+            ),
+            None => bail!(
+                "no DataJoint config found (looked for --config FILE, ./dj_local_conf.json, \
+                 {}/.datajoint_config.json) and DJ_USER is not set",
+                env("HOME").unwrap_or_else(|| "~".to_string())
+            ),
+        },
+    };
     let password = Secret(
         env("DJ_PASS")
             .or_else(|| setting_str(json, "database.password"))
@@ -477,5 +488,22 @@ mod tests {
     #[test]
     fn missing_user_is_an_error() {
         assert!(from_json(&json!({}), None, no_env).is_err());
+    }
+
+    #[test]
+    fn no_config_says_where_it_looked() {
+        let home = |name: &str| (name == "HOME").then(|| "/home/alice".to_string());
+        let e = from_json(&json!({}), None, home).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "no DataJoint config found (looked for --config FILE, ./dj_local_conf.json, \
+             /home/alice/.datajoint_config.json) and DJ_USER is not set"
+        );
+        let file = Some(PathBuf::from("/etc/djfs/lab.json"));
+        let e = from_json(&json!({}), file, no_env).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "no database user: set database.user in /etc/djfs/lab.json or DJ_USER"
+        );
     }
 }

@@ -137,7 +137,26 @@ fn explain_connect_error(err: &mysql::Error, cfg: &DbConfig) -> String {
         _ => {}
     }
     let Some(tls) = rustls_error(err) else {
-        return err.to_string();
+        // The driver's Display wraps every reason in its variant's name (`MySqlError { … }`):
+        // say what happened in words, with the server's own code and message.
+        return match err {
+            mysql::Error::MySqlError(e) => {
+                let what = match e.code {
+                    ACCESS_DENIED => "access denied",
+                    1044 => "access denied to the database",
+                    1130 => "this host may not connect to the server",
+                    1040 | 1203 => "too many connections",
+                    _ => "the server refused the connection",
+                };
+                format!("{what} (ERROR {}: {})", e.code, e.message)
+            }
+            mysql::Error::IoError(e) => e.to_string(),
+            mysql::Error::CodecError(e) => format!("bad packet from the server: {e}"),
+            mysql::Error::DriverError(e) => e.to_string(),
+            mysql::Error::UrlError(e) => e.to_string(),
+            mysql::Error::TlsError(e) => format!("TLS: {e}"),
+            other => other.to_string(),
+        };
     };
     let ca = match &cfg.tls {
         Tls::Files(files) => files.ca.as_ref(),

@@ -3,6 +3,7 @@
 //! `.external/<store>/.unused/` and by `djfs gc`.
 
 use anyhow::Result;
+use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::db::{Database, Tracked};
 use crate::stores::paths::hex;
@@ -49,7 +50,9 @@ pub struct Summary {
     pub failed: u64,
 }
 
-/// `djfs gc`: every unused object of the schema's stores (or one store), with a progress line.
+/// `djfs gc`: every unused object of the schema's stores (or one store). On a terminal a progress
+/// bar per store (indicatif draws nothing when stderr is not a terminal, so logs get no `\r`);
+/// then, always, one plain line per store on stderr.
 pub fn collect(
     db: &Database,
     stores: &Stores,
@@ -59,6 +62,9 @@ pub fn collect(
 ) -> Result<Summary> {
     let catalog = db.load_catalog(schema)?;
     let mut summary = Summary::default();
+    let style = ProgressStyle::with_template("{prefix}: [{bar:30}] {pos}/{len} objects")
+        .expect("a valid template")
+        .progress_chars("=> ");
     for store in catalog
         .stores
         .iter()
@@ -66,28 +72,46 @@ pub fn collect(
     {
         let unused = db.tracked(schema, store, true)?;
         let total = unused.len();
-        for (i, object) in unused.iter().enumerate() {
-            eprint!("\r{store}: {}/{total} objects", i + 1);
+        let bar = ProgressBar::new(total as u64)
+            .with_style(style.clone())
+            .with_prefix(store.clone());
+        let mut this = Summary::default();
+        for object in &unused {
+            bar.inc(1);
             if dry_run {
-                summary.deleted += 1;
-                summary.bytes += object.size;
+                this.deleted += 1;
+                this.bytes += object.size;
                 continue;
             }
             match delete_unused(db, stores, schema, store, object) {
                 Ok(Outcome::Deleted) => {
-                    summary.deleted += 1;
-                    summary.bytes += object.size;
+                    this.deleted += 1;
+                    this.bytes += object.size;
                 }
-                Ok(Outcome::Referenced) => summary.referenced += 1,
+                Ok(Outcome::Referenced) => this.referenced += 1,
                 Err(e) => {
-                    summary.failed += 1;
-                    eprintln!("\n{store}: {}: {e:#}", hex(&object.hash));
+                    this.failed += 1;
+                    bar.suspend(|| eprintln!("{store}: {}: {e:#}", hex(&object.hash)));
                 }
             }
         }
-        if total > 0 {
-            eprintln!();
+        bar.finish_and_clear();
+        let verb = if dry_run { "would delete" } else { "deleted" };
+        let mut line = format!(
+            "{store}: {verb} {} of {total} unused objects, {} bytes",
+            this.deleted, this.bytes
+        );
+        if this.referenced > 0 {
+            line += &format!(", {} referenced meanwhile", this.referenced);
         }
+        if this.failed > 0 {
+            line += &format!(", {} failed", this.failed);
+        }
+        eprintln!("{line}");
+        summary.deleted += this.deleted;
+        summary.bytes += this.bytes;
+        summary.referenced += this.referenced;
+        summary.failed += this.failed;
     }
     Ok(summary)
 }

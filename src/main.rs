@@ -1,6 +1,7 @@
 //! The `djfs` command.
 
 use std::ffi::OsString;
+use std::io::IsTerminal;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,9 +81,13 @@ fn gc(g: GcCli) -> ExitCode {
     };
     match run() {
         Ok(s) => {
-            let verb = if g.dry_run { "would delete" } else { "deleted" };
+            let (verb, freed) = if g.dry_run {
+                ("would delete", "would be freed")
+            } else {
+                ("deleted", "freed")
+            };
             println!(
-                "{verb} {} objects, {} bytes freed; {} referenced meanwhile, {} failed",
+                "{verb} {} objects, {} bytes {freed}; {} referenced meanwhile, {} failed",
                 s.deleted, s.bytes, s.referenced, s.failed
             );
             if s.failed > 0 {
@@ -99,10 +104,18 @@ fn gc(g: GcCli) -> ExitCode {
 }
 
 #[derive(Parser)]
+// `[SCHEMA] MOUNTPOINT`: one positional argument is the mountpoint.
+#[command(
+    allow_missing_positional = true,
+    override_usage = "djfs mount [OPTIONS] [SCHEMA] MOUNTPOINT"
+)]
 struct MountCli {
-    /// [SCHEMA] MOUNTPOINT
-    #[arg(value_name = "[SCHEMA] MOUNTPOINT", num_args = 1..=2, required = true)]
-    targets: Vec<String>,
+    /// The schema to mount; without it, every schema the user may see, one folder each
+    #[arg(value_name = "SCHEMA")]
+    schema: Option<String>,
+    /// The folder to mount on
+    #[arg(value_name = "MOUNTPOINT")]
+    mountpoint: String,
     /// DataJoint config file (JSON, as the client writes it)
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -156,7 +169,11 @@ fn init_logging(level: &str, file: Option<&PathBuf>) -> Result<(), String> {
                 .with_writer(std::sync::Mutex::new(f))
                 .init();
         }
-        None => builder.with_writer(std::io::stderr).init(),
+        // Colours only on a terminal (a redirected stderr is a log file).
+        None => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .init(),
     }
     Ok(())
 }
@@ -274,11 +291,7 @@ fn main() -> ExitCode {
         Commands::Mount(m) => m,
         Commands::Gc(g) => return gc(g),
     };
-    let (schema, mountpoint) = match m.targets.as_slice() {
-        [mp] => (None, mp.clone()),
-        [schema, mp] => (Some(schema.clone()), mp.clone()),
-        _ => unreachable!("clap allows one or two targets"),
-    };
+    let (schema, mountpoint) = (m.schema.clone(), m.mountpoint.clone());
     if !(m.refresh.is_finite() && m.refresh >= 0.0) {
         eprintln!("djfs: --refresh must be a number of seconds >= 0");
         return ExitCode::from(2);
