@@ -377,7 +377,11 @@ impl Staging {
             STAGING_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         let mut file = create_private_file(&path)?;
-        file.write_all(&self.memory)?;
+        if let Err(e) = file.write_all(&self.memory) {
+            // A full filesystem: no half-written file is left behind.
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
         self.memory = Vec::new();
         self.file = Some((file, path));
         Ok(())

@@ -12,22 +12,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::{run_ok, Mount};
+use common::{client, run_ok, Mount};
 use serde_json::Value;
-
-/// Asks the real client (client_view.py) a question; returns its JSON answer.
-fn client(config: &Path, schema: &str, args: &[&str]) -> Value {
-    let e = common::env();
-    let out = run_ok(
-        Command::new(&e.python)
-            .arg(e.repo.join("tests/python/client_view.py"))
-            .arg("--config")
-            .arg(config)
-            .arg(schema)
-            .args(args),
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 /// A tool's command; panics when the tool is missing (scripts/install installs it).
 fn tool(name: &str) -> Command {
@@ -252,11 +238,11 @@ fn rsync_and_tar_with_acls_and_xattrs_fill_new_rows() {
     );
 
     let table = mount.path.join("Test");
-    // rsync writes each file under a temporary name and renames it, which a row refuses (names
-    // are attributes): --inplace writes the files themselves.
+    // rsync writes each file under a temporary name and renames it onto the attribute (a
+    // temporary file, stored under the final name at the rename).
     quiet_ok(
         tool("rsync")
-            .args(["-aAX", "--inplace"])
+            .args(["-aAX"])
             .arg(format!("{}/", row.display()))
             .arg(format!("{}/", table.join("id=12").display())),
     );
@@ -273,9 +259,27 @@ fn rsync_and_tar_with_acls_and_xattrs_fill_new_rows() {
         );
     }
 
+    // `cp -a` of a row folder under a new key, in this mount and into
+    // another mount of the schema: the key file says 12 (ignored in a new row), and every
+    // ACL, attribute and time cp -a carries is accepted without effect.
+    let other = Mount::new(&config, Some(schema), &[]);
+    quiet_ok(
+        Command::new("cp")
+            .arg("-a")
+            .arg(table.join("id=12"))
+            .arg(table.join("id=15")),
+    );
+    quiet_ok(
+        Command::new("cp")
+            .arg("-a")
+            .arg(table.join("id=12"))
+            .arg(other.path.join("Test/id=16")),
+    );
+    drop(other);
+
     let scratch = dir.path().join("scratch");
     std::fs::create_dir(&scratch).unwrap();
-    for id in [12, 13, 14] {
+    for id in [12, 13, 14, 15, 16] {
         for i in 0..3 {
             assert_client_array(
                 &config,

@@ -10,24 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{eventually, Mount};
+use common::{client, eventually, Mount};
 use serde_json::Value;
 
 /// Longer than the grace of an `rm` (UNLINK_GRACE, 1 s) plus the janitor's tick.
 const PAST_GRACE: Duration = Duration::from_millis(2500);
-
-fn client(config: &Path, schema: &str, args: &[&str]) -> Value {
-    let e = common::env();
-    let out = common::run_ok(
-        Command::new(&e.python)
-            .arg(e.repo.join("tests/python/client_view.py"))
-            .arg("--config")
-            .arg(config)
-            .arg(schema)
-            .args(args),
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 fn regression_schema(schema: &str) -> (tempfile::TempDir, PathBuf) {
     common::schema_with_stores("make_regressions.py", schema, false)

@@ -14,21 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::Mount;
-use serde_json::Value;
-
-fn client(config: &Path, schema: &str, args: &[&str]) -> Value {
-    let e = common::env();
-    let out = common::run_ok(
-        Command::new(&e.python)
-            .arg(e.repo.join("tests/python/client_view.py"))
-            .arg("--config")
-            .arg(config)
-            .arg(schema)
-            .args(args),
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
+use common::{client, Mount};
 
 /// A `.npy` of `n` int64 values, all equal to `v` (so a torn read shows as mixed values).
 fn npy_filled(v: i64, n: usize) -> Vec<u8> {

@@ -8,21 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::Mount;
+use common::{client, Mount};
 use serde_json::Value;
-
-fn client(config: &Path, schema: &str, args: &[&str]) -> Value {
-    let e = common::env();
-    let out = common::run_ok(
-        Command::new(&e.python)
-            .arg(e.repo.join("tests/python/client_view.py"))
-            .arg("--config")
-            .arg(config)
-            .arg(schema)
-            .args(args),
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 fn row(config: &Path, schema: &str, id: u32) -> Value {
     client(

@@ -8,22 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{eventually, write_config, Mount};
+use common::{client, eventually, write_config, Mount};
 use serde_json::Value;
-
-/// Asks the real client (client_view.py) a question; returns its JSON answer.
-fn client(config: &Path, schema: &str, args: &[&str]) -> Value {
-    let e = common::env();
-    let out = common::run_ok(
-        Command::new(&e.python)
-            .arg(e.repo.join("tests/python/client_view.py"))
-            .arg("--config")
-            .arg(config)
-            .arg(schema)
-            .args(args),
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 fn python(code: &str) {
     common::run_ok(Command::new(&common::env().python).arg("-c").arg(code));

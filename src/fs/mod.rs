@@ -84,6 +84,8 @@ pub enum FsError {
     Busy,
     /// A name longer than 255 bytes.
     NameTooLong,
+    /// The staging folder's filesystem is full (the value is not stored; the old one stays).
+    NoSpace,
     /// Logged where it happens, with the table/row/attribute involved.
     Io,
 }
@@ -102,12 +104,34 @@ impl FsError {
             FsError::NotEmpty => libc::ENOTEMPTY,
             FsError::Busy => libc::EBUSY,
             FsError::NameTooLong => libc::ENAMETOOLONG,
+            FsError::NoSpace => libc::ENOSPC,
             FsError::Io => libc::EIO,
         }
     }
 }
 
 pub type FsResult<T> = Result<T, FsError>;
+
+impl FsError {
+    /// ENOSPC for a full filesystem anywhere in `err`'s causes (staging, the upload journal),
+    /// EIO for anything else.
+    pub fn from_io(err: &std::io::Error) -> FsError {
+        if err.raw_os_error() == Some(libc::ENOSPC) || err.kind() == std::io::ErrorKind::StorageFull
+        {
+            FsError::NoSpace
+        } else {
+            FsError::Io
+        }
+    }
+
+    pub fn from_anyhow(err: &anyhow::Error) -> FsError {
+        err.chain()
+            .filter_map(|c| c.downcast_ref::<std::io::Error>())
+            .map(FsError::from_io)
+            .find(|e| *e == FsError::NoSpace)
+            .unwrap_or(FsError::Io)
+    }
+}
 
 fn db_error(what: &str, err: anyhow::Error) -> FsError {
     tracing::error!("database error while {what}: {err:#}");

@@ -71,6 +71,9 @@ pub(super) struct WriteHandle {
     /// stores nothing; the value is stored once, when written bytes are closed, or at the last
     /// close (`release`) for a file left empty.
     pub has_data: std::sync::atomic::AtomicBool,
+    /// A write or truncate failed (a full staging filesystem): what is staged is not what the
+    /// program wrote, so it is never stored; the old value stays.
+    pub broken: std::sync::atomic::AtomicBool,
     pub place: String,
 }
 
@@ -383,6 +386,7 @@ impl super::Filesystem {
             staging: Mutex::new(staging),
             dirty: Mutex::new(truncate),
             has_data: Default::default(),
+            broken: Default::default(),
         });
         self.writing.lock().unwrap().insert(ino, handle.clone());
         self.note_written(ino);
@@ -467,8 +471,14 @@ impl super::Filesystem {
             .unwrap()
             .write_at(offset, data)
             .map_err(|e| {
-                tracing::error!("{}: staging the write: {e}", handle.place);
-                FsError::Io
+                tracing::error!(
+                    "{}: staging the write: {e}; this file will not be stored, the old value stays",
+                    handle.place
+                );
+                handle
+                    .broken
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                FsError::from_io(&e)
             })?;
         *handle.dirty.lock().unwrap() = true;
         handle
@@ -483,11 +493,14 @@ impl super::Filesystem {
         let handle = self.writing.lock().unwrap().get(&ino).cloned();
         match handle {
             Some(h) => {
-                h.staging
-                    .lock()
-                    .unwrap()
-                    .truncate(size)
-                    .map_err(|_| FsError::Io)?;
+                h.staging.lock().unwrap().truncate(size).map_err(|e| {
+                    tracing::error!(
+                        "{}: staging the truncate: {e}; this file will not be stored",
+                        h.place
+                    );
+                    h.broken.store(true, std::sync::atomic::Ordering::Relaxed);
+                    FsError::from_io(&e)
+                })?;
                 *h.dirty.lock().unwrap() = true;
                 Ok(self.writing_attr(ino, size))
             }
@@ -553,7 +566,15 @@ impl super::Filesystem {
         if !*dirty {
             return Ok(());
         }
-        let result = self.commit(handle);
+        let result = if handle.broken.load(std::sync::atomic::Ordering::Relaxed) {
+            tracing::error!(
+                "{}: not stored: an earlier write to this file failed; the old value stays",
+                handle.place
+            );
+            Err(FsError::Io)
+        } else {
+            self.commit(handle)
+        };
         // Tried once: a failure reached the caller's `close`/`fsync`; the last close does not
         // store the same bytes again behind its back (more writes make it dirty again).
         *dirty = false;
@@ -754,7 +775,7 @@ impl super::Filesystem {
     ) -> FsResult<()> {
         let fail = |e: anyhow::Error| {
             tracing::error!("{}: store {store:?}: {e:#}", h.place);
-            FsError::Io
+            FsError::from_anyhow(&e)
         };
         let loc = self
             .stores
@@ -1161,6 +1182,7 @@ impl super::Filesystem {
             staging: Mutex::new(staged),
             dirty: Mutex::new(true),
             has_data: Default::default(),
+            broken: Default::default(),
             place,
         };
         match self.commit(&target) {

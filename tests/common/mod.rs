@@ -2,6 +2,8 @@
 //! real DataJoint client, and real mounts that are always unmounted, also when a test fails.
 #![allow(dead_code)]
 
+pub mod isolated;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -260,4 +262,18 @@ pub fn daemon_pids(mountpoint: &Path) -> Vec<u32> {
         }
     }
     pids
+}
+
+/// What the real client (`tests/python/client_view.py`) reports, as JSON.
+pub fn client(config: &Path, schema: &str, args: &[&str]) -> serde_json::Value {
+    let e = env();
+    let out = run_ok(
+        Command::new(&e.python)
+            .arg(e.repo.join("tests/python/client_view.py"))
+            .arg("--config")
+            .arg(config)
+            .arg(schema)
+            .args(args),
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
