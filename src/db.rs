@@ -1233,7 +1233,10 @@ mod tests {
         assert_eq!(
             select.sql,
             "SELECT CAST(t.`id` AS CHAR), HEX(t.`u`), LENGTH(t.`b`), SUBSTRING(t.`b`, 1, 1024), \
-             t.`a`, x3.`attachment_name`, x3.`filepath`, x3.`size` FROM `s``x`.`test` AS t \
+             IF(LENGTH(t.`b`) <= 1048576, UNHEX(MD5(t.`b`)), UNHEX(MD5(CONCAT(LENGTH(t.`b`), \
+             SUBSTRING(t.`b`, 1, 1024), SUBSTRING(t.`b`, -1024))))), \
+             t.`a`, x3.`attachment_name`, x3.`filepath`, x3.`size`, UNIX_TIMESTAMP(x3.`timestamp`) \
+             FROM `s``x`.`test` AS t \
              LEFT JOIN `s``x`.`~external_local` AS x3 ON x3.`hash` = t.`a`"
         );
     }
