@@ -28,7 +28,7 @@ use paths::TrackedKind;
 use spec::{Protocol, StoreSpec};
 
 /// How long one S3 request may take before it fails (then the read gives EIO); documented in
-/// the README. Connection attempts give up sooner.
+/// doc/SEMANTICS.md. Connection attempts give up sooner.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Part size of multipart uploads.

@@ -6,10 +6,10 @@
     check_png.py update CONFIG SCHEMA ID     replace Picture ID's arrays with another image
     check_png.py verify CONFIG MOUNT SCHEMA  check every blob attribute of every row of SCHEMA
 
-`verify` expects `<attr>.png` next to `<attr>.npy` exactly for the arrays the README's rules name
+`verify` expects `<attr>.png` next to `<attr>.npy` exactly for the arrays the rules of doc/SEMANTICS.md name
 (2-D uint8 / uint16 / float32 / float64, H x W x 3 / 4 uint8, both sides >= 1, at most 256 MiB)
 and nothing else; opens each with Pillow and compares mode, size and every pixel with the value
-`fetch1` gives (uint8/uint16/RGB/RGBA as stored, floats min-max scaled as the README says);
+`fetch1` gives (uint8/uint16/RGB/RGBA as stored, floats min-max scaled as doc/SEMANTICS.md says);
 checks that ImageMagick's `identify` (/usr/bin/identify) reads each PNG and each `OriginalFile`
 attachment; and that `Slide`'s PNG shows the very pixels of the `OriginalFile` picture it was made
 from. Prints one line per failure, then `N passed, M failed, P png` (exit 1 on any failure).
@@ -44,7 +44,7 @@ def connect(config):
 
 
 def scale_floats(a):
-    """Min-max scaling to 8-bit grey, as the README documents it."""
+    """Min-max scaling to 8-bit grey, as doc/SEMANTICS.md documents it."""
     v = np.asarray(a, dtype=np.float64)
     out = np.zeros(v.shape, dtype=np.uint8)
     finite = np.isfinite(v)
