@@ -188,7 +188,17 @@ pub struct TableDef {
     pub indexes: Vec<IndexDef>,
 }
 
+/// What a backend reads about a schema before it is interpreted (`build_catalog`): the same
+/// three lists whatever the database.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RawCatalog {
+    pub columns: Vec<RawColumn>,
+    pub indexes: Vec<RawIndexColumn>,
+    pub foreign_keys: Vec<RawForeignKeyColumn>,
+}
+
 /// One row of information_schema.COLUMNS for a base table.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RawColumn {
     pub table: String,
     pub name: String,
@@ -205,6 +215,7 @@ pub struct RawColumn {
 }
 
 /// One row of information_schema.STATISTICS: a column of an index (`PRIMARY` included).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RawIndexColumn {
     pub table: String,
     pub index: String,
@@ -215,6 +226,7 @@ pub struct RawIndexColumn {
 }
 
 /// One row of information_schema.KEY_COLUMN_USAGE for a foreign-key column.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RawForeignKeyColumn {
     pub table: String,
     pub constraint: String,

@@ -5,7 +5,7 @@
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::db::{Database, Tracked};
+use crate::backend::{Backend, Tracked};
 use crate::stores::paths::hex;
 use crate::stores::Stores;
 
@@ -19,7 +19,7 @@ pub enum Outcome {
 /// Deletes the tracking row (only while unreferenced), then the object; if removing the object
 /// fails, the tracking row is put back and the error returned.
 pub fn delete_unused(
-    db: &Database,
+    db: &dyn Backend,
     stores: &Stores,
     schema: &str,
     store: &str,
@@ -54,7 +54,7 @@ pub struct Summary {
 /// bar per store (indicatif draws nothing when stderr is not a terminal, so logs get no `\r`);
 /// then, always, one plain line per store on stderr.
 pub fn collect(
-    db: &Database,
+    db: &dyn Backend,
     stores: &Stores,
     schema: &str,
     only: Option<&str>,

@@ -21,7 +21,7 @@ use std::sync::Mutex;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::db::{Database, TrackingRow};
+use crate::backend::{Backend, TrackingRow};
 use crate::stores::paths::{hex, TrackedKind};
 use crate::stores::{ObjectLoc, Stores};
 
@@ -171,7 +171,7 @@ fn hash_bytes(hex_hash: &str) -> Option<Vec<u8>> {
 
 /// Settles one record: abort the multipart upload, remove partial files, and delete the object
 /// when no tracking row has its hash. Ok(()) when nothing of it can be left behind.
-pub fn settle(db: &Database, stores: &Stores, record: &Record) -> Result<()> {
+pub fn settle(db: &dyn Backend, stores: &Stores, record: &Record) -> Result<()> {
     let loc = stores.loc_for_key(&record.store, &record.key)?;
     if let Some(id) = &record.upload_id {
         if stores.abort_multipart(&loc, id)? {
@@ -199,7 +199,7 @@ pub fn settle(db: &Database, stores: &Stores, record: &Record) -> Result<()> {
 }
 
 /// Settles every record of a staging folder, removing each settled one; true when none is left.
-pub fn recover_folder(db: &Database, stores: &Stores, dir: &Path) -> bool {
+pub fn recover_folder(db: &dyn Backend, stores: &Stores, dir: &Path) -> bool {
     let mut all = true;
     for (path, record) in read_records(dir) {
         let Some(record) = record else {
@@ -232,7 +232,7 @@ pub struct Recovered {
 }
 
 /// Recovers the staging folders of this user's processes that are gone, and removes them.
-pub fn recover_stale(db: &Database, stores: &Stores) -> Recovered {
+pub fn recover_stale(db: &dyn Backend, stores: &Stores) -> Recovered {
     let mut done = Recovered::default();
     for folder in crate::staging::stale_folders(stores.cache_dir()) {
         tracing::info!(
@@ -261,7 +261,7 @@ pub fn recover_stale(db: &Database, stores: &Stores) -> Recovered {
 /// At the end of a mount: settles what this process's journal still holds (objects of rows never
 /// inserted, of failed transactions; no write is in flight any more), then removes the staging
 /// folder. `connect` is called only when there is something to settle.
-pub fn finish_mount(stores: &Stores, connect: impl FnOnce() -> Result<Database>) {
+pub fn finish_mount<B: Backend>(stores: &Stores, connect: impl FnOnce() -> Result<B>) {
     let Some(journal) = stores.journal() else {
         return;
     };
@@ -288,7 +288,7 @@ pub fn finish_mount(stores: &Stores, connect: impl FnOnce() -> Result<Database>)
 /// but only if this process uploaded it (its journal record is open); returns whether it was
 /// deleted. Objects that were in the store before the write are never touched.
 pub fn discard_if_untracked(
-    db: &Database,
+    db: &dyn Backend,
     stores: &Stores,
     schema: &str,
     store: &str,
@@ -320,7 +320,7 @@ pub fn discard_if_untracked(
 /// objects this process uploaded that no tracking row has are deleted. Errors are logged; a
 /// record that stays is settled when the mount ends or by the next mount.
 pub fn after_transaction(
-    db: &Database,
+    db: &dyn Backend,
     stores: &Stores,
     schema: &str,
     tracking: &[TrackingRow],

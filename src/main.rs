@@ -59,7 +59,8 @@ fn gc(g: GcCli) -> ExitCode {
     }
     let run = || -> anyhow::Result<djfs::gc::Summary> {
         let cfg = djfs::config::load(g.config.as_deref())?;
-        let db = djfs::db::Database::connect(&cfg.database)?;
+        use djfs::backend::Backend;
+        let db = djfs::backend::mysql::MySql::connect(&cfg.database)?;
         if !db.schema_exists(&g.schema)? {
             anyhow::bail!("unknown schema {:?}", g.schema);
         }

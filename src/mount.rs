@@ -16,8 +16,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use fuser::{Config as FuseConfig, MountOption, SessionACL};
 
+use crate::backend::mysql::MySql;
+use crate::backend::Backend;
 use crate::config;
-use crate::db::Database;
 use crate::fs::{Filesystem, FsOptions};
 use crate::fuse::FuseAdapter;
 use crate::stores::Stores;
@@ -188,7 +189,7 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
             host = %cfg.database.host, port = cfg.database.port, user = %cfg.database.user,
             "connecting"
         );
-        let db = Database::connect(&cfg.database)?;
+        let db = MySql::connect(&cfg.database)?;
         if let Some(schema) = &args.schema {
             if !db.schema_exists(schema)? {
                 bail!("unknown schema {schema:?} (or no privilege to see it)");
@@ -207,7 +208,7 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
 
     let journal_stores = stores.clone();
     let core = Arc::new(Filesystem::new(
-        db,
+        Arc::new(db),
         stores,
         FsOptions {
             schema: args.schema.clone(),
@@ -228,7 +229,7 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
             if crate::staging::stale_folders(recovery_stores.cache_dir()).is_empty() {
                 return;
             }
-            match Database::connect(&db_config) {
+            match MySql::connect(&db_config) {
                 Ok(db) => {
                     crate::journal::recover_stale(&db, &recovery_stores);
                 }
@@ -314,7 +315,7 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
     ready(Ok(()));
     let result = session.run().context("FUSE session");
     core.shutdown();
-    crate::journal::finish_mount(&journal_stores, || Database::connect(&cfg.database));
+    crate::journal::finish_mount(&journal_stores, || MySql::connect(&cfg.database));
     result?;
     tracing::info!(mountpoint = %mountpoint.display(), "unmounted, exiting");
     Ok(())

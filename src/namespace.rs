@@ -16,9 +16,9 @@
 
 use std::sync::Arc;
 
+use crate::backend::{Fact, RowFacts};
 use crate::catalog::{AttrKind, ExternalKind, TableInfo};
 use crate::codec::{classify_blob, BlobShape, NpyView};
-use crate::db::{Fact, RowFacts};
 use crate::stores::paths::TrackedKind;
 use crate::views::png::{png_len, ImageShape};
 

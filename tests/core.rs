@@ -7,7 +7,7 @@ use std::ffi::OsStr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use djfs::db::Database;
+use djfs::backend::mysql::MySql;
 use djfs::fs::{Filesystem, FsError, FsOptions, ROOT_INO};
 
 const SCHEMA: &str = "djfs_core_ref";
@@ -26,7 +26,7 @@ fn core_with(refresh: Duration, read_only: bool) -> Filesystem {
         "database.host": e.db_host, "database.user": e.db_user, "database.password": e.db_pass,
     });
     let cfg = djfs::config::from_json(&json, None, |_| None).unwrap();
-    let db = Database::connect(&cfg.database).unwrap();
+    let db = std::sync::Arc::new(MySql::connect(&cfg.database).unwrap());
     let stores = std::sync::Arc::new(djfs::stores::Stores::new(&cfg.stores, None).unwrap());
     Filesystem::new(
         db,
@@ -197,7 +197,7 @@ fn reads_at_any_offset_agree_with_a_whole_read() {
 fn external_core() -> (Filesystem, tempfile::TempDir) {
     let (dir, config) = common::schema_with_stores("make_external.py", "djfs_core_ext", false);
     let cfg = djfs::config::load(Some(&config)).unwrap();
-    let db = Database::connect(&cfg.database).unwrap();
+    let db = std::sync::Arc::new(MySql::connect(&cfg.database).unwrap());
     let stores = std::sync::Arc::new(djfs::stores::Stores::new(&cfg.stores, None).unwrap());
     let fs = Filesystem::new(
         db,

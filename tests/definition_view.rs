@@ -307,7 +307,7 @@ fn views_are_read_only_with_a_log_line() {
 
 #[test]
 fn views_need_no_query_after_the_catalog() {
-    use djfs::db::Database;
+    use djfs::backend::mysql::MySql;
     use djfs::fs::{Filesystem, FsOptions, ROOT_INO};
 
     let schema = own_schema();
@@ -318,7 +318,7 @@ fn views_need_no_query_after_the_catalog() {
     });
     let cfg = djfs::config::from_json(&json, None, |_| None).unwrap();
     let fs = Filesystem::new(
-        Database::connect(&cfg.database).unwrap(),
+        std::sync::Arc::new(MySql::connect(&cfg.database).unwrap()),
         std::sync::Arc::new(djfs::stores::Stores::new(&cfg.stores, None).unwrap()),
         FsOptions {
             schema: Some(schema.into()),

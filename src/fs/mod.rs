@@ -10,12 +10,15 @@ use std::time::{Duration, Instant, SystemTime};
 
 mod write;
 
+#[cfg(test)]
+mod reftest;
+
 pub use write::UNLINK_GRACE;
 use write::{PendingNull, PendingRow, WriteHandle};
 
+use crate::backend::{Backend, Fact, RowFacts, Tracked};
 use crate::catalog::{SchemaCatalog, TableInfo};
 use crate::codec::{classify_blob, BlobError, BlobShape, NpyView, RECOMMENDED_PREFIX};
-use crate::db::{Database, Fact, RowFacts, Tracked};
 use crate::namespace::{
     permissions, row_entries, BlobHead, Content, ExternalObject, FileEntry, Node, RowEntry,
     Unavailable, EXTERNAL_DIR, UNUSED_DIR,
@@ -294,7 +297,7 @@ struct TrackedListing {
 }
 
 pub struct Filesystem {
-    db: Database,
+    db: Arc<dyn Backend>,
     stores: Arc<Stores>,
     /// What each external blob's first bytes say, by hash: content-addressed, so kept forever.
     heads: Mutex<HashMap<Vec<u8>, BlobHead>>,
@@ -352,7 +355,7 @@ pub struct Filesystem {
 }
 
 impl Filesystem {
-    pub fn new(db: Database, stores: Arc<Stores>, opts: FsOptions) -> Filesystem {
+    pub fn new(db: Arc<dyn Backend>, stores: Arc<Stores>, opts: FsOptions) -> Filesystem {
         // A private staging folder that also holds the upload journal (see crate::staging).
         let staging_dir = crate::staging::setup(&stores);
         Filesystem {
@@ -400,8 +403,8 @@ impl Filesystem {
         }
     }
 
-    pub fn database(&self) -> &Database {
-        &self.db
+    pub fn database(&self) -> &dyn Backend {
+        &*self.db
     }
 
     pub fn stores(&self) -> &Stores {
@@ -1062,8 +1065,11 @@ impl Filesystem {
         column: usize,
     ) -> SystemTime {
         use std::hash::{Hash, Hasher};
-        let stamp = facts.stamps.get(column).unwrap_or(&crate::db::Stamp::None);
-        if let crate::db::Stamp::Time(t) = stamp {
+        let stamp = facts
+            .stamps
+            .get(column)
+            .unwrap_or(&crate::backend::Stamp::None);
+        if let crate::backend::Stamp::Time(t) = stamp {
             return SystemTime::UNIX_EPOCH + Duration::from_secs((*t).max(0) as u64);
         }
         let mut hasher = std::collections::hash_map::DefaultHasher::new();

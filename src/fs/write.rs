@@ -10,14 +10,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use md5::{Digest, Md5};
-use mysql::Value;
 
 use super::{Attr, FsError, FsResult, Handle, Node, RowKey, TableKey};
+use crate::backend::{
+    row_gone, write_refusal, ColumnValue, Dependent, Fact, RowFacts, TrackingRow, WriteRefusal,
+};
 use crate::catalog::{AttrKind, ExternalKind, TableInfo};
 use crate::codec::{classify_blob, encode_npy, encode_raw_blob_check, RECOMMENDED_PREFIX};
-use crate::db::{
-    key_condition_as, write_refusal, ColumnValue, Fact, RowFacts, TrackingRow, WriteRefusal,
-};
 use crate::namespace::{permissions, BlobHead, Content, UNUSED_DIR};
 use crate::rowname;
 use crate::staging::Staging;
@@ -122,7 +121,7 @@ impl PendingRow {
             key: self.key.clone(),
             folder: self.folder.clone(),
             full_name: self.folder.clone(),
-            stamps: vec![crate::db::Stamp::None; values.len()],
+            stamps: vec![crate::backend::Stamp::None; values.len()],
             values,
         }
     }
@@ -130,10 +129,6 @@ impl PendingRow {
 
 /// One foreign-key step from a parent table: (child schema, child table, (child column,
 /// parent column) pairs).
-type Link = (String, String, Vec<(String, String)>);
-/// One DELETE: (schema, table, restriction, its parameters).
-type DeleteStep = (String, String, String, Vec<Value>);
-
 /// How long `rm` of a required attribute's file hides it, waiting for the row folder's removal.
 pub const HIDE_REQUIRED: Duration = Duration::from_secs(10);
 
@@ -175,7 +170,7 @@ fn refusal(place: &str, what: &str, e: &anyhow::Error) -> FsError {
     let errno = match write_refusal(e) {
         Some(WriteRefusal::Exists) => FsError::Exists,
         Some(WriteRefusal::Reference) | Some(WriteRefusal::BadValue) => FsError::Invalid,
-        None if format!("{e:#}").contains("row not found") => FsError::NotFound,
+        None if row_gone(e) => FsError::NotFound,
         None => FsError::Io,
     };
     tracing::error!("{place}: {what} refused: {e:#}");
@@ -821,7 +816,7 @@ impl super::Filesystem {
         let sets: Vec<(usize, ColumnValue)> = values.into_iter().map(|(i, v, _)| (i, v)).collect();
         let result = self.db.write_row(&table, &row.key, &sets, &tracking, false);
         crate::journal::after_transaction(
-            &self.db,
+            &*self.db,
             &self.stores,
             &row.schema,
             &tracking,
@@ -839,7 +834,7 @@ impl super::Filesystem {
             .write_row(&p.table, &p.key, &values, &p.tracking, true);
         if result.is_ok() {
             crate::journal::after_transaction(
-                &self.db,
+                &*self.db,
                 &self.stores,
                 &row_key.0,
                 &p.tracking,
@@ -1413,20 +1408,31 @@ impl super::Filesystem {
             self.unhide_row(&row_key);
             return Err(FsError::NotEmpty);
         }
-        let counts = self.db.delete_in_order(&steps).map_err(|e| {
-            self.unhide_row(&row_key);
-            refusal(&place, "delete", &e)
-        })?;
+        let counts = self
+            .db
+            .delete_rows(&table, &row_ref.key, &steps)
+            .map_err(|e| {
+                self.unhide_row(&row_key);
+                refusal(&place, "delete", &e)
+            })?;
         self.deleted
             .lock()
             .unwrap()
             .insert(row_key.clone(), Instant::now());
+        // No longer a row made here: if another client inserts the key again, its folder shows
+        // all of its files (found by the reference-model test).
+        self.made.lock().unwrap().remove(&row_key);
         self.unhide_row(&row_key);
         let summary: Vec<String> = steps
             .iter()
             .zip(&counts)
             .filter(|(_, n)| **n > 0)
-            .map(|(s, n)| format!("{}: {n}", s.1))
+            .map(|(path, n)| {
+                let name = path
+                    .last()
+                    .map_or(table.name.as_str(), |d| d.table.as_str());
+                format!("{name}: {n}")
+            })
             .collect();
         tracing::info!("{place}: deleted ({})", summary.join(", "));
         // Every table may have changed.
@@ -1441,22 +1447,23 @@ impl super::Filesystem {
         self.hidden.lock().unwrap().retain(|(k, _), _| k != row_key);
     }
 
-    /// Collects the DELETE statements for a row, children first (post-order), and the tables
-    /// outside its own part tables that hold dependent rows.
+    /// Plans the deletion of a row: the dependency paths to delete along, children first
+    /// (post-order), ending with the row itself (an empty path); and the tables outside its own
+    /// part tables that hold dependent rows.
     fn plan_delete(
         &self,
         catalog: &crate::catalog::SchemaCatalog,
         root: &TableInfo,
         key: &[String],
-        chain: &mut Vec<Link>,
-        steps: &mut Vec<DeleteStep>,
+        path: &mut Vec<Dependent>,
+        steps: &mut Vec<Vec<Dependent>>,
         blocked: &mut Vec<(String, u64)>,
     ) -> FsResult<()> {
-        let (schema, table) = match chain.last() {
-            Some((s, t, _)) => (s.clone(), t.clone()),
+        let (schema, table) = match path.last() {
+            Some(d) => (d.schema.clone(), d.table.clone()),
             None => (root.schema.clone(), root.name.clone()),
         };
-        if chain.len() > 16 {
+        if path.len() > 16 {
             tracing::error!("{schema}.{table}: dependency chain too deep");
             return Err(FsError::Io);
         }
@@ -1465,22 +1472,21 @@ impl super::Filesystem {
             .dependents(&schema, &table)
             .map_err(|e| super::db_error("finding dependent tables", e))?;
         for d in dependents {
-            if chain
+            if path
                 .iter()
-                .any(|(s, t, _)| *s == d.schema && *t == d.table)
+                .any(|p| p.schema == d.schema && p.table == d.table)
                 || (d.schema == root.schema && d.table == root.name)
             {
                 continue; // a cycle
             }
-            let is_own_part = chain.is_empty()
+            let is_own_part = path.is_empty()
                 && d.schema == root.schema
                 && d.table.starts_with(&format!("{}__", root.name));
-            chain.push((d.schema.clone(), d.table.clone(), d.columns.clone()));
-            let (restriction_t, params) = restriction(root, key, chain, "t");
+            path.push(d.clone());
             if !is_own_part {
                 let n = self
                     .db
-                    .count_where(&d.schema, &d.table, &restriction_t, params.clone())
+                    .count_dependents(root, key, path)
                     .map_err(|e| super::db_error("counting dependent rows", e))?;
                 if n > 0 {
                     let label = if d.schema == root.schema {
@@ -1496,16 +1502,12 @@ impl super::Filesystem {
                     blocked.push((label, n));
                 }
             }
-            self.plan_delete(catalog, root, key, chain, steps, blocked)?;
-            let (restriction, params) =
-                restriction(root, key, chain, &qualified(&d.schema, &d.table));
-            steps.push((d.schema.clone(), d.table.clone(), restriction, params));
-            chain.pop();
+            self.plan_delete(catalog, root, key, path, steps, blocked)?;
+            steps.push(path.clone());
+            path.pop();
         }
-        if chain.is_empty() {
-            let (condition, params) =
-                key_condition_as(root, key, &qualified(&root.schema, &root.name));
-            steps.push((root.schema.clone(), root.name.clone(), condition, params));
+        if path.is_empty() {
+            steps.push(Vec::new());
         }
         Ok(())
     }
@@ -1519,7 +1521,7 @@ impl super::Filesystem {
             .find(|(n, _)| n == name)
             .ok_or(FsError::NotFound)?;
         let place = format!("{schema}/.external/{store}/{UNUSED_DIR}/{name}");
-        let outcome = crate::gc::delete_unused(&self.db, &self.stores, schema, store, tracked);
+        let outcome = crate::gc::delete_unused(&*self.db, &self.stores, schema, store, tracked);
         self.tracked
             .lock()
             .unwrap()
@@ -1547,57 +1549,6 @@ fn is_attachment(kind: &AttrKind) -> bool {
                 ..
             }
     )
-}
-
-fn qualified(schema: &str, table: &str) -> String {
-    let q = |s: &str| format!("`{}`", s.replace('`', "``"));
-    format!("{}.{}", q(schema), q(table))
-}
-
-/// The restriction selecting, in the last table of `chain`, the rows that depend (through the
-/// chain of foreign keys) on the root row with `key`; the last table is called `top` in it.
-fn restriction(
-    root: &TableInfo,
-    key: &[String],
-    chain: &[Link],
-    top: &str,
-) -> (String, Vec<Value>) {
-    fn level(
-        root: &TableInfo,
-        key: &[String],
-        chain: &[Link],
-        alias: &str,
-    ) -> (String, Vec<Value>) {
-        let Some(((_, _, columns), rest)) = chain.split_last() else {
-            return key_condition_as(root, key, alias);
-        };
-        let parent_alias = format!("p{}", rest.len());
-        let (parent_schema, parent_table) = match rest.last() {
-            Some((s, t, _)) => (s.clone(), t.clone()),
-            None => (root.schema.clone(), root.name.clone()),
-        };
-        let (inner, params) = level(root, key, rest, &parent_alias);
-        let q = |s: &str| format!("`{}`", s.replace('`', "``"));
-        let child_cols: Vec<String> = columns
-            .iter()
-            .map(|(c, _)| format!("{alias}.{}", q(c)))
-            .collect();
-        let parent_cols: Vec<String> = columns
-            .iter()
-            .map(|(_, p)| format!("{parent_alias}.{}", q(p)))
-            .collect();
-        (
-            format!(
-                "({}) IN (SELECT {} FROM {}.{} AS {parent_alias} WHERE {inner})",
-                child_cols.join(", "),
-                parent_cols.join(", "),
-                q(&parent_schema),
-                q(&parent_table)
-            ),
-            params,
-        )
-    }
-    level(root, key, chain, top)
 }
 
 /// What a value stored in an external store writes: its hash in the column, a tracking row, and

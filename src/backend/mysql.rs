@@ -1,84 +1,30 @@
-//! Every SQL statement djfs sends. Names (schemas, tables, columns) are quoted identifiers taken
+//! The MySQL/MariaDB backend: every SQL statement djfs sends. Names (schemas, tables, columns) are quoted identifiers taken
 //! from information_schema; every value a user typed (key values from folder names) is a
 //! statement parameter, never spliced into SQL.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use mysql::prelude::Queryable;
 use mysql::{ClientIdentity, OptsBuilder, Pool, PoolConstraints, PoolOpts, SslOpts, Value};
 
 use crate::catalog::{
-    build_catalog, AttrKind, RawColumn, RawForeignKeyColumn, RawIndexColumn, SchemaCatalog,
-    TableInfo,
+    build_catalog, AttrKind, RawCatalog, RawColumn, RawForeignKeyColumn, RawIndexColumn,
+    SchemaCatalog, TableInfo,
 };
 use crate::config::{DbConfig, Tls};
 use crate::rowname;
 
+use super::{
+    Backend, ColumnValue, DependencyPath, Dependent, Fact, Refused, RowFacts, RowGone,
+    SavedTracking, Stamp, Tracked, TrackingRow, WriteRefusal, ATTACH_NAME_SCAN, BLOB_HEAD_BYTES,
+};
+
 /// Schemas that are MySQL's own, never shown.
 const SYSTEM_SCHEMAS: [&str; 4] = ["mysql", "sys", "information_schema", "performance_schema"];
 
-/// Bytes of each blob fetched with a listing: enough for the array header, also of a
-/// compressed blob after inflating its beginning (more is fetched in the rare case it is not).
-const BLOB_HEAD_BYTES: usize = crate::codec::RECOMMENDED_PREFIX;
-/// Attachment names are at most 255 characters, so the NUL is within the first 1024 bytes.
-const ATTACH_NAME_SCAN: u64 = 1024;
-
-/// What one listing query tells about one stored value, before any further fetch.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Fact {
-    Null,
-    /// Text (Text/Uuid kinds, already formatted) or raw bytes (Binary kind).
-    Bytes(Vec<u8>),
-    /// An in-table blob: its stored length and first bytes.
-    Blob {
-        len: u64,
-        head: Vec<u8>,
-    },
-    /// An in-table attachment: the original name and the size of the contents.
-    Attach {
-        name: String,
-        size: u64,
-    },
-    /// An in-table attachment whose value has no `name\0` prefix.
-    BadAttach,
-    /// An external reference and what its tracking row says (None where the row is missing).
-    External {
-        hash: Vec<u8>,
-        attachment_name: Option<String>,
-        filepath: Option<String>,
-        size: Option<u64>,
-    },
-}
-
-/// One row as a listing sees it.
-#[derive(Clone, Debug)]
-pub struct RowFacts {
-    /// Key values as text, in key order.
-    pub key: Vec<String>,
-    /// The row's folder name (maybe shortened, see `rowname`).
-    pub folder: String,
-    /// The unshortened name (what a shortened name's digest is computed from).
-    pub full_name: String,
-    /// One fact per column of the table, in column order.
-    pub values: Vec<Fact>,
-    /// Per column, what identifies its current content for modification times (see `Stamp`).
-    pub stamps: Vec<Stamp>,
-}
-
-/// What dates a value: an external object's tracking `timestamp` (seconds since the epoch), or
-/// a digest of an in-table blob or attachment computed by the server (MD5 of the value; of its
-/// length, first and last KiB above 1 MiB, so listing never hashes large values whole).
-/// Scalars are dated by their text itself.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Stamp {
-    None,
-    Digest(Vec<u8>),
-    Time(i64),
-}
-
-pub struct Database {
+pub struct MySql {
     pool: Pool,
     /// Statements sent so far: tests and benchmarks check the per-directory SQL budget.
     queries: AtomicU64,
@@ -219,11 +165,11 @@ fn qualified(table: &TableInfo) -> String {
 const IDLE_SESSION_SQL: &str =
     "SET SESSION wait_timeout = 60, SESSION interactive_timeout = 60, SESSION lock_wait_timeout = 20";
 
-impl Database {
+impl MySql {
     /// Connects (one connection is opened at once, so a bad host or password fails here). TLS
     /// as `database.use_tls` says; when TLS is only preferred, whether the server offers it is
     /// decided here, once, and every pooled connection is made the same way.
-    pub fn connect(cfg: &DbConfig) -> Result<Database> {
+    pub fn connect(cfg: &DbConfig) -> Result<MySql> {
         let pool_opts = PoolOpts::default()
             .with_constraints(PoolConstraints::new(1, 16).expect("valid pool bounds"))
             .with_reset_connection(false)
@@ -283,48 +229,15 @@ impl Database {
             },
             (_, ssl) => Pool::new(opts.ssl_opts(ssl)).map_err(failed)?,
         };
-        Ok(Database {
+        Ok(MySql {
             pool,
             queries: AtomicU64::new(0),
         })
     }
 
-    /// How many statements this connection pool has sent.
-    pub fn query_count(&self) -> u64 {
-        self.queries.load(Ordering::Relaxed)
-    }
-
-    fn rows(&self, sql: &str, params: Vec<Value>) -> Result<Vec<Vec<Value>>> {
-        self.queries.fetch_add(1, Ordering::Relaxed);
-        let mut conn = self.pool.get_conn().context("database connection")?;
-        let rows: Vec<mysql::Row> = conn.exec(sql, params).context("database query")?;
-        Ok(rows.into_iter().map(|r| r.unwrap()).collect())
-    }
-
-    /// Schemas the user may see, without MySQL's own.
-    pub fn schemas(&self) -> Result<Vec<String>> {
-        let rows = self.rows(
-            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME",
-            vec![],
-        )?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| text(&r[0]))
-            .filter(|s| !SYSTEM_SCHEMAS.contains(&s.to_ascii_lowercase().as_str()))
-            .collect())
-    }
-
-    pub fn schema_exists(&self, schema: &str) -> Result<bool> {
-        let rows = self.rows(
-            "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
-            vec![schema.into()],
-        )?;
-        Ok(!rows.is_empty())
-    }
-
-    /// Reads a schema's tables, columns, indexes and foreign keys: three information_schema
-    /// queries (what rows look like, and what `.definition` and the diagram show).
-    pub fn load_catalog(&self, schema: &str) -> Result<SchemaCatalog> {
+    /// A schema's tables, columns, indexes and foreign keys as information_schema lists them:
+    /// three queries (what rows look like, and what `.definition` and the diagram show).
+    pub fn raw_catalog(&self, schema: &str) -> Result<RawCatalog> {
         let columns = self
             .rows(
                 "SELECT c.TABLE_NAME, c.COLUMN_NAME, c.COLUMN_TYPE, c.IS_NULLABLE, c.COLUMN_COMMENT, \
@@ -385,49 +298,18 @@ impl Database {
                 referenced_column: text(&r[6]).unwrap_or_default(),
             })
             .collect();
-        Ok(build_catalog(schema, columns, indexes, foreign_keys))
+        Ok(RawCatalog {
+            columns,
+            indexes,
+            foreign_keys,
+        })
     }
 
-    /// Every row of a table with the facts needed to list it and size every file: one query.
-    pub fn list_rows(&self, table: &TableInfo) -> Result<Vec<RowFacts>> {
-        let select = RowSelect::new(table);
-        let rows = self.rows(&select.sql, vec![])?;
-        rows.into_iter()
-            .map(|r| self.decode_row(table, &select, r))
-            .collect()
-    }
-
-    /// The row with these key values (text, as in folder names), by one point query.
-    pub fn find_row(&self, table: &TableInfo, key: &[String]) -> Result<Option<RowFacts>> {
-        let select = RowSelect::new(table);
-        let (condition, params) = key_condition(table, key);
-        let sql = format!("{} WHERE {condition}", select.sql);
-        let mut rows = self.rows(&sql, params)?;
-        match rows.pop() {
-            Some(r) => Ok(Some(self.decode_row(table, &select, r)?)),
-            None => Ok(None),
-        }
-    }
-
-    /// The full stored value of one column of one row (None: row gone or value NULL).
-    pub fn fetch_value(
-        &self,
-        table: &TableInfo,
-        key: &[String],
-        column: usize,
-    ) -> Result<Option<Vec<u8>>> {
-        let (condition, params) = key_condition(table, key);
-        let sql = format!(
-            "SELECT t.{} FROM {} AS t WHERE {condition}",
-            quote(&table.columns[column].name),
-            qualified(table)
-        );
-        let mut rows = self.rows(&sql, params)?;
-        // Moved out, not copied: values can be hundreds of MiB.
-        Ok(rows.pop().and_then(|mut r| match r.swap_remove(0) {
-            Value::Bytes(b) => Some(b),
-            other => bytes(&other),
-        }))
+    fn rows(&self, sql: &str, params: Vec<Value>) -> Result<Vec<Vec<Value>>> {
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        let mut conn = self.pool.get_conn().context("database connection")?;
+        let rows: Vec<mysql::Row> = conn.exec(sql, params).context("database query")?;
+        Ok(rows.into_iter().map(|r| r.unwrap()).collect())
     }
 
     /// The first `n` bytes of one stored value (for a blob header longer than a listing fetched).
@@ -570,21 +452,144 @@ impl Database {
     }
 }
 
-/// One row of a `~external_<store>` tracking table.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Tracked {
-    pub hash: Vec<u8>,
-    pub size: u64,
-    pub kind: crate::stores::paths::TrackedKind,
-    /// The tracking row's `timestamp`, seconds since the epoch.
-    pub timestamp: Option<i64>,
+impl ColumnValue {
+    fn sql(&self, table: &TableInfo, column: usize) -> (&'static str, Value) {
+        match (self, &table.columns[column].kind) {
+            (ColumnValue::Null, _) => ("?", Value::NULL),
+            (ColumnValue::Text(t), AttrKind::Uuid) => ("UNHEX(?)", t.replace('-', "").into()),
+            (ColumnValue::Text(t), _) => ("?", t.as_str().into()),
+            (ColumnValue::Bytes(b), _) => ("?", Value::Bytes(b.clone())),
+        }
+    }
 }
 
-impl Database {
+/// The server's error as a `Refused` when its code says the write itself was refused (a
+/// duplicate key, a missing parent row, a value that does not fit), else with `what` as context.
+fn refused_or(err: mysql::Error, what: &str) -> anyhow::Error {
+    let why = match &err {
+        mysql::Error::MySqlError(m) => match m.code {
+            1062 => Some(WriteRefusal::Exists),
+            1451 | 1452 | 1216 | 1217 => Some(WriteRefusal::Reference),
+            1048 | 1054 | 1064 | 1265 | 1264 | 1292 | 1364 | 1366 | 1406 | 1411 | 1525 | 3140 => {
+                Some(WriteRefusal::BadValue)
+            }
+            _ => None,
+        },
+        _ => None,
+    };
+    match why {
+        Some(why) => anyhow::Error::new(Refused {
+            why,
+            message: format!("{what}: {err}"),
+        }),
+        None => anyhow::Error::new(err).context(what.to_string()),
+    }
+}
+
+impl MySql {
+    fn tracking_sql(schema: &str, t: &TrackingRow) -> (String, Vec<Value>) {
+        (
+            format!(
+                "INSERT INTO {}.{} (`hash`, `size`, `attachment_name`) VALUES (?, ?, ?) \
+                 ON DUPLICATE KEY UPDATE `timestamp` = CURRENT_TIMESTAMP",
+                quote(schema),
+                quote(&format!("~external_{}", t.store))
+            ),
+            vec![
+                Value::Bytes(t.hash.clone()),
+                t.size.into(),
+                t.attachment_name
+                    .clone()
+                    .map(Value::from)
+                    .unwrap_or(Value::NULL),
+            ],
+        )
+    }
+}
+
+impl Backend for MySql {
+    /// How many statements this connection pool has sent.
+    fn query_count(&self) -> u64 {
+        self.queries.load(Ordering::Relaxed)
+    }
+
+    /// Schemas the user may see, without MySQL's own.
+    fn schemas(&self) -> Result<Vec<String>> {
+        let rows = self.rows(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME",
+            vec![],
+        )?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| text(&r[0]))
+            .filter(|s| !SYSTEM_SCHEMAS.contains(&s.to_ascii_lowercase().as_str()))
+            .collect())
+    }
+
+    fn schema_exists(&self, schema: &str) -> Result<bool> {
+        let rows = self.rows(
+            "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+            vec![schema.into()],
+        )?;
+        Ok(!rows.is_empty())
+    }
+
+    fn load_catalog(&self, schema: &str) -> Result<SchemaCatalog> {
+        let raw = self.raw_catalog(schema)?;
+        Ok(build_catalog(
+            schema,
+            raw.columns,
+            raw.indexes,
+            raw.foreign_keys,
+        ))
+    }
+
+    /// Every row of a table with the facts needed to list it and size every file: one query.
+    fn list_rows(&self, table: &TableInfo) -> Result<Vec<RowFacts>> {
+        let select = RowSelect::new(table);
+        let rows = self.rows(&select.sql, vec![])?;
+        rows.into_iter()
+            .map(|r| self.decode_row(table, &select, r))
+            .collect()
+    }
+
+    /// The row with these key values (text, as in folder names), by one point query.
+    fn find_row(&self, table: &TableInfo, key: &[String]) -> Result<Option<RowFacts>> {
+        let select = RowSelect::new(table);
+        let (condition, params) = key_condition(table, key);
+        let sql = format!("{} WHERE {condition}", select.sql);
+        let mut rows = self.rows(&sql, params)?;
+        match rows.pop() {
+            Some(r) => Ok(Some(self.decode_row(table, &select, r)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The full stored value of one column of one row (None: row gone or value NULL).
+    fn fetch_value(
+        &self,
+        table: &TableInfo,
+        key: &[String],
+        column: usize,
+    ) -> Result<Option<Vec<u8>>> {
+        let (condition, params) = key_condition(table, key);
+        let sql = format!(
+            "SELECT t.{} FROM {} AS t WHERE {condition}",
+            quote(&table.columns[column].name),
+            qualified(table)
+        );
+        let mut rows = self.rows(&sql, params)?;
+        // Moved out, not copied: values can be hundreds of MiB.
+        Ok(rows.pop().and_then(|mut r| match r.swap_remove(0) {
+            Value::Bytes(b) => Some(b),
+            other => bytes(&other),
+        }))
+    }
+
     /// The objects a schema tracks in one store; with `unused_only`, those no row references
     /// (the client's `unused()`, but with NOT EXISTS so NULLs in nullable referencing columns
     /// do not hide every object, spec §3.9).
-    pub fn tracked(&self, schema: &str, store: &str, unused_only: bool) -> Result<Vec<Tracked>> {
+    fn tracked(&self, schema: &str, store: &str, unused_only: bool) -> Result<Vec<Tracked>> {
         let tracking = format!("~external_{store}");
         let mut sql = format!(
             "SELECT e.`hash`, e.`size`, e.`attachment_name`, e.`filepath`, \
@@ -647,100 +652,37 @@ impl Database {
             })
             .collect())
     }
-}
 
-/// A new value for one column.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ColumnValue {
-    Null,
-    /// Text that MySQL converts to the column's type (strict mode rejects what does not fit).
-    Text(String),
-    /// Raw bytes: blobs, attachments, binary columns, and the 16-byte hashes of external values.
-    Bytes(Vec<u8>),
-}
-
-impl ColumnValue {
-    fn sql(&self, table: &TableInfo, column: usize) -> (&'static str, Value) {
-        match (self, &table.columns[column].kind) {
-            (ColumnValue::Null, _) => ("?", Value::NULL),
-            (ColumnValue::Text(t), AttrKind::Uuid) => ("UNHEX(?)", t.replace('-', "").into()),
-            (ColumnValue::Text(t), _) => ("?", t.as_str().into()),
-            (ColumnValue::Bytes(b), _) => ("?", Value::Bytes(b.clone())),
+    /// Whether `~external_<store>` of the schema has a row with this hash (false when the
+    /// schema or the tracking table does not exist).
+    fn tracking_exists(&self, schema: &str, store: &str, hash: &[u8]) -> Result<bool> {
+        let sql = format!(
+            "SELECT 1 FROM {}.{} WHERE `hash` = ?",
+            quote(schema),
+            quote(&format!("~external_{store}"))
+        );
+        match self.rows(&sql, vec![Value::Bytes(hash.to_vec())]) {
+            Ok(rows) => Ok(!rows.is_empty()),
+            Err(e) => {
+                let missing = e.chain().any(|c| {
+                    matches!(
+                        c.downcast_ref::<mysql::Error>(),
+                        Some(mysql::Error::MySqlError(m)) if m.code == 1146 || m.code == 1049
+                    )
+                });
+                if missing {
+                    Ok(false)
+                } else {
+                    Err(e)
+                }
+            }
         }
-    }
-}
-
-/// A `~external_<store>` row to add (or refresh) before a table row references it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TrackingRow {
-    pub store: String,
-    pub hash: Vec<u8>,
-    pub size: u64,
-    pub attachment_name: Option<String>,
-}
-
-/// A table that references another through a foreign key.
-#[derive(Clone, Debug)]
-pub struct Dependent {
-    pub schema: String,
-    pub table: String,
-    /// (child column, referenced parent column), in order.
-    pub columns: Vec<(String, String)>,
-}
-
-/// Why a write was refused by the server, mapped to what the filesystem reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteRefusal {
-    /// Duplicate key.
-    Exists,
-    /// A foreign key has no parent row, or a referenced row would be lost.
-    Reference,
-    /// The value does not fit the column (strict mode).
-    BadValue,
-}
-
-/// Classifies a failed write by the server's error code.
-pub fn write_refusal(err: &anyhow::Error) -> Option<WriteRefusal> {
-    let code = err
-        .chain()
-        .find_map(|e| match e.downcast_ref::<mysql::Error>() {
-            Some(mysql::Error::MySqlError(m)) => Some(m.code),
-            _ => None,
-        })?;
-    match code {
-        1062 => Some(WriteRefusal::Exists),
-        1451 | 1452 | 1216 | 1217 => Some(WriteRefusal::Reference),
-        1048 | 1054 | 1064 | 1265 | 1264 | 1292 | 1364 | 1366 | 1406 | 1411 | 1525 | 3140 => {
-            Some(WriteRefusal::BadValue)
-        }
-        _ => None,
-    }
-}
-
-impl Database {
-    fn tracking_sql(schema: &str, t: &TrackingRow) -> (String, Vec<Value>) {
-        (
-            format!(
-                "INSERT INTO {}.{} (`hash`, `size`, `attachment_name`) VALUES (?, ?, ?) \
-                 ON DUPLICATE KEY UPDATE `timestamp` = CURRENT_TIMESTAMP",
-                quote(schema),
-                quote(&format!("~external_{}", t.store))
-            ),
-            vec![
-                Value::Bytes(t.hash.clone()),
-                t.size.into(),
-                t.attachment_name
-                    .clone()
-                    .map(Value::from)
-                    .unwrap_or(Value::NULL),
-            ],
-        )
     }
 
     /// In one transaction: the tracking rows, then the row's new values (UPDATE), or the whole
     /// new row (INSERT when `insert`, `values` then holding every column to set incl. the key).
     /// An UPDATE of a row that is gone fails with "row not found".
-    pub fn write_row(
+    fn write_row(
         &self,
         table: &TableInfo,
         key: &[String],
@@ -756,7 +698,7 @@ impl Database {
         for t in tracking {
             let (sql, params) = Self::tracking_sql(&table.schema, t);
             tx.exec_drop(sql, params)
-                .context("adding the tracking row")?;
+                .map_err(|e| refused_or(e, "adding the tracking row"))?;
         }
         if insert {
             let mut cols = Vec::new();
@@ -787,7 +729,8 @@ impl Database {
                 cols.join(", "),
                 marks.join(", ")
             );
-            tx.exec_drop(sql, params).context("inserting the row")?;
+            tx.exec_drop(sql, params)
+                .map_err(|e| refused_or(e, "inserting the row"))?;
         } else {
             let (condition, key_params) = key_condition(table, key);
             let exists: Option<u8> = tx
@@ -800,7 +743,7 @@ impl Database {
                 )
                 .context("locking the row")?;
             if exists.is_none() {
-                bail!("row not found (deleted meanwhile)");
+                return Err(RowGone.into());
             }
             let mut sets = Vec::new();
             let mut params = Vec::new();
@@ -815,7 +758,8 @@ impl Database {
                 qualified(table),
                 sets.join(", ")
             );
-            tx.exec_drop(sql, params).context("updating the row")?;
+            tx.exec_drop(sql, params)
+                .map_err(|e| refused_or(e, "updating the row"))?;
         }
         tx.commit().context("committing")?;
         Ok(())
@@ -824,7 +768,7 @@ impl Database {
     /// What a column holds now, as a fingerprint to compare later: `None` when the row is gone,
     /// `Some(None)` for NULL, else the MD5 of the stored bytes (computed by the server, so a
     /// large blob is not sent).
-    pub fn value_fingerprint(
+    fn value_fingerprint(
         &self,
         table: &TableInfo,
         key: &[String],
@@ -845,7 +789,7 @@ impl Database {
     /// Sets a column to NULL only if it still holds the value `fingerprint` describes (see
     /// `value_fingerprint`): an `rm` must not undo a value written after it, by this mount or
     /// another. Returns whether the row was changed.
-    pub fn null_if_unchanged(
+    fn null_if_unchanged(
         &self,
         table: &TableInfo,
         key: &[String],
@@ -872,7 +816,7 @@ impl Database {
     }
 
     /// Tables whose foreign keys reference `table` (hidden tables excluded).
-    pub fn dependents(&self, schema: &str, table: &str) -> Result<Vec<Dependent>> {
+    fn dependents(&self, schema: &str, table: &str) -> Result<Vec<Dependent>> {
         let rows = self.rows(
             "SELECT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_COLUMN_NAME \
              FROM information_schema.KEY_COLUMN_USAGE \
@@ -911,30 +855,32 @@ impl Database {
         Ok(out.into_iter().map(|(_, d)| d).collect())
     }
 
-    /// Counts rows matching `restriction` (an SQL condition over alias `t` with its params).
-    pub fn count_where(
+    fn count_dependents(
         &self,
-        schema: &str,
-        table: &str,
-        restriction: &str,
-        params: Vec<Value>,
+        root: &TableInfo,
+        key: &[String],
+        path: &DependencyPath,
     ) -> Result<u64> {
+        let Some(last) = path.last() else {
+            return Ok(0);
+        };
+        let (restriction, params) = restriction(root, key, path, "t");
         let rows = self.rows(
             &format!(
                 "SELECT COUNT(*) FROM {}.{} AS t WHERE {restriction}",
-                quote(schema),
-                quote(table)
+                quote(&last.schema),
+                quote(&last.table)
             ),
             params,
         )?;
         Ok(rows.first().and_then(|r| int(&r[0])).unwrap_or(0))
     }
 
-    /// Runs DELETE statements (each `(schema, table, restriction, params)`, the restriction naming
-    /// the table by its qualified name) in order, in one transaction; returns the rows deleted.
-    pub fn delete_in_order(
+    fn delete_rows(
         &self,
-        steps: &[(String, String, String, Vec<Value>)],
+        root: &TableInfo,
+        key: &[String],
+        steps: &[Vec<Dependent>],
     ) -> Result<Vec<u64>> {
         self.queries.fetch_add(1, Ordering::Relaxed);
         let mut conn = self.pool.get_conn().context("database connection")?;
@@ -942,16 +888,15 @@ impl Database {
             .start_transaction(mysql::TxOpts::default())
             .context("starting a transaction")?;
         let mut counts = Vec::new();
-        for (schema, table, restriction, params) in steps {
-            tx.exec_drop(
-                format!(
-                    "DELETE FROM {}.{} WHERE {restriction}",
-                    quote(schema),
-                    quote(table)
-                ),
-                params.clone(),
-            )
-            .with_context(|| format!("deleting from {schema}.{table}"))?;
+        for path in steps {
+            let (schema, table) = match path.last() {
+                Some(d) => (d.schema.as_str(), d.table.as_str()),
+                None => (root.schema.as_str(), root.name.as_str()),
+            };
+            let target = format!("{}.{}", quote(schema), quote(table));
+            let (restriction, params) = restriction(root, key, path, &target);
+            tx.exec_drop(format!("DELETE FROM {target} WHERE {restriction}"), params)
+                .map_err(|e| refused_or(e, &format!("deleting from {schema}.{table}")))?;
             counts.push(tx.affected_rows());
         }
         tx.commit().context("committing")?;
@@ -961,16 +906,16 @@ impl Database {
     /// Deletes one tracking row if no row references it (checked in the same statement); returns
     /// the deleted row's columns to restore it if removing the object fails, or None when it is
     /// referenced (or gone).
-    pub fn delete_unused_tracking(
+    fn delete_unused_tracking(
         &self,
         schema: &str,
         store: &str,
         hash: &[u8],
-    ) -> Result<Option<Vec<Value>>> {
+    ) -> Result<Option<SavedTracking>> {
         let tracking = format!("~external_{store}");
         let saved = self.rows(
             &format!(
-                "SELECT `hash`, `size`, `attachment_name`, `filepath`, `contents_hash`, `timestamp` \
+                "SELECT `hash`, `size`, `attachment_name`, `filepath`, `contents_hash`, CAST(`timestamp` AS CHAR) \
                  FROM {}.{} WHERE `hash` = ?",
                 quote(schema),
                 quote(&tracking)
@@ -979,6 +924,14 @@ impl Database {
         )?;
         let Some(saved) = saved.into_iter().next() else {
             return Ok(None);
+        };
+        let saved = SavedTracking {
+            hash: bytes(&saved[0]).unwrap_or_default(),
+            size: int(&saved[1]).unwrap_or(0),
+            attachment_name: text(&saved[2]),
+            filepath: text(&saved[3]),
+            contents_hash: bytes(&saved[4]),
+            timestamp: text(&saved[5]),
         };
         // The foreign keys (ON DELETE RESTRICT) refuse to delete a referenced row.
         self.queries.fetch_add(1, Ordering::Relaxed);
@@ -999,34 +952,8 @@ impl Database {
         }
     }
 
-    /// Whether `~external_<store>` of the schema has a row with this hash (false when the
-    /// schema or the tracking table does not exist).
-    pub fn tracking_exists(&self, schema: &str, store: &str, hash: &[u8]) -> Result<bool> {
-        let sql = format!(
-            "SELECT 1 FROM {}.{} WHERE `hash` = ?",
-            quote(schema),
-            quote(&format!("~external_{store}"))
-        );
-        match self.rows(&sql, vec![Value::Bytes(hash.to_vec())]) {
-            Ok(rows) => Ok(!rows.is_empty()),
-            Err(e) => {
-                let missing = e.chain().any(|c| {
-                    matches!(
-                        c.downcast_ref::<mysql::Error>(),
-                        Some(mysql::Error::MySqlError(m)) if m.code == 1146 || m.code == 1049
-                    )
-                });
-                if missing {
-                    Ok(false)
-                } else {
-                    Err(e)
-                }
-            }
-        }
-    }
-
     /// Puts back a tracking row saved by `delete_unused_tracking`.
-    pub fn restore_tracking(&self, schema: &str, store: &str, saved: Vec<Value>) -> Result<()> {
+    fn restore_tracking(&self, schema: &str, store: &str, saved: SavedTracking) -> Result<()> {
         self.rows(
             &format!(
                 "INSERT INTO {}.{} (`hash`, `size`, `attachment_name`, `filepath`, `contents_hash`, `timestamp`) \
@@ -1034,7 +961,14 @@ impl Database {
                 quote(schema),
                 quote(&format!("~external_{store}"))
             ),
-            saved,
+            vec![
+                Value::Bytes(saved.hash),
+                saved.size.into(),
+                saved.attachment_name.map_or(Value::NULL, Value::from),
+                saved.filepath.map_or(Value::NULL, Value::from),
+                saved.contents_hash.map_or(Value::NULL, Value::Bytes),
+                saved.timestamp.map_or(Value::NULL, Value::from),
+            ],
         )?;
         Ok(())
     }
@@ -1081,13 +1015,13 @@ impl RowSelect {
                 AttrKind::Blob => {
                     exprs.push(format!("LENGTH({c})"));
                     exprs.push(format!("SUBSTRING({c}, 1, {BLOB_HEAD_BYTES})"));
-                    exprs.push(content_digest(&c));
+                    exprs.push(content_digest_sql(&c));
                     fetches.push(Fetch::Blob);
                 }
                 AttrKind::Attach => {
                     exprs.push(format!("LENGTH({c})"));
                     exprs.push(format!("SUBSTRING({c}, 1, {ATTACH_NAME_SCAN})"));
-                    exprs.push(content_digest(&c));
+                    exprs.push(content_digest_sql(&c));
                     fetches.push(Fetch::Attach);
                 }
                 AttrKind::External { store, .. } => {
@@ -1117,8 +1051,8 @@ impl RowSelect {
     }
 }
 
-/// SQL for the digest part of a `Stamp` of column expression `c`.
-fn content_digest(c: &str) -> String {
+/// `super::content_digest` of column expression `c`, computed by the server.
+fn content_digest_sql(c: &str) -> String {
     format!(
         "IF(LENGTH({c}) <= 1048576, UNHEX(MD5({c})), \
          UNHEX(MD5(CONCAT(LENGTH({c}), SUBSTRING({c}, 1, 1024), SUBSTRING({c}, -1024)))))"
@@ -1126,12 +1060,12 @@ fn content_digest(c: &str) -> String {
 }
 
 /// `WHERE` condition and parameters selecting one row by its key texts (table alias `t`).
-pub fn key_condition(table: &TableInfo, key: &[String]) -> (String, Vec<Value>) {
+fn key_condition(table: &TableInfo, key: &[String]) -> (String, Vec<Value>) {
     key_condition_as(table, key, "t")
 }
 
 /// The same for another table alias.
-pub fn key_condition_as(table: &TableInfo, key: &[String], alias: &str) -> (String, Vec<Value>) {
+fn key_condition_as(table: &TableInfo, key: &[String], alias: &str) -> (String, Vec<Value>) {
     let mut parts = Vec::new();
     let mut params = Vec::new();
     for (&i, value) in table.key.iter().zip(key) {
@@ -1149,6 +1083,46 @@ pub fn key_condition_as(table: &TableInfo, key: &[String], alias: &str) -> (Stri
         }
     }
     (parts.join(" AND "), params)
+}
+
+/// The restriction selecting, in the last table of `path`, the rows that depend (through its
+/// foreign keys) on the root row with `key`; the last table is called `top` in it (the root
+/// table itself when `path` is empty).
+fn restriction(
+    root: &TableInfo,
+    key: &[String],
+    path: &DependencyPath,
+    top: &str,
+) -> (String, Vec<Value>) {
+    let Some((last, rest)) = path.split_last() else {
+        return key_condition_as(root, key, top);
+    };
+    let parent_alias = format!("p{}", rest.len());
+    let (parent_schema, parent_table) = match rest.last() {
+        Some(d) => (d.schema.as_str(), d.table.as_str()),
+        None => (root.schema.as_str(), root.name.as_str()),
+    };
+    let (inner, params) = restriction(root, key, rest, &parent_alias);
+    let child_cols: Vec<String> = last
+        .columns
+        .iter()
+        .map(|(c, _)| format!("{top}.{}", quote(c)))
+        .collect();
+    let parent_cols: Vec<String> = last
+        .columns
+        .iter()
+        .map(|(_, p)| format!("{parent_alias}.{}", quote(p)))
+        .collect();
+    (
+        format!(
+            "({}) IN (SELECT {} FROM {}.{} AS {parent_alias} WHERE {inner})",
+            child_cols.join(", "),
+            parent_cols.join(", "),
+            quote(parent_schema),
+            quote(parent_table)
+        ),
+        params,
+    )
 }
 
 fn bytes(v: &Value) -> Option<Vec<u8>> {
@@ -1174,18 +1148,11 @@ fn int(v: &Value) -> Option<u64> {
 
 /// `HEX()` of a uuid column → `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, lowercase.
 fn format_uuid(hex_upper: &[u8]) -> String {
-    let h = String::from_utf8_lossy(hex_upper).to_ascii_lowercase();
-    if h.len() != 32 {
-        return h;
+    let text = String::from_utf8_lossy(hex_upper);
+    match uuid::Uuid::try_parse(&text) {
+        Ok(u) => u.hyphenated().to_string(),
+        Err(_) => text.to_ascii_lowercase(),
     }
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
 }
 
 #[cfg(test)]

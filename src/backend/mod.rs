@@ -1,0 +1,291 @@
+//! The database under the filesystem core, in DataJoint's vocabulary rather than SQL: a schema's
+//! catalog, a table's rows with what each value is (the facts a listing needs), one value, the
+//! objects a schema tracks in a store, a write of one row with its tracking rows in one
+//! transaction, the rows that depend on a row and their deletion, and the cleanup of unused
+//! tracking rows.
+//!
+//! `Backend` is that interface; `mysql` implements it for MySQL/MariaDB (every SQL statement djfs
+//! sends lives there), `memory` in memory for the core's tests. A backend answers with the same
+//! facts whatever its SQL dialect: identifier quoting, type names and how a value is cut or
+//! hashed on the server are its own business.
+
+pub mod contract;
+pub mod memory;
+pub mod mysql;
+
+use anyhow::Result;
+
+use crate::catalog::{SchemaCatalog, TableInfo};
+
+/// Bytes of each blob fetched with a listing: enough for the array header, also of a
+/// compressed blob after inflating its beginning (more is fetched in the rare case it is not).
+pub const BLOB_HEAD_BYTES: usize = crate::codec::RECOMMENDED_PREFIX;
+
+/// Attachment names are at most 255 characters, so the NUL is within the first 1024 bytes.
+pub const ATTACH_NAME_SCAN: u64 = 1024;
+
+/// What one listing query tells about one stored value, before any further fetch.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fact {
+    Null,
+    /// Text (Text/Uuid kinds, already formatted) or raw bytes (Binary kind).
+    Bytes(Vec<u8>),
+    /// An in-table blob: its stored length and first bytes.
+    Blob {
+        len: u64,
+        head: Vec<u8>,
+    },
+    /// An in-table attachment: the original name and the size of the contents.
+    Attach {
+        name: String,
+        size: u64,
+    },
+    /// An in-table attachment whose value has no `name\0` prefix.
+    BadAttach,
+    /// An external reference and what its tracking row says (None where the row is missing).
+    External {
+        hash: Vec<u8>,
+        attachment_name: Option<String>,
+        filepath: Option<String>,
+        size: Option<u64>,
+    },
+}
+
+/// One row as a listing sees it.
+#[derive(Clone, Debug)]
+pub struct RowFacts {
+    /// Key values as text, in key order.
+    pub key: Vec<String>,
+    /// The row's folder name (maybe shortened, see `rowname`).
+    pub folder: String,
+    /// The unshortened name (what a shortened name's digest is computed from).
+    pub full_name: String,
+    /// One fact per column of the table, in column order.
+    pub values: Vec<Fact>,
+    /// Per column, what identifies its current content for modification times (see `Stamp`).
+    pub stamps: Vec<Stamp>,
+}
+
+/// What dates a value: an external object's tracking `timestamp` (seconds since the epoch), or
+/// a digest of an in-table blob or attachment computed by the server (MD5 of the value; of its
+/// length, first and last KiB above 1 MiB, so listing never hashes large values whole).
+/// Scalars are dated by their text itself.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Stamp {
+    None,
+    Digest(Vec<u8>),
+    Time(i64),
+}
+
+/// One row of a `~external_<store>` tracking table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tracked {
+    pub hash: Vec<u8>,
+    pub size: u64,
+    pub kind: crate::stores::paths::TrackedKind,
+    /// The tracking row's `timestamp`, seconds since the epoch.
+    pub timestamp: Option<i64>,
+}
+
+/// A new value for one column.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ColumnValue {
+    Null,
+    /// Text that the database converts to the column's type (refused when it does not fit).
+    Text(String),
+    /// Raw bytes: blobs, attachments, binary columns, and the 16-byte hashes of external values.
+    Bytes(Vec<u8>),
+}
+
+/// A `~external_<store>` row to add (or refresh) before a table row references it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrackingRow {
+    pub store: String,
+    pub hash: Vec<u8>,
+    pub size: u64,
+    pub attachment_name: Option<String>,
+}
+
+/// A table that references another through a foreign key.
+#[derive(Clone, Debug)]
+pub struct Dependent {
+    pub schema: String,
+    pub table: String,
+    /// (child column, referenced parent column), in order.
+    pub columns: Vec<(String, String)>,
+}
+
+/// Why a write was refused by the server, mapped to what the filesystem reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteRefusal {
+    /// Duplicate key.
+    Exists,
+    /// A foreign key has no parent row, or a referenced row would be lost.
+    Reference,
+    /// The value does not fit the column (strict mode).
+    BadValue,
+}
+
+/// A write the database refused because of what was written (not a broken connection): carried
+/// in the error chain so the core can tell the user which errno applies, whatever the backend.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Refused {
+    pub why: WriteRefusal,
+    pub message: String,
+}
+
+/// An UPDATE found no row: it was deleted meanwhile (by another client or another mount).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("row not found (deleted meanwhile)")]
+pub struct RowGone;
+
+/// Why a write failed, when the database refused it (see `Refused`).
+pub fn write_refusal(err: &anyhow::Error) -> Option<WriteRefusal> {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<Refused>())
+        .map(|r| r.why)
+}
+
+/// Whether a write failed because its row is gone (see `RowGone`).
+pub fn row_gone(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| e.downcast_ref::<RowGone>().is_some())
+}
+
+/// A tracking row as it was before `delete_unused_tracking` removed it, to put it back
+/// unchanged when removing the object fails.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SavedTracking {
+    pub hash: Vec<u8>,
+    pub size: u64,
+    pub attachment_name: Option<String>,
+    pub filepath: Option<String>,
+    pub contents_hash: Option<Vec<u8>>,
+    /// The `timestamp` column as the database gave it (restored as is).
+    pub timestamp: Option<String>,
+}
+
+/// A dependency path from a row being deleted: each step is a table whose foreign key
+/// references the previous step's table (the first step references the row's own table).
+pub type DependencyPath = [Dependent];
+
+/// The MD5-based stamp of an in-table blob or attachment value (see `Stamp::Digest`): MD5 of
+/// the value up to 1 MiB; above, MD5 of its length in decimal, its first and its last KiB, so
+/// listing never hashes large values whole. Backends compute it on the server; this is the
+/// definition (and what the in-memory backend computes).
+pub fn content_digest(value: &[u8]) -> Vec<u8> {
+    use md5::{Digest, Md5};
+    const WHOLE: usize = 1 << 20;
+    const EDGE: usize = 1024;
+    let mut md5 = Md5::new();
+    if value.len() <= WHOLE {
+        md5.update(value);
+    } else {
+        md5.update(value.len().to_string().as_bytes());
+        md5.update(&value[..EDGE]);
+        md5.update(&value[value.len() - EDGE..]);
+    }
+    md5.finalize().to_vec()
+}
+
+/// What the filesystem core asks of a database. Keys are the key values as text, in key order
+/// (as in folder names); columns are indexes into `TableInfo::columns`.
+pub trait Backend: Send + Sync {
+    /// How many statements (or requests) this backend has sent: the query counter.
+    fn query_count(&self) -> u64;
+
+    /// Schemas the user may see, without the server's own.
+    fn schemas(&self) -> Result<Vec<String>>;
+
+    fn schema_exists(&self, schema: &str) -> Result<bool>;
+
+    /// A schema's tables, columns, keys and foreign keys.
+    fn load_catalog(&self, schema: &str) -> Result<SchemaCatalog>;
+
+    /// Every row of a table with the facts needed to list it and size every file: one query.
+    fn list_rows(&self, table: &TableInfo) -> Result<Vec<RowFacts>>;
+
+    /// The row with these key values, by one point query.
+    fn find_row(&self, table: &TableInfo, key: &[String]) -> Result<Option<RowFacts>>;
+
+    /// The full stored value of one column of one row (None: row gone or value NULL).
+    fn fetch_value(
+        &self,
+        table: &TableInfo,
+        key: &[String],
+        column: usize,
+    ) -> Result<Option<Vec<u8>>>;
+
+    /// The objects a schema tracks in one store; with `unused_only`, those no row references.
+    fn tracked(&self, schema: &str, store: &str, unused_only: bool) -> Result<Vec<Tracked>>;
+
+    /// Whether the schema tracks an object with this hash in the store (false when the schema
+    /// or its tracking table does not exist).
+    fn tracking_exists(&self, schema: &str, store: &str, hash: &[u8]) -> Result<bool>;
+
+    /// In one transaction: the tracking rows (added, or their timestamp refreshed), then the
+    /// row's new values (an UPDATE; `RowGone` when the row is not there), or with `insert` the
+    /// whole new row (`values` holding every column to set besides the key). A refusal because
+    /// of what was written is a `Refused` error.
+    fn write_row(
+        &self,
+        table: &TableInfo,
+        key: &[String],
+        values: &[(usize, ColumnValue)],
+        tracking: &[TrackingRow],
+        insert: bool,
+    ) -> Result<()>;
+
+    /// What a column holds now, to compare later: `None` when the row is gone, `Some(None)` for
+    /// NULL, else the MD5 (hex) of the stored bytes.
+    fn value_fingerprint(
+        &self,
+        table: &TableInfo,
+        key: &[String],
+        column: usize,
+    ) -> Result<Option<Option<String>>>;
+
+    /// Sets a column to NULL only if it still holds what `fingerprint` describes; returns
+    /// whether the row changed.
+    fn null_if_unchanged(
+        &self,
+        table: &TableInfo,
+        key: &[String],
+        column: usize,
+        fingerprint: &Option<String>,
+    ) -> Result<bool>;
+
+    /// Tables whose foreign keys reference `schema.table` (hidden tables excluded), one entry
+    /// per foreign key.
+    fn dependents(&self, schema: &str, table: &str) -> Result<Vec<Dependent>>;
+
+    /// How many rows of the last table of `path` depend, through it, on the row `key` of `root`.
+    fn count_dependents(
+        &self,
+        root: &TableInfo,
+        key: &[String],
+        path: &DependencyPath,
+    ) -> Result<u64>;
+
+    /// Deletes, in one transaction and in the order given, the rows that depend on the row
+    /// `key` of `root` through each path (an empty path: the row itself); returns how many rows
+    /// each step deleted. A refusal (rows still referenced) is a `Refused` error.
+    fn delete_rows(
+        &self,
+        root: &TableInfo,
+        key: &[String],
+        steps: &[Vec<Dependent>],
+    ) -> Result<Vec<u64>>;
+
+    /// Deletes one tracking row if no row references it; returns it (to restore it if removing
+    /// the object fails), or None when it is referenced or gone.
+    fn delete_unused_tracking(
+        &self,
+        schema: &str,
+        store: &str,
+        hash: &[u8],
+    ) -> Result<Option<SavedTracking>>;
+
+    /// Puts back a tracking row `delete_unused_tracking` removed.
+    fn restore_tracking(&self, schema: &str, store: &str, saved: SavedTracking) -> Result<()>;
+}
