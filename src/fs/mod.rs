@@ -136,6 +136,19 @@ impl FsError {
     }
 }
 
+/// A failure of the mount's own files (staging, cache files): logged with its cause; ENOSPC
+/// stays ENOSPC, anything else is EIO.
+pub(crate) fn staging_error(place: &str, what: &str, err: std::io::Error) -> FsError {
+    tracing::error!("{place}: {what}: {err}");
+    FsError::from_io(&err)
+}
+
+/// A state the code does not expect (a bug, not the user's doing): logged, EIO.
+pub(crate) fn internal_error(place: &str, what: &str) -> FsError {
+    tracing::error!("{place}: internal error: {what}");
+    FsError::Io
+}
+
 fn db_error(what: &str, err: anyhow::Error) -> FsError {
     tracing::error!("database error while {what}: {err:#}");
     FsError::Io
@@ -559,7 +572,7 @@ impl Filesystem {
                     .lock()
                     .unwrap()
                     .to_vec()
-                    .map_err(|_| FsError::Io)?;
+                    .map_err(|e| staging_error(&w.place, "reading the staged bytes", e))?;
                 let from = (offset as usize).min(staged.len());
                 let to = from.saturating_add(size as usize).min(staged.len());
                 return Ok(staged[from..to].to_vec());
@@ -1725,7 +1738,12 @@ impl Filesystem {
     /// An in-table value, read now (one query).
     fn fetch_in_table(&self, target: &FileTarget) -> FsResult<Vec<u8>> {
         let place = &target.place;
-        let (table, key, column) = target.in_table.as_ref().ok_or(FsError::Io)?;
+        let (table, key, column) = target.in_table.as_ref().ok_or_else(|| {
+            internal_error(
+                place,
+                "an in-table read of a value that is not in the table",
+            )
+        })?;
         self.db
             .fetch_value(table, key, *column)
             .map_err(|e| db_error(&format!("reading {place}"), e))?
@@ -1775,7 +1793,12 @@ impl Filesystem {
                 let npy = NpyFile::new(view.clone(), plain).map_err(|e| corrupt(e.to_string()))?;
                 return Ok((view, npy));
             }
-            _ => return Err(FsError::Io),
+            _ => {
+                return Err(internal_error(
+                    &target.place,
+                    "an array view of a value that is no array",
+                ))
+            }
         };
         let stored = self.external_source(&target.schema, object, place)?;
         let io = |e: std::io::Error| {
@@ -1798,7 +1821,10 @@ impl Filesystem {
             stored_len,
         } = &target.content
         else {
-            return Err(FsError::Io);
+            return Err(internal_error(
+                &target.place,
+                "a .json view of a value that has none",
+            ));
         };
         let key = render_key("json", external, *stored_len, target);
         if let Some(hit) = self.cached_render(&key, external.is_none()) {
@@ -1814,7 +1840,12 @@ impl Filesystem {
                 })?
             }
             None => {
-                let (table, key, column) = target.in_table.as_ref().ok_or(FsError::Io)?;
+                let (table, key, column) = target.in_table.as_ref().ok_or_else(|| {
+                    internal_error(
+                        place,
+                        "an in-table read of a value that is not in the table",
+                    )
+                })?;
                 self.db
                     .fetch_value(table, key, *column)
                     .map_err(|e| db_error(&format!("reading {place}"), e))?
@@ -1848,7 +1879,10 @@ impl Filesystem {
             ..
         } = &target.content
         else {
-            return Err(FsError::Io);
+            return Err(internal_error(
+                &target.place,
+                "a .png view of a value that has none",
+            ));
         };
         let key = render_key("png", external, *stored_len, target);
         if let Some(hit) = self.cached_render(&key, external.is_none()) {
@@ -1967,4 +2001,36 @@ fn node_name(node: &Node) -> &str {
 /// An external object's modification time: its tracking row's `timestamp`.
 fn tracked_mtime(tracked: &Tracked) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(tracked.timestamp.unwrap_or(0).max(0) as u64)
+}
+
+#[cfg(test)]
+mod error_logging {
+    /// Every EIO the core returns comes with a log line saying why: no `Io` is made from an
+    /// error whose cause is dropped, and every `Err(Io)` follows a log line within a few lines.
+    #[test]
+    fn no_silent_io_errors() {
+        // Built, so that this test's own text does not match.
+        let io = format!("FsError::{}", "Io");
+        let dropped = [format!("|_| {io}"), format!("ok_or({io})")];
+        let returned = format!("Err({io})");
+        for (file, text) in [
+            ("src/fs/mod.rs", include_str!("mod.rs")),
+            ("src/fs/write.rs", include_str!("write.rs")),
+        ] {
+            let lines: Vec<&str> = text.lines().collect();
+            for (i, line) in lines.iter().enumerate() {
+                assert!(
+                    !dropped.iter().any(|p| line.contains(p.as_str())),
+                    "{file}:{}: an Io error that drops its cause: {line}",
+                    i + 1
+                );
+                if line.contains(returned.as_str()) {
+                    let logged = lines[i.saturating_sub(6)..i]
+                        .iter()
+                        .any(|l| l.contains("tracing::error!") || l.contains("tracing::warn!"));
+                    assert!(logged, "{file}:{}: EIO without a log line: {line}", i + 1);
+                }
+            }
+        }
+    }
 }

@@ -342,6 +342,10 @@ impl super::Filesystem {
             },
         };
         let ino = self.inodes.lock().unwrap().intern(node);
+        let place = format!(
+            "{schema}/{class}/{row}/{}{name}",
+            folder.as_ref().map(|f| format!("{f}/")).unwrap_or_default()
+        );
         let mut staging = match &kind {
             // Attachments hash `name\0contents` as `cp` appends the contents.
             WriteKind::Attach(name) => {
@@ -359,7 +363,9 @@ impl super::Filesystem {
                     let chunk = self.read(fh, offset, 1 << 20);
                     match chunk {
                         Ok(c) if !c.is_empty() => {
-                            staging.write_at(offset, &c).map_err(|_| FsError::Io)?;
+                            staging.write_at(offset, &c).map_err(|e| {
+                                super::staging_error(&place, "staging the current value", e)
+                            })?;
                             offset += c.len() as u64;
                         }
                         _ => break,
@@ -370,10 +376,7 @@ impl super::Filesystem {
         }
         let handle = Arc::new(WriteHandle {
             ino,
-            place: format!(
-                "{schema}/{class}/{row}/{}{name}",
-                folder.map(|f| format!("{f}/")).unwrap_or_default()
-            ),
+            place,
             table,
             row: row_ref,
             column,
@@ -508,7 +511,7 @@ impl super::Filesystem {
                         .lock()
                         .unwrap()
                         .truncate(size)
-                        .map_err(|_| FsError::Io)?;
+                        .map_err(|e| super::staging_error(&t.place, "truncating", e))?;
                     return Ok(self.writing_attr(ino, size));
                 }
                 let fh = self.open_for_write(ino, size == 0)?;
@@ -517,7 +520,7 @@ impl super::Filesystem {
                         .lock()
                         .unwrap()
                         .truncate(size)
-                        .map_err(|_| FsError::Io)?;
+                        .map_err(|e| super::staging_error(&h.place, "truncating", e))?;
                     *h.dirty.lock().unwrap() = true;
                     self.commit_if_dirty(&h)
                 });
@@ -612,7 +615,11 @@ impl super::Filesystem {
             tracing::error!("{}: {why}; the old value stays", h.place);
             FsError::Invalid
         };
-        let read_all = || staging.to_vec().map_err(|_| FsError::Io);
+        let read_all = || {
+            staging
+                .to_vec()
+                .map_err(|e| super::staging_error(&h.place, "reading the staged bytes", e))
+        };
         let (value, tracking, fact) = match &h.kind {
             WriteKind::Ignored | WriteKind::Temp => return Ok(()),
             WriteKind::KeyCheck => {
@@ -734,7 +741,11 @@ impl super::Filesystem {
         let AttrKind::External { store, .. } = &h.table.columns[h.column].kind else {
             let mut value = name.as_bytes().to_vec();
             value.push(0);
-            value.extend(staging.to_vec().map_err(|_| FsError::Io)?);
+            value.extend(
+                staging
+                    .to_vec()
+                    .map_err(|e| super::staging_error(&h.place, "reading the staged bytes", e))?,
+            );
             return Ok((
                 ColumnValue::Bytes(value),
                 None,
@@ -746,12 +757,17 @@ impl super::Filesystem {
         };
         let mut prefix = name.as_bytes().to_vec();
         prefix.push(0);
-        let hash = staging.md5_with_prefix(&prefix).map_err(|_| FsError::Io)?;
+        let hash = staging
+            .md5_with_prefix(&prefix)
+            .map_err(|e| super::staging_error(&h.place, "hashing the staged bytes", e))?;
         let kind = TrackedKind::Attachment(name.to_string());
         match staging.file_path() {
             Some(path) => self.upload(h, store, &hash, &kind, None, Some(path))?,
             None => {
-                let data = Bytes::from(staging.to_vec().map_err(|_| FsError::Io)?);
+                let data =
+                    Bytes::from(staging.to_vec().map_err(|e| {
+                        super::staging_error(&h.place, "reading the staged bytes", e)
+                    })?);
                 self.upload(h, store, &hash, &kind, Some(data), None)?
             }
         }
