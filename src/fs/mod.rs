@@ -10,6 +10,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 mod write;
 
+pub mod clock;
+
 #[cfg(test)]
 mod reftest;
 
@@ -286,19 +288,13 @@ const RENDER_CACHE_BYTES: usize = 64 << 20;
 impl RenderCache {
     /// Keeps a rendering. Over budget, everything else is dropped first; a rendering larger than
     /// the whole budget is still kept until the next one (so `stat` then `open` render it once).
-    fn put(&mut self, key: String, value: Arc<[u8]>) {
+    fn put(&mut self, key: String, value: Arc<[u8]>, at: Instant) {
         if self.bytes + value.len() > RENDER_CACHE_BYTES {
             self.entries.clear();
             self.bytes = 0;
         }
         self.bytes += value.len();
-        if let Some(old) = self.entries.insert(
-            key,
-            Timed {
-                at: Instant::now(),
-                value,
-            },
-        ) {
+        if let Some(old) = self.entries.insert(key, Timed { at, value }) {
             self.bytes -= old.value.len();
         }
     }
@@ -365,10 +361,22 @@ pub struct Filesystem {
     /// Tells the kernel to forget what it caches of an inode (size, pages): set by the mount
     /// once the FUSE session exists (absent in tests of the core).
     kernel_forget: std::sync::OnceLock<Box<dyn Fn(u64) + Send + Sync>>,
+    /// What every delay is measured on (see `clock`).
+    clock: Arc<dyn clock::Clock>,
 }
 
 impl Filesystem {
     pub fn new(db: Arc<dyn Backend>, stores: Arc<Stores>, opts: FsOptions) -> Filesystem {
+        Filesystem::with_clock(db, stores, opts, Arc::new(clock::SystemClock))
+    }
+
+    /// A core whose delays run on `clock` (tests move it forward).
+    pub fn with_clock(
+        db: Arc<dyn Backend>,
+        stores: Arc<Stores>,
+        opts: FsOptions,
+        clock: Arc<dyn clock::Clock>,
+    ) -> Filesystem {
         // A private staging folder that also holds the upload journal (see crate::staging).
         let staging_dir = crate::staging::setup(&stores);
         Filesystem {
@@ -385,6 +393,7 @@ impl Filesystem {
             temps: Mutex::new(HashMap::new()),
             mtimes: Mutex::new(HashMap::new()),
             kernel_forget: std::sync::OnceLock::new(),
+            clock,
             db,
             stores,
             heads: Mutex::new(HashMap::new()),
@@ -428,8 +437,13 @@ impl Filesystem {
         &self.opts
     }
 
+    /// How long ago `at` was, on the core's clock.
+    fn since(&self, at: Instant) -> Duration {
+        self.clock.now().saturating_duration_since(at)
+    }
+
     fn fresh(&self, at: Instant) -> bool {
-        at.elapsed() < self.opts.refresh
+        self.since(at) < self.opts.refresh
     }
 
     // ----- public operations (what the FUSE adapter calls) -----
@@ -550,7 +564,7 @@ impl Filesystem {
                 .lock()
                 .unwrap()
                 .get(&ino)
-                .is_some_and(|at| at.elapsed() < WRITTEN_LATELY);
+                .is_some_and(|at| self.since(*at) < WRITTEN_LATELY);
         let cache = match (&identity, previous) {
             _ if told.is_some_and(|t| t != size) || written_lately => PageCache::Bypass,
             (Some(hash), Some(previous)) if *hash == previous => PageCache::Keep,
@@ -599,7 +613,7 @@ impl Filesystem {
     /// At unmount: writes pending NULLs now and names rows that never got their values.
     pub fn shutdown(&self) {
         for n in self.nulls.lock().unwrap().iter_mut() {
-            n.due = Instant::now();
+            n.due = self.clock.now();
         }
         self.apply_due_nulls();
         for ((schema, class, folder), p) in self.pending.lock().unwrap().iter() {
@@ -1355,7 +1369,7 @@ impl Filesystem {
         if hidden.is_empty() {
             return entries;
         }
-        hidden.retain(|_, h| h.at.elapsed() < write::HIDE_REQUIRED);
+        hidden.retain(|_, h| self.since(h.at) < write::HIDE_REQUIRED);
         entries
             .into_iter()
             .filter_map(|e| {
@@ -1442,7 +1456,7 @@ impl Filesystem {
                     failures.insert(
                         hash,
                         Timed {
-                            at: Instant::now(),
+                            at: self.clock.now(),
                             value: reason,
                         },
                     );
@@ -1495,7 +1509,7 @@ impl Filesystem {
                 .map_err(|e| db_error("listing schemas", e))?,
         );
         *slot = Some(Timed {
-            at: Instant::now(),
+            at: self.clock.now(),
             value: list.clone(),
         });
         Ok(list)
@@ -1518,7 +1532,7 @@ impl Filesystem {
         self.catalogs.lock().unwrap().insert(
             schema.clone(),
             Timed {
-                at: Instant::now(),
+                at: self.clock.now(),
                 value: catalog.clone(),
             },
         );
@@ -1660,12 +1674,12 @@ impl Filesystem {
         }
         let mut rows = self.rows.lock().unwrap();
         if rows.len() > 100_000 {
-            rows.retain(|_, t| t.at.elapsed() < self.opts.refresh);
+            rows.retain(|_, t| self.since(t.at) < self.opts.refresh);
         }
         rows.insert(
             key,
             Timed {
-                at: Instant::now(),
+                at: self.clock.now(),
                 value: found.clone(),
             },
         );
@@ -1857,7 +1871,11 @@ impl Filesystem {
             FsError::Io
         })?;
         let rendered: Arc<[u8]> = crate::codec::to_json(&value).into_bytes().into();
-        self.rendered.lock().unwrap().put(key, rendered.clone());
+        let now = self.clock.now();
+        self.rendered
+            .lock()
+            .unwrap()
+            .put(key, rendered.clone(), now);
         Ok(rendered)
     }
 
@@ -1909,7 +1927,11 @@ impl Filesystem {
             })?
             .into();
         tracing::debug!(place = %place, bytes = rendered.len(), elapsed = ?started.elapsed(), "rendered PNG");
-        self.rendered.lock().unwrap().put(key, rendered.clone());
+        let now = self.clock.now();
+        self.rendered
+            .lock()
+            .unwrap()
+            .put(key, rendered.clone(), now);
         Ok(rendered)
     }
 

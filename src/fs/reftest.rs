@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
+use super::clock::ManualClock;
 use super::{Filesystem, FsError, FsOptions, ROOT_INO};
 use crate::backend::contract::{fixture_catalog, SCHEMA};
 use crate::backend::memory::Memory;
@@ -38,6 +39,14 @@ enum Op {
     /// `rmdir Subject/subject_id=<id>`.
     Delete {
         id: u8,
+    },
+    /// `rm Subject/subject_id=<id>/weight`: NULL once the grace of `rm` has passed.
+    RmWeight {
+        id: u8,
+    },
+    /// Time passes (the core's clock), and the janitor writes the NULLs that are due.
+    Tick {
+        secs: u8,
     },
     /// Another client inserts, updates or deletes.
     ClientInsert {
@@ -71,6 +80,8 @@ fn op() -> impl Strategy<Value = Op> {
         (id.clone(), "[a-z]{1,16}").prop_map(|(id, name)| Op::ClientInsert { id, name }),
         (id.clone(), "[a-z]{1,16}").prop_map(|(id, name)| Op::ClientUpdate { id, name }),
         id.clone().prop_map(|id| Op::ClientDelete { id }),
+        id.clone().prop_map(|id| Op::RmWeight { id }),
+        (0u8..4).prop_map(|secs| Op::Tick { secs }),
         id.prop_map(|id| Op::Read { id }),
         Just(Op::List),
     ]
@@ -85,12 +96,26 @@ type Rows = BTreeMap<u8, (String, Option<String>)>;
 #[derive(Default)]
 struct Model {
     rows: Rows,
-    made: BTreeMap<u8, std::collections::BTreeSet<&'static str>>,
+    /// Rows made here: when, and the files written into them since.
+    made: BTreeMap<u8, (Duration, std::collections::BTreeSet<&'static str>)>,
+    /// The core's clock, from the start.
+    now: Duration,
+}
+
+impl Model {
+    /// The files a made row shows while it is new (`None`: it shows all of them).
+    fn shown(&self, id: u8) -> Option<&std::collections::BTreeSet<&'static str>> {
+        self.made
+            .get(&id)
+            .filter(|(at, _)| self.now - *at < super::write::NEW_ROW_VIEWS)
+            .map(|(_, files)| files)
+    }
 }
 
 struct Harness {
     fs: Filesystem,
     db: Arc<Memory>,
+    clock: Arc<ManualClock>,
     table: Arc<crate::catalog::TableInfo>,
 }
 
@@ -107,7 +132,8 @@ impl Harness {
             .unwrap()
             .clone();
         let stores = Arc::new(crate::stores::Stores::new(&BTreeMap::new(), None).unwrap());
-        let fs = Filesystem::new(
+        let clock = Arc::new(ManualClock::default());
+        let fs = Filesystem::with_clock(
             db.clone(),
             stores,
             FsOptions {
@@ -119,8 +145,14 @@ impl Harness {
                 gid: 0,
                 cascade_delete: false,
             },
+            clock.clone(),
         );
-        Harness { fs, db, table }
+        Harness {
+            fs,
+            db,
+            clock,
+            table,
+        }
     }
 
     fn table_ino(&self) -> u64 {
@@ -210,7 +242,7 @@ fn step(h: &Harness, m: &mut Model, op: &Op) -> Result<(), TestCaseError> {
             if fits(name) {
                 prop_assert_eq!(written, Ok(()));
                 model.insert(*id, (name.clone(), None));
-                m.made.insert(*id, ["name"].into());
+                m.made.insert(*id, (m.now, ["name"].into()));
             } else {
                 prop_assert_eq!(written, Err(FsError::Invalid));
                 // The folder was never a row: remove it as a user would.
@@ -238,7 +270,7 @@ fn step(h: &Harness, m: &mut Model, op: &Op) -> Result<(), TestCaseError> {
             (Ok(row), Some(values)) => {
                 prop_assert_eq!(h.write(row, "weight", &weight.to_string()), Ok(()));
                 values.1 = Some(float_text(*weight));
-                if let Some(shown) = m.made.get_mut(id) {
+                if let Some((_, shown)) = m.made.get_mut(id) {
                     shown.insert("weight");
                 }
             }
@@ -273,9 +305,36 @@ fn step(h: &Harness, m: &mut Model, op: &Op) -> Result<(), TestCaseError> {
             h.client_delete(*id);
             model.remove(id);
         }
-        Op::Read { id } => match (h.row_ino(*id), model.get(id)) {
+        Op::RmWeight { id } => {
+            let shown = m.shown(*id).is_none_or(|s| s.contains("weight"));
+            let model = &mut m.rows;
+            match (h.row_ino(*id), model.get_mut(id)) {
+                (Ok(row), Some(values)) => {
+                    let removed = h.fs.unlink(row, OsStr::new("weight"));
+                    if values.1.is_some() && shown {
+                        prop_assert_eq!(removed, Ok(()));
+                        values.1 = None;
+                    } else {
+                        prop_assert_eq!(removed, Err(FsError::NotFound));
+                    }
+                }
+                (Err(e), None) => prop_assert_eq!(e, FsError::NotFound),
+                (row, values) => {
+                    return Err(TestCaseError::fail(format!(
+                        "row {id}: core {row:?}, model {values:?}"
+                    )))
+                }
+            }
+        }
+        Op::Tick { secs } => {
+            let by = Duration::from_secs(u64::from(*secs));
+            h.clock.advance(by);
+            m.now += by;
+            h.fs.apply_due_nulls();
+        }
+        Op::Read { id } => match (h.row_ino(*id), m.rows.get(id)) {
             (Ok(row), Some((name, weight))) => {
-                let shows = |file: &str| m.made.get(id).is_none_or(|s| s.contains(file));
+                let shows = |file: &str| m.shown(*id).is_none_or(|s| s.contains(file));
                 let expect = |file: &str, value: Option<&String>| match value {
                     Some(v) if shows(file) => Ok(format!("{v}\n")),
                     _ => Err(FsError::NotFound),
@@ -315,6 +374,8 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
     for op in ops {
         step(&h, &mut model, op)?;
     }
+    // Unmount: the NULLs still in their grace are written now.
+    h.fs.shutdown();
     let mut stored = BTreeMap::new();
     for row in h.db.list_rows(&h.table).unwrap() {
         let text = |i: usize| match &row.values[i] {
@@ -325,7 +386,6 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
         stored.insert(id, (text(1).unwrap_or_default(), text(2)));
     }
     prop_assert_eq!(stored, model.rows);
-    h.fs.shutdown();
     Ok(())
 }
 

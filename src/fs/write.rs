@@ -586,9 +586,9 @@ impl super::Filesystem {
     fn note_written(&self, ino: u64) {
         let mut written = self.written_at.lock().unwrap();
         if written.len() > 100_000 {
-            written.retain(|_, at| at.elapsed() < super::WRITTEN_LATELY);
+            written.retain(|_, at| self.since(*at) < super::WRITTEN_LATELY);
         }
-        written.insert(ino, Instant::now());
+        written.insert(ino, self.clock.now());
     }
 
     pub(super) fn release_write(&self, handle: &WriteHandle) {
@@ -862,11 +862,11 @@ impl super::Filesystem {
             Ok(()) => {
                 tracing::info!("{place}: row inserted");
                 let mut made = self.made.lock().unwrap();
-                made.retain(|_, m| m.at.elapsed() < NEW_ROW_VIEWS);
+                made.retain(|_, m| self.since(m.at) < NEW_ROW_VIEWS);
                 made.insert(
                     row_key.clone(),
                     MadeRow {
-                        at: Instant::now(),
+                        at: self.clock.now(),
                         shown: p.shown.clone(),
                     },
                 );
@@ -896,7 +896,7 @@ impl super::Filesystem {
             .lock()
             .unwrap()
             .get(row_key)
-            .filter(|m| m.at.elapsed() < NEW_ROW_VIEWS)
+            .filter(|m| self.since(m.at) < NEW_ROW_VIEWS)
             .map(|m| m.shown.clone())
     }
 
@@ -912,7 +912,7 @@ impl super::Filesystem {
     /// A column of a recently made row was written or its folder made: show it.
     fn show_in_made_row(&self, row_key: &RowKey, column: usize) -> bool {
         match self.made.lock().unwrap().get_mut(row_key) {
-            Some(m) if m.at.elapsed() < NEW_ROW_VIEWS => {
+            Some(m) if self.since(m.at) < NEW_ROW_VIEWS => {
                 m.shown.insert(column);
                 true
             }
@@ -1257,7 +1257,7 @@ impl super::Filesystem {
             .lock()
             .unwrap()
             .get(&(row_key, column))
-            .is_some_and(|h| h.at.elapsed() < HIDE_REQUIRED)
+            .is_some_and(|h| self.since(h.at) < HIDE_REQUIRED)
     }
 
     /// The removal of an attribute's file (or, `folder`, an attachment folder): hidden at once;
@@ -1292,7 +1292,7 @@ impl super::Filesystem {
                 .ok_or(FsError::NotFound)?;
             self.hide(&row_key, column, folder);
             self.nulls.lock().unwrap().push(PendingNull {
-                due: Instant::now() + UNLINK_GRACE,
+                due: self.clock.now() + UNLINK_GRACE,
                 table,
                 row: row_ref,
                 column,
@@ -1311,10 +1311,10 @@ impl super::Filesystem {
     fn hide(&self, row_key: &RowKey, column: usize, folder: bool) {
         let mut hidden = self.hidden.lock().unwrap();
         let entry = hidden.entry((row_key.clone(), column)).or_insert(Hidden {
-            at: Instant::now(),
+            at: self.clock.now(),
             folder,
         });
-        entry.at = Instant::now();
+        entry.at = self.clock.now();
         entry.folder |= folder;
     }
 
@@ -1336,7 +1336,7 @@ impl super::Filesystem {
     pub fn apply_due_nulls(&self) {
         let due: Vec<PendingNull> = {
             let mut nulls = self.nulls.lock().unwrap();
-            let now = Instant::now();
+            let now = self.clock.now();
             let (due, later) = std::mem::take(&mut *nulls)
                 .into_iter()
                 .partition(|n| n.due <= now);
@@ -1434,7 +1434,7 @@ impl super::Filesystem {
         self.deleted
             .lock()
             .unwrap()
-            .insert(row_key.clone(), Instant::now());
+            .insert(row_key.clone(), self.clock.now());
         // No longer a row made here: if another client inserts the key again, its folder shows
         // all of its files (found by the reference-model test).
         self.made.lock().unwrap().remove(&row_key);
