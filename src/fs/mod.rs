@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+mod edits;
 mod write;
 
 pub mod clock;
@@ -15,8 +16,8 @@ pub mod clock;
 #[cfg(test)]
 mod reftest;
 
-pub use write::UNLINK_GRACE;
-use write::{PendingNull, PendingRow, WriteHandle};
+pub use edits::UNLINK_GRACE;
+use write::WriteHandle;
 
 use crate::backend::{Backend, Fact, RowFacts, Tracked};
 use crate::catalog::{SchemaCatalog, TableInfo};
@@ -331,18 +332,8 @@ pub struct Filesystem {
     staging_dir: std::path::PathBuf,
     /// Files being written, by inode (their size is the staged size).
     writing: Mutex<HashMap<u64, Arc<WriteHandle>>>,
-    /// Rows made with `mkdir` that wait for required attributes.
-    pending: Mutex<HashMap<RowKey, PendingRow>>,
-    /// Attribute files removed with `rm`, hidden meanwhile (by row and column).
-    hidden: Mutex<HashMap<(RowKey, usize), write::Hidden>>,
-    /// NULLs to write once their grace has passed.
-    nulls: Mutex<Vec<PendingNull>>,
-    /// Rows deleted through this mount (so pending NULLs for them are dropped).
-    deleted: Mutex<HashMap<RowKey, Instant>>,
-    /// Rows made with `mkdir` in this mount, by when they were inserted: their views stay hidden
-    /// for `write::NEW_ROW_VIEWS`, so that `cp -r` (which creates files with O_EXCL) can copy a
-    /// row folder holding views into them.
-    made: Mutex<HashMap<RowKey, write::MadeRow>>,
+    /// Row edits in progress (new rows, removed files, NULLs due, deleted rows).
+    edits: edits::RowEdits,
     /// The content-addressed object each file was last opened with (see `open_with`).
     opened_content: Mutex<HashMap<u64, Vec<u8>>>,
     /// The size each file last had in an answer to the kernel (which trusts it for the refresh
@@ -382,11 +373,7 @@ impl Filesystem {
         Filesystem {
             staging_dir,
             writing: Mutex::new(HashMap::new()),
-            pending: Mutex::new(HashMap::new()),
-            hidden: Mutex::new(HashMap::new()),
-            nulls: Mutex::new(Vec::new()),
-            deleted: Mutex::new(HashMap::new()),
-            made: Mutex::new(HashMap::new()),
+            edits: Default::default(),
             opened_content: Mutex::new(HashMap::new()),
             told_sizes: Mutex::new(HashMap::new()),
             written_at: Mutex::new(HashMap::new()),
@@ -612,14 +599,14 @@ impl Filesystem {
 
     /// At unmount: writes pending NULLs now and names rows that never got their values.
     pub fn shutdown(&self) {
-        for n in self.nulls.lock().unwrap().iter_mut() {
+        for n in self.edits.nulls.lock().unwrap().iter_mut() {
             n.due = self.clock.now();
         }
         self.apply_due_nulls();
-        for ((schema, class, folder), p) in self.pending.lock().unwrap().iter() {
+        for ((schema, class, folder), p) in self.edits.pending.lock().unwrap().iter() {
             tracing::warn!(
                 "{schema}/{class}/{folder}: row never inserted: missing {}",
-                p.missing_names().join(", ")
+                p.missing().join(", ")
             );
         }
     }
@@ -921,6 +908,7 @@ impl Filesystem {
                 let table = self.table(schema, class)?;
                 let listing = self.listing(schema, &table, true)?;
                 let pending: Vec<String> = self
+                    .edits
                     .pending
                     .lock()
                     .unwrap()
@@ -1348,7 +1336,7 @@ impl Filesystem {
         };
         // A new row folder shows only what was written into it (and folders made in it), and
         // no views (`cp -r` creates them: written without effect).
-        if let Some(p) = self.pending.lock().unwrap().get(&row_key) {
+        if let Some(p) = self.edits.pending.lock().unwrap().get(&row_key) {
             return entries
                 .into_iter()
                 .filter(|e| column_of(e).is_some_and(|c| p.shown.contains(&c)) && !is_view(e))
@@ -1356,7 +1344,7 @@ impl Filesystem {
         }
         // A row inserted from such a folder keeps showing what `cp -r` put in it for a while
         // (a NULL attachment's empty folder appears when `cp -r` makes it, not before).
-        let shown = self.made_row_shown(&row_key);
+        let shown = self.edits.made_row_shown(self.clock.now(), &row_key);
         let entries: Vec<RowEntry> = match shown {
             Some(shown) => entries
                 .into_iter()
@@ -1365,11 +1353,11 @@ impl Filesystem {
             None => entries,
         };
         // Files removed with `rm` stay hidden while their change is pending.
-        let mut hidden = self.hidden.lock().unwrap();
+        let mut hidden = self.edits.hidden.lock().unwrap();
         if hidden.is_empty() {
             return entries;
         }
-        hidden.retain(|_, h| self.since(h.at) < write::HIDE_REQUIRED);
+        hidden.retain(|_, h| self.since(h.at) < edits::HIDE_REQUIRED);
         entries
             .into_iter()
             .filter_map(|e| {
@@ -1629,7 +1617,7 @@ impl Filesystem {
     ) -> FsResult<(Arc<TableInfo>, Arc<RowFacts>)> {
         let table = self.table(schema, class)?;
         let row_key: RowKey = (schema.clone(), class.clone(), folder.clone());
-        if let Some(p) = self.pending.lock().unwrap().get(&row_key) {
+        if let Some(p) = self.edits.pending.lock().unwrap().get(&row_key) {
             return Ok((table, Arc::new(p.facts())));
         }
         if let Some(listing) = self.listing_if(schema, &table, false)? {

@@ -107,7 +107,7 @@ impl Model {
     fn shown(&self, id: u8) -> Option<&std::collections::BTreeSet<&'static str>> {
         self.made
             .get(&id)
-            .filter(|(at, _)| self.now - *at < super::write::NEW_ROW_VIEWS)
+            .filter(|(at, _)| self.now - *at < super::edits::NEW_ROW_VIEWS)
             .map(|(_, files)| files)
     }
 }

@@ -6,14 +6,16 @@
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use md5::{Digest, Md5};
 
+use super::edits::{
+    Hidden, MadeRow, PendingNull, PendingRow, HIDE_REQUIRED, NEW_ROW_VIEWS, UNLINK_GRACE,
+};
 use super::{Attr, FsError, FsResult, Handle, Node, RowKey, TableKey};
 use crate::backend::{
-    row_gone, write_refusal, ColumnValue, Dependent, Fact, RowFacts, TrackingRow, WriteRefusal,
+    row_gone, write_refusal, ColumnValue, Dependent, Fact, TrackingRow, WriteRefusal,
 };
 use crate::catalog::{AttrKind, ExternalKind, TableInfo};
 use crate::codec::{classify_blob, encode_npy, encode_raw_blob_check, RECOMMENDED_PREFIX};
@@ -21,10 +23,6 @@ use crate::namespace::{permissions, BlobHead, Content, UNUSED_DIR};
 use crate::rowname;
 use crate::staging::Staging;
 use crate::stores::paths::TrackedKind;
-
-/// How long after `rm` of a nullable attribute's file the NULL is written: a `rm -r` of the row
-/// folder removes the files first, and the row must not lose values if its removal is refused.
-pub const UNLINK_GRACE: Duration = Duration::from_secs(1);
 
 /// Which value a write sets.
 #[derive(Clone, Debug)]
@@ -74,96 +72,6 @@ pub(super) struct WriteHandle {
     /// program wrote, so it is never stored; the old value stays.
     pub broken: std::sync::atomic::AtomicBool,
     pub place: String,
-}
-
-/// A row made with `mkdir` whose INSERT waits for its required attributes.
-pub(super) struct PendingRow {
-    pub table: Arc<TableInfo>,
-    pub key: Vec<String>,
-    pub folder: String,
-    pub values: BTreeMap<usize, ColumnValue>,
-    pub tracking: Vec<TrackingRow>,
-    /// What the row folder shows for staged values.
-    pub facts: BTreeMap<usize, Fact>,
-    /// Columns the folder shows: those written, and attachment folders made with `mkdir`. A new
-    /// row folder starts empty, as `cp -r` expects of a folder it just made.
-    pub shown: std::collections::BTreeSet<usize>,
-}
-
-impl PendingRow {
-    pub fn missing_names(&self) -> Vec<&str> {
-        self.missing()
-    }
-
-    fn missing(&self) -> Vec<&str> {
-        self.table
-            .columns
-            .iter()
-            .enumerate()
-            .filter(|(i, c)| {
-                !self.table.key.contains(i) && !c.has_default && !self.values.contains_key(i)
-            })
-            .map(|(_, c)| c.name.as_str())
-            .collect()
-    }
-
-    pub fn facts(&self) -> RowFacts {
-        let values: Vec<Fact> = (0..self.table.columns.len())
-            .map(|i| {
-                if let Some(pos) = self.table.key.iter().position(|&k| k == i) {
-                    Fact::Bytes(self.key[pos].clone().into_bytes())
-                } else {
-                    self.facts.get(&i).cloned().unwrap_or(Fact::Null)
-                }
-            })
-            .collect();
-        RowFacts {
-            key: self.key.clone(),
-            folder: self.folder.clone(),
-            full_name: self.folder.clone(),
-            stamps: vec![crate::backend::Stamp::None; values.len()],
-            values,
-        }
-    }
-}
-
-/// One foreign-key step from a parent table: (child schema, child table, (child column,
-/// parent column) pairs).
-/// How long `rm` of a required attribute's file hides it, waiting for the row folder's removal.
-pub const HIDE_REQUIRED: Duration = Duration::from_secs(10);
-
-/// A row inserted in this mount from a folder made with `mkdir`: when, and which of its columns
-/// its folder shows (what was written into it, and attachment folders made in it).
-pub(super) struct MadeRow {
-    pub at: Instant,
-    pub shown: std::collections::BTreeSet<usize>,
-}
-
-/// How long after its INSERT a row made with `mkdir` still counts as new: views (`.png`,
-/// `.json`) are not listed in it and writing them is accepted without effect, so a `cp -r` of a
-/// row folder copied out of a mount completes.
-pub const NEW_ROW_VIEWS: Duration = Duration::from_secs(10);
-
-/// A pending `rm` of a nullable attribute's file.
-pub(super) struct PendingNull {
-    pub due: Instant,
-    pub table: Arc<TableInfo>,
-    pub row: RowRef,
-    pub column: usize,
-    /// What the column held when the file was removed (`Database::value_fingerprint`): the NULL
-    /// is written only if it still holds that, so a value written after the `rm` (here or by
-    /// another client) is never undone.
-    pub fingerprint: Option<String>,
-}
-
-/// A file removed with `rm` (or an attachment folder with `rmdir`), hidden while its change is
-/// pending.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Hidden {
-    pub at: Instant,
-    /// The attachment folder itself was removed (`rm -r att/`); after `rm att/file` the folder
-    /// stays, empty, ready for the next `cp file att/`.
-    pub folder: bool,
 }
 
 fn refusal(place: &str, what: &str, e: &anyhow::Error) -> FsError {
@@ -324,7 +232,10 @@ impl super::Filesystem {
             _ => return Err(FsError::NotPermitted),
         };
         let (table, row_ref) = self.row_ref(schema, class, row)?;
-        let new_row = self.new_row(&(schema.clone(), class.clone(), row.clone()));
+        let new_row = self.edits.new_row(
+            self.clock.now(),
+            &(schema.clone(), class.clone(), row.clone()),
+        );
         let (column, kind) = self.write_kind(&table, folder.as_deref(), name, new_row)?;
         let node = match &folder {
             None => Node::RowEntry {
@@ -633,13 +544,15 @@ impl super::Filesystem {
                     h.row.folder.clone(),
                 );
                 if text == h.row.key[pos] {
-                    self.show_key_file(&row_key, h.column);
+                    self.edits
+                        .show_key_file(self.clock.now(), &row_key, h.column);
                     return Ok(());
                 }
                 // `cp -r row Table/<new key>` duplicates a row: in a row made in this mount the
                 // folder name is the key, and the copied key file is ignored.
-                if self.new_row(&row_key) {
-                    self.show_key_file(&row_key, h.column);
+                if self.edits.new_row(self.clock.now(), &row_key) {
+                    self.edits
+                        .show_key_file(self.clock.now(), &row_key, h.column);
                     tracing::info!(
                         "{}: says {text:?}, the folder name says {:?}: the folder name is the key; ignored",
                         h.place,
@@ -697,7 +610,8 @@ impl super::Filesystem {
             h.row.class.clone(),
             h.row.folder.clone(),
         );
-        self.show_in_made_row(&row_key, h.column);
+        self.edits
+            .show_in_made_row(self.clock.now(), &row_key, h.column);
         Ok(())
     }
 
@@ -810,7 +724,7 @@ impl super::Filesystem {
     ) -> FsResult<()> {
         let row_key: RowKey = (row.schema.clone(), row.class.clone(), row.folder.clone());
         {
-            let mut pending = self.pending.lock().unwrap();
+            let mut pending = self.edits.pending.lock().unwrap();
             if let Some(p) = pending.get_mut(&row_key) {
                 for (i, v, f) in values {
                     p.values.insert(i, v);
@@ -861,7 +775,7 @@ impl super::Filesystem {
         match result {
             Ok(()) => {
                 tracing::info!("{place}: row inserted");
-                let mut made = self.made.lock().unwrap();
+                let mut made = self.edits.made.lock().unwrap();
                 made.retain(|_, m| self.since(m.at) < NEW_ROW_VIEWS);
                 made.insert(
                     row_key.clone(),
@@ -875,48 +789,13 @@ impl super::Filesystem {
             Err(e) => {
                 // Keep the row pending so the user can fix the value; nothing was stored.
                 let errno = refusal(place, "insert", &e);
-                self.pending.lock().unwrap().insert(row_key.clone(), p);
+                self.edits
+                    .pending
+                    .lock()
+                    .unwrap()
+                    .insert(row_key.clone(), p);
                 Err(errno)
             }
-        }
-    }
-
-    /// Whether a row folder is new: made with `mkdir` in this mount and waiting for its values,
-    /// or inserted less than `NEW_ROW_VIEWS` ago.
-    pub(super) fn new_row(&self, row_key: &RowKey) -> bool {
-        self.pending.lock().unwrap().contains_key(row_key) || self.made_row_shown(row_key).is_some()
-    }
-
-    /// The columns a row inserted less than `NEW_ROW_VIEWS` ago shows.
-    pub(super) fn made_row_shown(
-        &self,
-        row_key: &RowKey,
-    ) -> Option<std::collections::BTreeSet<usize>> {
-        self.made
-            .lock()
-            .unwrap()
-            .get(row_key)
-            .filter(|m| self.since(m.at) < NEW_ROW_VIEWS)
-            .map(|m| m.shown.clone())
-    }
-
-    /// A key file written into a new row folder shows there (as the copy left it).
-    fn show_key_file(&self, row_key: &RowKey, column: usize) {
-        if let Some(p) = self.pending.lock().unwrap().get_mut(row_key) {
-            p.shown.insert(column);
-            return;
-        }
-        self.show_in_made_row(row_key, column);
-    }
-
-    /// A column of a recently made row was written or its folder made: show it.
-    fn show_in_made_row(&self, row_key: &RowKey, column: usize) -> bool {
-        match self.made.lock().unwrap().get_mut(row_key) {
-            Some(m) if self.since(m.at) < NEW_ROW_VIEWS => {
-                m.shown.insert(column);
-                true
-            }
-            _ => false,
         }
     }
 
@@ -950,7 +829,7 @@ impl super::Filesystem {
             };
             let row_key: RowKey = (schema.clone(), class.clone(), row.clone());
             // (The lock must not be held in the `else` branch, which looks the row up.)
-            let mut pending = self.pending.lock().unwrap();
+            let mut pending = self.edits.pending.lock().unwrap();
             if let Some(p) = pending.get_mut(&row_key) {
                 let column = p.table.columns.iter().position(|c| {
                     c.name == name
@@ -980,10 +859,12 @@ impl super::Filesystem {
                     .position(|c| c.name == name && is_attachment(&c.kind) && !c.hidden);
                 if let Some(column) = column {
                     if self
-                        .made_row_shown(&row_key)
+                        .edits
+                        .made_row_shown(self.clock.now(), &row_key)
                         .is_some_and(|s| !s.contains(&column))
                     {
-                        self.show_in_made_row(&row_key, column);
+                        self.edits
+                            .show_in_made_row(self.clock.now(), &row_key, column);
                         let node = Node::RowEntry {
                             schema: schema.clone(),
                             class: class.clone(),
@@ -1057,11 +938,11 @@ impl super::Filesystem {
         if pending.missing().is_empty() {
             if let Err(e) = self.insert_pending(pending, &row_key, &place) {
                 // Refused at `mkdir` (bad key, missing parent): there is no folder.
-                self.pending.lock().unwrap().remove(&row_key);
+                self.edits.pending.lock().unwrap().remove(&row_key);
                 return Err(e);
             }
         } else {
-            self.pending.lock().unwrap().insert(row_key, pending);
+            self.edits.pending.lock().unwrap().insert(row_key, pending);
         }
         let node = Node::Row {
             schema: schema.clone(),
@@ -1168,7 +1049,10 @@ impl super::Filesystem {
             _ => return Err(FsError::NotPermitted),
         };
         let to = Self::child_node(&parent_node, new_name);
-        let new_row = self.new_row(&(schema.clone(), class.clone(), row.clone()));
+        let new_row = self.edits.new_row(
+            self.clock.now(),
+            &(schema.clone(), class.clone(), row.clone()),
+        );
         let (column, kind) = self.write_kind(&temp.table, folder.as_deref(), new_name, new_row)?;
         if matches!(kind, WriteKind::Temp) {
             // A temporary file renamed to another temporary name.
@@ -1253,7 +1137,8 @@ impl super::Filesystem {
             return false;
         };
         let row_key: RowKey = (schema.clone(), class.clone(), row.clone());
-        self.hidden
+        self.edits
+            .hidden
             .lock()
             .unwrap()
             .get(&(row_key, column))
@@ -1274,7 +1159,7 @@ impl super::Filesystem {
         folder: bool,
     ) -> FsResult<()> {
         let row_key: RowKey = (schema.clone(), class.clone(), row.clone());
-        if let Some(p) = self.pending.lock().unwrap().get_mut(&row_key) {
+        if let Some(p) = self.edits.pending.lock().unwrap().get_mut(&row_key) {
             p.values.remove(&column);
             p.facts.remove(&column);
             if folder || !is_attachment(&p.table.columns[column].kind) {
@@ -1291,7 +1176,7 @@ impl super::Filesystem {
                 .map_err(|e| super::db_error(&format!("reading {place} before removing it"), e))?
                 .ok_or(FsError::NotFound)?;
             self.hide(&row_key, column, folder);
-            self.nulls.lock().unwrap().push(PendingNull {
+            self.edits.nulls.lock().unwrap().push(PendingNull {
                 due: self.clock.now() + UNLINK_GRACE,
                 table,
                 row: row_ref,
@@ -1309,7 +1194,7 @@ impl super::Filesystem {
     }
 
     fn hide(&self, row_key: &RowKey, column: usize, folder: bool) {
-        let mut hidden = self.hidden.lock().unwrap();
+        let mut hidden = self.edits.hidden.lock().unwrap();
         let entry = hidden.entry((row_key.clone(), column)).or_insert(Hidden {
             at: self.clock.now(),
             folder,
@@ -1322,20 +1207,20 @@ impl super::Filesystem {
     /// written, its file shows again).
     fn stored_after_rm(&self, row: &RowRef, column: usize) {
         let row_key: RowKey = (row.schema.clone(), row.class.clone(), row.folder.clone());
-        self.nulls.lock().unwrap().retain(|n| {
+        self.edits.nulls.lock().unwrap().retain(|n| {
             !(n.column == column
                 && n.row.schema == row.schema
                 && n.row.class == row.class
                 && n.row.folder == row.folder)
         });
-        self.hidden.lock().unwrap().remove(&(row_key, column));
+        self.edits.hidden.lock().unwrap().remove(&(row_key, column));
     }
 
     /// Writes the NULLs of `rm`s whose grace has passed (called by the janitor thread), each
     /// only if the column still holds what it held at the `rm`.
     pub fn apply_due_nulls(&self) {
         let due: Vec<PendingNull> = {
-            let mut nulls = self.nulls.lock().unwrap();
+            let mut nulls = self.edits.nulls.lock().unwrap();
             let now = self.clock.now();
             let (due, later) = std::mem::take(&mut *nulls)
                 .into_iter()
@@ -1353,7 +1238,7 @@ impl super::Filesystem {
                 n.row.class.clone(),
                 n.row.folder.clone(),
             );
-            if self.deleted.lock().unwrap().contains_key(&row_key) {
+            if self.edits.deleted.lock().unwrap().contains_key(&row_key) {
                 continue; // the row went away with `rm -r`
             }
             let result = self
@@ -1367,7 +1252,11 @@ impl super::Filesystem {
                 ),
                 Err(e) => tracing::warn!("{place}: could not set NULL: {e:#}"),
             }
-            self.hidden.lock().unwrap().remove(&(row_key, n.column));
+            self.edits
+                .hidden
+                .lock()
+                .unwrap()
+                .remove(&(row_key, n.column));
         }
     }
 
@@ -1400,7 +1289,14 @@ impl super::Filesystem {
         };
         let folder: Arc<str> = name.into();
         let row_key: RowKey = (schema.clone(), class.clone(), folder.clone());
-        if self.pending.lock().unwrap().remove(&row_key).is_some() {
+        if self
+            .edits
+            .pending
+            .lock()
+            .unwrap()
+            .remove(&row_key)
+            .is_some()
+        {
             return Ok(());
         }
         let (table, row_ref) = self.row_ref(schema, class, &folder)?;
@@ -1421,24 +1317,25 @@ impl super::Filesystem {
                 "{place}: not deleted: rows of other tables depend on it: {} (mount with --cascade-delete to delete them too)",
                 blocked.iter().map(|(t, n)| format!("{t}: {n}")).collect::<Vec<_>>().join(", ")
             );
-            self.unhide_row(&row_key);
+            self.edits.unhide_row(&row_key);
             return Err(FsError::NotEmpty);
         }
         let counts = self
             .db
             .delete_rows(&table, &row_ref.key, &steps)
             .map_err(|e| {
-                self.unhide_row(&row_key);
+                self.edits.unhide_row(&row_key);
                 refusal(&place, "delete", &e)
             })?;
-        self.deleted
+        self.edits
+            .deleted
             .lock()
             .unwrap()
             .insert(row_key.clone(), self.clock.now());
         // No longer a row made here: if another client inserts the key again, its folder shows
         // all of its files (found by the reference-model test).
-        self.made.lock().unwrap().remove(&row_key);
-        self.unhide_row(&row_key);
+        self.edits.made.lock().unwrap().remove(&row_key);
+        self.edits.unhide_row(&row_key);
         let summary: Vec<String> = steps
             .iter()
             .zip(&counts)
@@ -1457,10 +1354,6 @@ impl super::Filesystem {
         }
         self.rows.lock().unwrap().clear();
         Ok(())
-    }
-
-    fn unhide_row(&self, row_key: &RowKey) {
-        self.hidden.lock().unwrap().retain(|(k, _), _| k != row_key);
     }
 
     /// Plans the deletion of a row: the dependency paths to delete along, children first
