@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 mod edits;
+mod pagecache;
 mod write;
 
 pub mod clock;
@@ -17,6 +18,7 @@ pub mod clock;
 mod reftest;
 
 pub use edits::UNLINK_GRACE;
+pub use pagecache::PageCache;
 use write::WriteHandle;
 
 use crate::backend::{Backend, Fact, RowFacts, Tracked};
@@ -34,23 +36,6 @@ use crate::views::png::ImageShape;
 use crate::views::{definition, diagram};
 
 pub const ROOT_INO: u64 = 1;
-
-/// How long after a write through this mount its file's readers bypass the page cache.
-const WRITTEN_LATELY: Duration = Duration::from_secs(60);
-
-/// How the kernel's page cache treats an opened file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PageCache {
-    /// Same stored object as the last open of this file: pages kept across opens.
-    Keep,
-    /// The first open of a stored object: pages dropped at open, then cached.
-    Refresh,
-    /// No page cache, and reads not bounded by the size the kernel holds: a file being
-    /// written (staged bytes are not the stored value), an in-table value (it can change at any
-    /// time), a file that shows another object than at its last open, or a value whose size
-    /// changed since the kernel was last told (another client stored a value meanwhile).
-    Bypass,
-}
 
 /// A listing older than this is refreshed as a whole rather than row by row, unless the table is
 /// larger than `RELIST_MAX_ROWS` (then single rows are looked up with point queries).
@@ -334,24 +319,14 @@ pub struct Filesystem {
     writing: Mutex<HashMap<u64, Arc<WriteHandle>>>,
     /// Row edits in progress (new rows, removed files, NULLs due, deleted rows).
     edits: edits::RowEdits,
-    /// The content-addressed object each file was last opened with (see `open_with`).
-    opened_content: Mutex<HashMap<u64, Vec<u8>>>,
-    /// The size each file last had in an answer to the kernel (which trusts it for the refresh
-    /// delay): an open that finds another size bypasses the page cache (see `PageCache`).
-    told_sizes: Mutex<HashMap<u64, u64>>,
+    /// What the kernel's page cache may keep of each file.
+    page_cache: pagecache::PageCachePolicy,
     /// When this mount first saw each value's current content, by row and column, with what
     /// identified that content (see `value_mtime`).
     mtimes: Mutex<HashMap<(RowKey, usize), (u64, SystemTime)>>,
     /// Temporary files (the temp half of temp-then-rename saves), by inode: staged, never
     /// stored under their own name; `rename` stores them under the final one.
     temps: Mutex<HashMap<u64, (Node, Arc<WriteHandle>)>>,
-    /// Files written through this mount, by when a write was last opened or closed on them:
-    /// the kernel's size of such a file follows the writer's bytes, not the stored value, so
-    /// readers bypass the page cache for a while (see `open_with`).
-    written_at: Mutex<HashMap<u64, Instant>>,
-    /// Tells the kernel to forget what it caches of an inode (size, pages): set by the mount
-    /// once the FUSE session exists (absent in tests of the core).
-    kernel_forget: std::sync::OnceLock<Box<dyn Fn(u64) + Send + Sync>>,
     /// What every delay is measured on (see `clock`).
     clock: Arc<dyn clock::Clock>,
 }
@@ -374,12 +349,9 @@ impl Filesystem {
             staging_dir,
             writing: Mutex::new(HashMap::new()),
             edits: Default::default(),
-            opened_content: Mutex::new(HashMap::new()),
-            told_sizes: Mutex::new(HashMap::new()),
-            written_at: Mutex::new(HashMap::new()),
+            page_cache: Default::default(),
             temps: Mutex::new(HashMap::new()),
             mtimes: Mutex::new(HashMap::new()),
-            kernel_forget: std::sync::OnceLock::new(),
             clock,
             db,
             stores,
@@ -401,15 +373,12 @@ impl Filesystem {
 
     /// How to make the kernel forget an inode's cached size and pages (FUSE notify).
     pub fn set_kernel_forget(&self, forget: Box<dyn Fn(u64) + Send + Sync>) {
-        let _ = self.kernel_forget.set(forget);
+        self.page_cache.set_kernel_forget(forget);
     }
 
-    /// A file's value changed (stored here, or found changed at open): the kernel's cached
-    /// size and pages of it are stale.
+    /// A file's value changed (stored here): the kernel's cached size and pages are stale.
     fn value_changed(&self, ino: u64) {
-        if let Some(forget) = self.kernel_forget.get() {
-            forget(ino);
-        }
+        self.page_cache.value_changed(ino);
     }
 
     pub fn database(&self) -> &dyn Backend {
@@ -469,11 +438,11 @@ impl Filesystem {
                         ..self.dir_attr(ino)
                     },
                     Listed::File(Some(size)) => {
-                        self.told_sizes.lock().unwrap().insert(ino, size);
+                        self.page_cache.told(ino, size);
                         self.writing_attr(ino, size)
                     }
                     Listed::FileAt(size, mtime) => {
-                        self.told_sizes.lock().unwrap().insert(ino, size);
+                        self.page_cache.told(ino, size);
                         Attr {
                             mtime,
                             ..self.writing_attr(ino, size)
@@ -534,33 +503,14 @@ impl Filesystem {
             Body::Bytes(source) => source.len(),
             Body::Npy(npy) => npy.size(),
         };
-        let told = self.told_sizes.lock().unwrap().insert(ino, size);
-        let previous = match &identity {
-            Some(hash) => self
-                .opened_content
-                .lock()
-                .unwrap()
-                .insert(ino, hash.clone()),
-            None => self.opened_content.lock().unwrap().remove(&ino),
-        };
-        // Pages are shared by every open of the file: one that holds another value than this
-        // open reads (an earlier value, a reader of another snapshot) must not serve it.
-        let written_lately = self.writing.lock().unwrap().contains_key(&ino)
-            || self
-                .written_at
-                .lock()
-                .unwrap()
-                .get(&ino)
-                .is_some_and(|at| self.since(*at) < WRITTEN_LATELY);
-        let cache = match (&identity, previous) {
-            _ if told.is_some_and(|t| t != size) || written_lately => PageCache::Bypass,
-            (Some(hash), Some(previous)) if *hash == previous => PageCache::Keep,
-            (Some(_), None) => PageCache::Refresh,
-            _ => PageCache::Bypass,
-        };
-        if cache == PageCache::Bypass && (identity.is_some() || told != Some(size)) {
-            self.value_changed(ino);
-        }
+        let being_written = self.writing.lock().unwrap().contains_key(&ino);
+        let cache = self.page_cache.at_open(
+            self.clock.now(),
+            ino,
+            identity.as_deref(),
+            size,
+            being_written,
+        );
         Ok((self.new_handle(Handle::File(Arc::new(file))), cache))
     }
 
@@ -645,7 +595,7 @@ impl Filesystem {
     fn attr_of(&self, ino: u64, node: &Node) -> FsResult<Attr> {
         let attr = self.current_attr(ino, node)?;
         if !attr.is_dir {
-            self.told_sizes.lock().unwrap().insert(ino, attr.size);
+            self.page_cache.told(ino, attr.size);
         }
         Ok(attr)
     }

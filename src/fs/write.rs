@@ -493,13 +493,9 @@ impl super::Filesystem {
         result
     }
 
-    /// A write was opened or closed on `ino` (see `Filesystem::written_at`).
+    /// A write was opened or closed on `ino` (see `PageCachePolicy::written`).
     fn note_written(&self, ino: u64) {
-        let mut written = self.written_at.lock().unwrap();
-        if written.len() > 100_000 {
-            written.retain(|_, at| self.since(*at) < super::WRITTEN_LATELY);
-        }
-        written.insert(ino, self.clock.now());
+        self.page_cache.written(self.clock.now(), ino);
     }
 
     pub(super) fn release_write(&self, handle: &WriteHandle) {
