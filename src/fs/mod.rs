@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 mod edits;
+mod metadata;
 mod pagecache;
 mod write;
 
@@ -18,6 +19,7 @@ pub mod clock;
 mod reftest;
 
 pub use edits::UNLINK_GRACE;
+use metadata::{Listing, TrackedListing};
 pub use pagecache::PageCache;
 use write::WriteHandle;
 
@@ -213,23 +215,13 @@ impl Inodes {
     }
 }
 
+/// A value and when it was read.
 struct Timed<T> {
     at: Instant,
     value: T,
 }
 
-/// All rows of one table, from one query.
-struct Listing {
-    rows: Vec<Arc<RowFacts>>,
-    by_folder: HashMap<String, usize>,
-}
-
-type TableKey = (Arc<str>, Arc<str>);
-/// A table's listing slot: locked while refreshing so concurrent refreshes run once.
-type ListingSlot = Arc<Mutex<Option<Timed<Arc<Listing>>>>>;
 type RowKey = (Arc<str>, Arc<str>, Arc<str>);
-/// (schema, store, only unused)
-type TrackedKey = (Arc<str>, Arc<str>, bool);
 /// An external blob's hash, tracked size, and its first bytes or why they could not be read.
 type FetchedHead = (Vec<u8>, u64, Result<Vec<u8>, String>);
 
@@ -286,11 +278,6 @@ impl RenderCache {
     }
 }
 
-/// The tracked objects of one store (all, or only the unused), by view name.
-struct TrackedListing {
-    objects: Vec<(String, Tracked)>,
-}
-
 pub struct Filesystem {
     db: Arc<dyn Backend>,
     stores: Arc<Stores>,
@@ -298,19 +285,14 @@ pub struct Filesystem {
     heads: Mutex<HashMap<Vec<u8>, BlobHead>>,
     /// Heads that could not be fetched, retried after the refresh delay.
     head_failures: Mutex<HashMap<Vec<u8>, Timed<String>>>,
-    tracked: Mutex<HashMap<TrackedKey, Timed<Arc<TrackedListing>>>>,
     /// Rendered views (`.json`, `.png`): external ones by hash (never stale), in-table ones for
     /// the refresh delay. Bounded by bytes.
     rendered: Mutex<RenderCache>,
     opts: FsOptions,
     mounted_at: SystemTime,
     inodes: Mutex<Inodes>,
-    schemas: Mutex<Option<Timed<Arc<Vec<String>>>>>,
-    catalogs: Mutex<HashMap<Arc<str>, Timed<Arc<SchemaCatalog>>>>,
-    /// One slot per table; the slot's lock makes concurrent refreshes of a table run once.
-    listings: Mutex<HashMap<TableKey, ListingSlot>>,
-    /// Rows found by point queries (None: known absent).
-    rows: Mutex<HashMap<RowKey, Timed<Option<Arc<RowFacts>>>>>,
+    /// What the database said lately (schemas, catalogs, listings, rows, tracked objects).
+    metadata: metadata::MetadataCache,
     handles: Mutex<HashMap<u64, Handle>>,
     next_handle: AtomicU64,
     /// Where written bytes wait for `close`.
@@ -349,6 +331,7 @@ impl Filesystem {
             staging_dir,
             writing: Mutex::new(HashMap::new()),
             edits: Default::default(),
+            metadata: Default::default(),
             page_cache: Default::default(),
             temps: Mutex::new(HashMap::new()),
             mtimes: Mutex::new(HashMap::new()),
@@ -357,15 +340,10 @@ impl Filesystem {
             stores,
             heads: Mutex::new(HashMap::new()),
             head_failures: Mutex::new(HashMap::new()),
-            tracked: Mutex::new(HashMap::new()),
             rendered: Mutex::new(RenderCache::default()),
             opts,
             mounted_at: SystemTime::now(),
             inodes: Mutex::new(Inodes::new()),
-            schemas: Mutex::new(None),
-            catalogs: Mutex::new(HashMap::new()),
-            listings: Mutex::new(HashMap::new()),
-            rows: Mutex::new(HashMap::new()),
             handles: Mutex::new(HashMap::new()),
             next_handle: AtomicU64::new(1),
         }
@@ -1243,10 +1221,7 @@ impl Filesystem {
         let mine = missing(&mut std::iter::once(facts));
         if !mine.is_empty() {
             // Whole table at once when its listing is at hand (`ls -l`/`find` over all rows).
-            let key: TableKey = (schema.clone(), table.class_name.as_str().into());
-            let slot = self.listings.lock().unwrap().get(&key).cloned();
-            let listing =
-                slot.and_then(|slot| slot.lock().unwrap().as_ref().map(|t| t.value.clone()));
+            let listing = self.metadata.cached_listing(schema, table);
             let wanted = match listing {
                 Some(l) => missing(&mut l.rows.iter().map(|r| &**r)),
                 None => mine,
@@ -1410,10 +1385,8 @@ impl Filesystem {
         unused: bool,
     ) -> FsResult<Arc<TrackedListing>> {
         let key = (schema.clone(), store.clone(), unused);
-        if let Some(t) = self.tracked.lock().unwrap().get(&key) {
-            if self.fresh(t.at) {
-                return Ok(t.value.clone());
-            }
+        if let Some(listing) = self.metadata.tracked(&key, |at| self.fresh(at)) {
+            return Ok(listing);
         }
         let started = Instant::now();
         let objects = self
@@ -1424,40 +1397,29 @@ impl Filesystem {
             .map(|t| (paths::view_name(&paths::hex(&t.hash), &t.kind), t))
             .collect();
         let listing = Arc::new(TrackedListing { objects });
-        self.tracked.lock().unwrap().insert(
-            key,
-            Timed {
-                at: started,
-                value: listing.clone(),
-            },
-        );
+        self.metadata.put_tracked(key, started, listing.clone());
         Ok(listing)
     }
 
     // ----- cached database views -----
 
     fn schema_list(&self) -> FsResult<Arc<Vec<String>>> {
-        let mut slot = self.schemas.lock().unwrap();
-        if let Some(t) = slot.as_ref().filter(|t| self.fresh(t.at)) {
-            return Ok(t.value.clone());
-        }
-        let list = Arc::new(
-            self.db
-                .schemas()
-                .map_err(|e| db_error("listing schemas", e))?,
-        );
-        *slot = Some(Timed {
-            at: self.clock.now(),
-            value: list.clone(),
-        });
-        Ok(list)
+        self.metadata.schemas(
+            |at| self.fresh(at),
+            || {
+                let at = self.clock.now();
+                let list = self
+                    .db
+                    .schemas()
+                    .map_err(|e| db_error("listing schemas", e))?;
+                Ok((at, Arc::new(list)))
+            },
+        )
     }
 
     fn catalog(&self, schema: &Arc<str>) -> FsResult<Arc<SchemaCatalog>> {
-        if let Some(t) = self.catalogs.lock().unwrap().get(schema) {
-            if self.fresh(t.at) {
-                return Ok(t.value.clone());
-            }
+        if let Some(catalog) = self.metadata.catalog(schema, |at| self.fresh(at)) {
+            return Ok(catalog);
         }
         if self.root_schema().is_none() && !self.schema_list()?.iter().any(|s| **s == **schema) {
             return Err(FsError::NotFound);
@@ -1467,13 +1429,8 @@ impl Filesystem {
                 .load_catalog(schema)
                 .map_err(|e| db_error(&format!("reading the tables of schema {schema}"), e))?,
         );
-        self.catalogs.lock().unwrap().insert(
-            schema.clone(),
-            Timed {
-                at: self.clock.now(),
-                value: catalog.clone(),
-            },
-        );
+        self.metadata
+            .put_catalog(schema, self.clock.now(), catalog.clone());
         Ok(catalog)
     }
 
@@ -1510,14 +1467,7 @@ impl Filesystem {
         table: &TableInfo,
         refresh: bool,
     ) -> FsResult<Option<Arc<Listing>>> {
-        let key: TableKey = (schema.clone(), table.class_name.as_str().into());
-        let slot = self
-            .listings
-            .lock()
-            .unwrap()
-            .entry(key)
-            .or_default()
-            .clone();
+        let slot = self.metadata.listing_slot(schema, table);
         let mut slot = slot.lock().unwrap();
         match slot.as_ref() {
             Some(t) if self.fresh(t.at) => return Ok(Some(t.value.clone())),
@@ -1577,13 +1527,8 @@ impl Filesystem {
             };
         }
         let key: RowKey = (schema.clone(), class.clone(), folder.clone());
-        if let Some(t) = self.rows.lock().unwrap().get(&key) {
-            if self.fresh(t.at) {
-                return match &t.value {
-                    Some(r) => Ok((table, r.clone())),
-                    None => Err(FsError::NotFound),
-                };
-            }
+        if let Some(found) = self.metadata.row(&key, |at| self.fresh(at)) {
+            return found.map(|r| (table, r)).ok_or(FsError::NotFound);
         }
         let parsed = rowname::parse(folder, &table.key_names());
         let mut found = None;
@@ -1610,17 +1555,8 @@ impl Filesystem {
                 .get(&**folder)
                 .map(|&i| listing.rows[i].clone());
         }
-        let mut rows = self.rows.lock().unwrap();
-        if rows.len() > 100_000 {
-            rows.retain(|_, t| self.since(t.at) < self.opts.refresh);
-        }
-        rows.insert(
-            key,
-            Timed {
-                at: self.clock.now(),
-                value: found.clone(),
-            },
-        );
+        self.metadata
+            .put_row(key, self.clock.now(), found.clone(), |at| self.fresh(at));
         found.map(|r| (table, r)).ok_or(FsError::NotFound)
     }
 

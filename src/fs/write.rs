@@ -13,7 +13,7 @@ use md5::{Digest, Md5};
 use super::edits::{
     Hidden, MadeRow, PendingNull, PendingRow, HIDE_REQUIRED, NEW_ROW_VIEWS, UNLINK_GRACE,
 };
-use super::{Attr, FsError, FsResult, Handle, Node, RowKey, TableKey};
+use super::{Attr, FsError, FsResult, Handle, Node, RowKey};
 use crate::backend::{
     row_gone, write_refusal, ColumnValue, Dependent, Fact, TrackingRow, WriteRefusal,
 };
@@ -797,19 +797,7 @@ impl super::Filesystem {
 
     /// Forgets cached views of a table and row after a change.
     pub(super) fn invalidate(&self, schema: &Arc<str>, table: &TableInfo, folder: &str) {
-        let key: TableKey = (schema.clone(), table.class_name.as_str().into());
-        let slot = self.listings.lock().unwrap().get(&key).cloned();
-        if let Some(slot) = slot {
-            *slot.lock().unwrap() = None;
-        }
-        self.rows
-            .lock()
-            .unwrap()
-            .retain(|(s, c, f), _| !(s == schema && **c == *table.class_name && **f == *folder));
-        self.tracked
-            .lock()
-            .unwrap()
-            .retain(|(s, _, _), _| s != schema);
+        self.metadata.invalidate(schema, table, folder);
     }
 
     /// `mkdir` in a table folder: a new row, inserted once its required attributes are written
@@ -1348,7 +1336,7 @@ impl super::Filesystem {
         for t in &catalog.tables {
             self.invalidate(schema, t, name);
         }
-        self.rows.lock().unwrap().clear();
+        self.metadata.forget_rows();
         Ok(())
     }
 
@@ -1427,10 +1415,7 @@ impl super::Filesystem {
             .ok_or(FsError::NotFound)?;
         let place = format!("{schema}/.external/{store}/{UNUSED_DIR}/{name}");
         let outcome = crate::gc::delete_unused(&*self.db, &self.stores, schema, store, tracked);
-        self.tracked
-            .lock()
-            .unwrap()
-            .retain(|(s, _, _), _| s != schema);
+        self.metadata.forget_tracked(schema);
         match outcome {
             Ok(crate::gc::Outcome::Deleted) => Ok(()),
             Ok(crate::gc::Outcome::Referenced) => {
