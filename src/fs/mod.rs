@@ -4,11 +4,11 @@
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 mod edits;
+mod handles;
 mod metadata;
 mod pagecache;
 mod write;
@@ -172,49 +172,6 @@ enum Listed {
     FileAt(u64, SystemTime),
 }
 
-/// Inode numbers for nodes, handed out on first sight and kept for the life of the mount.
-#[derive(Default)]
-struct Inodes {
-    by_node: HashMap<Node, u64>,
-    nodes: Vec<Node>,
-}
-
-impl Inodes {
-    fn new() -> Inodes {
-        let mut inodes = Inodes::default();
-        inodes.intern(Node::Root);
-        inodes
-    }
-    fn intern(&mut self, node: Node) -> u64 {
-        if let Some(&ino) = self.by_node.get(&node) {
-            return ino;
-        }
-        self.nodes.push(node.clone());
-        let ino = self.nodes.len() as u64;
-        self.by_node.insert(node, ino);
-        ino
-    }
-    fn node(&self, ino: u64) -> Option<Node> {
-        self.nodes.get(ino.checked_sub(1)? as usize).cloned()
-    }
-    fn find(&self, node: &Node) -> Option<u64> {
-        self.by_node.get(node).copied()
-    }
-    /// `rename`: the inode the kernel moved to a new name now stands for that name.
-    fn rename(&mut self, ino: u64, to: Node) {
-        if let Some(slot) = ino
-            .checked_sub(1)
-            .and_then(|i| self.nodes.get_mut(i as usize))
-        {
-            let from = std::mem::replace(slot, to.clone());
-            if self.by_node.get(&from) == Some(&ino) {
-                self.by_node.remove(&from);
-            }
-            self.by_node.insert(to, ino);
-        }
-    }
-}
-
 /// A value and when it was read.
 struct Timed<T> {
     at: Instant,
@@ -237,6 +194,7 @@ enum Body {
     Npy(NpyFile),
 }
 
+#[derive(Clone)]
 enum Handle {
     Dir(Arc<Vec<DirEntry>>),
     File(Arc<OpenFile>),
@@ -290,15 +248,12 @@ pub struct Filesystem {
     rendered: Mutex<RenderCache>,
     opts: FsOptions,
     mounted_at: SystemTime,
-    inodes: Mutex<Inodes>,
+    /// Inode numbers, open handles, files being written and temporary files.
+    handles: handles::Handles,
     /// What the database said lately (schemas, catalogs, listings, rows, tracked objects).
     metadata: metadata::MetadataCache,
-    handles: Mutex<HashMap<u64, Handle>>,
-    next_handle: AtomicU64,
     /// Where written bytes wait for `close`.
     staging_dir: std::path::PathBuf,
-    /// Files being written, by inode (their size is the staged size).
-    writing: Mutex<HashMap<u64, Arc<WriteHandle>>>,
     /// Row edits in progress (new rows, removed files, NULLs due, deleted rows).
     edits: edits::RowEdits,
     /// What the kernel's page cache may keep of each file.
@@ -306,9 +261,6 @@ pub struct Filesystem {
     /// When this mount first saw each value's current content, by row and column, with what
     /// identified that content (see `value_mtime`).
     mtimes: Mutex<HashMap<(RowKey, usize), (u64, SystemTime)>>,
-    /// Temporary files (the temp half of temp-then-rename saves), by inode: staged, never
-    /// stored under their own name; `rename` stores them under the final one.
-    temps: Mutex<HashMap<u64, (Node, Arc<WriteHandle>)>>,
     /// What every delay is measured on (see `clock`).
     clock: Arc<dyn clock::Clock>,
 }
@@ -329,11 +281,9 @@ impl Filesystem {
         let staging_dir = crate::staging::setup(&stores);
         Filesystem {
             staging_dir,
-            writing: Mutex::new(HashMap::new()),
             edits: Default::default(),
             metadata: Default::default(),
             page_cache: Default::default(),
-            temps: Mutex::new(HashMap::new()),
             mtimes: Mutex::new(HashMap::new()),
             clock,
             db,
@@ -343,9 +293,7 @@ impl Filesystem {
             rendered: Mutex::new(RenderCache::default()),
             opts,
             mounted_at: SystemTime::now(),
-            inodes: Mutex::new(Inodes::new()),
-            handles: Mutex::new(HashMap::new()),
-            next_handle: AtomicU64::new(1),
+            handles: Default::default(),
         }
     }
 
@@ -386,7 +334,7 @@ impl Filesystem {
         let parent = self.node(parent)?;
         let name = name.to_str().ok_or(FsError::NotFound)?;
         let child = self.child(&parent, name)?;
-        let ino = self.inodes.lock().unwrap().intern(child.clone());
+        let ino = self.handles.intern(child.clone());
         self.attr_of(ino, &child)
     }
 
@@ -400,7 +348,7 @@ impl Filesystem {
         let node = self.node(ino)?;
         let children = self.children(&node)?;
         let named: Vec<(u64, Node, String, Listed)> = {
-            let mut inodes = self.inodes.lock().unwrap();
+            let mut inodes = self.handles.inodes.lock().unwrap();
             children
                 .into_iter()
                 .map(|(node, name, listed)| (inodes.intern(node.clone()), node, name, listed))
@@ -442,7 +390,7 @@ impl Filesystem {
     }
 
     pub fn readdir(&self, fh: u64) -> FsResult<Arc<Vec<DirEntry>>> {
-        match self.handles.lock().unwrap().get(&fh) {
+        match self.handles.get(fh) {
             Some(Handle::Dir(entries)) => Ok(entries.clone()),
             _ => Err(FsError::BadHandle),
         }
@@ -460,7 +408,7 @@ impl Filesystem {
             // readers of the same file use (they read the stored value until it is replaced).
             return Ok((self.open_for_write(ino, truncate)?, PageCache::Bypass));
         }
-        if let Some((_, temp)) = self.temps.lock().unwrap().get(&ino).cloned() {
+        if let Some((_, temp)) = self.handles.temp(ino) {
             return Ok((self.new_handle(Handle::Write(temp)), PageCache::Bypass));
         }
         let node = self.node(ino)?;
@@ -481,7 +429,7 @@ impl Filesystem {
             Body::Bytes(source) => source.len(),
             Body::Npy(npy) => npy.size(),
         };
-        let being_written = self.writing.lock().unwrap().contains_key(&ino);
+        let being_written = self.handles.writing(ino).is_some();
         let cache = self.page_cache.at_open(
             self.clock.now(),
             ino,
@@ -493,7 +441,7 @@ impl Filesystem {
     }
 
     pub fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
-        let file = match self.handles.lock().unwrap().get(&fh) {
+        let file = match self.handles.get(fh) {
             Some(Handle::File(f)) => f.clone(),
             Some(Handle::Write(w)) => {
                 let staged = w
@@ -519,7 +467,7 @@ impl Filesystem {
     }
 
     pub fn release(&self, fh: u64) {
-        let handle = self.handles.lock().unwrap().remove(&fh);
+        let handle = self.handles.close(fh);
         if let Some(Handle::Write(w)) = handle {
             self.release_write(&w);
         }
@@ -546,17 +494,11 @@ impl Filesystem {
     // ----- resolution -----
 
     fn node(&self, ino: u64) -> FsResult<Node> {
-        self.inodes
-            .lock()
-            .unwrap()
-            .node(ino)
-            .ok_or(FsError::NotFound)
+        self.handles.node(ino).ok_or(FsError::NotFound)
     }
 
     fn new_handle(&self, handle: Handle) -> u64 {
-        let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
-        self.handles.lock().unwrap().insert(fh, handle);
-        fh
+        self.handles.open(handle)
     }
 
     fn dir_attr(&self, ino: u64) -> Attr {
@@ -581,14 +523,12 @@ impl Filesystem {
     /// A node's attributes: those of its stored value (what readers get until a write is
     /// stored); a file being written that has no stored value yet has its staged size.
     fn current_attr(&self, ino: u64, node: &Node) -> FsResult<Attr> {
-        if let Some((_, temp)) = self.temps.lock().unwrap().get(&ino) {
+        if let Some((_, temp)) = self.handles.temp(ino) {
             return Ok(self.writing_attr(ino, temp.staging.lock().unwrap().len()));
         }
         let staged = self
-            .writing
-            .lock()
-            .unwrap()
-            .get(&ino)
+            .handles
+            .writing(ino)
             .map(|w| w.staging.lock().unwrap().len());
         if let Some(size) = staged {
             return match self.stored_attr(ino, node) {
@@ -1057,7 +997,7 @@ impl Filesystem {
 
     /// The temporary files in a row or attachment folder, as listed.
     fn temps_in(&self, parent: &Node) -> Vec<(Node, String, Listed)> {
-        let temps = self.temps.lock().unwrap();
+        let temps = self.handles.temps.lock().unwrap();
         temps
             .values()
             .filter(|(node, _)| Filesystem::child_node(parent, node_name(node)) == *node)
@@ -1074,8 +1014,8 @@ impl Filesystem {
 
     /// The inode of a temporary file, if `node` is one.
     fn temp_ino(&self, node: &Node) -> Option<u64> {
-        let ino = self.inodes.lock().unwrap().find(node)?;
-        self.temps.lock().unwrap().contains_key(&ino).then_some(ino)
+        let ino = self.handles.inodes.lock().unwrap().find(node)?;
+        self.handles.temp(ino).map(|_| ino)
     }
 
     fn row_entry_raw(

@@ -252,7 +252,7 @@ impl super::Filesystem {
                 name: name.into(),
             },
         };
-        let ino = self.inodes.lock().unwrap().intern(node);
+        let ino = self.handles.intern(node);
         let place = format!(
             "{schema}/{class}/{row}/{}{name}",
             folder.as_ref().map(|f| format!("{f}/")).unwrap_or_default()
@@ -297,11 +297,16 @@ impl super::Filesystem {
             has_data: Default::default(),
             broken: Default::default(),
         });
-        self.writing.lock().unwrap().insert(ino, handle.clone());
+        self.handles
+            .writing
+            .lock()
+            .unwrap()
+            .insert(ino, handle.clone());
         self.note_written(ino);
         if matches!(handle.kind, WriteKind::Temp) {
             let node = self.node(ino)?;
-            self.temps
+            self.handles
+                .temps
                 .lock()
                 .unwrap()
                 .insert(ino, (node, handle.clone()));
@@ -399,7 +404,7 @@ impl super::Filesystem {
     /// `truncate`/`ftruncate` of a file being written.
     pub fn truncate(&self, ino: u64, size: u64) -> FsResult<Attr> {
         self.check_writable()?;
-        let handle = self.writing.lock().unwrap().get(&ino).cloned();
+        let handle = self.handles.writing.lock().unwrap().get(&ino).cloned();
         match handle {
             Some(h) => {
                 h.staging.lock().unwrap().truncate(size).map_err(|e| {
@@ -416,7 +421,13 @@ impl super::Filesystem {
             // `truncate -s N file` of a file nobody has open: the value cut (or zero-padded)
             // to N bytes, stored at once, as open + ftruncate + close would.
             None => {
-                let temp = self.temps.lock().unwrap().get(&ino).map(|(_, h)| h.clone());
+                let temp = self
+                    .handles
+                    .temps
+                    .lock()
+                    .unwrap()
+                    .get(&ino)
+                    .map(|(_, h)| h.clone());
                 if let Some(t) = temp {
                     t.staging
                         .lock()
@@ -443,8 +454,8 @@ impl super::Filesystem {
     }
 
     fn write_handle(&self, fh: u64) -> FsResult<Arc<WriteHandle>> {
-        match self.handles.lock().unwrap().get(&fh) {
-            Some(Handle::Write(h)) => Ok(h.clone()),
+        match self.handles.get(fh) {
+            Some(Handle::Write(h)) => Ok(h),
             _ => Err(FsError::BadHandle),
         }
     }
@@ -504,7 +515,7 @@ impl super::Filesystem {
         if let Err(e) = self.commit_if_dirty(handle) {
             tracing::warn!("{}: write not stored ({e:?})", handle.place);
         }
-        let mut writing = self.writing.lock().unwrap();
+        let mut writing = self.handles.writing.lock().unwrap();
         if writing
             .get(&handle.ino)
             .is_some_and(|h| std::ptr::eq(&**h, handle))
@@ -855,7 +866,7 @@ impl super::Filesystem {
                             row: row.clone(),
                             name: name.into(),
                         };
-                        let ino = self.inodes.lock().unwrap().intern(node);
+                        let ino = self.handles.intern(node);
                         return Ok(self.dir_attr(ino));
                     }
                 }
@@ -870,7 +881,7 @@ impl super::Filesystem {
                 row: row.clone(),
                 name: name.into(),
             };
-            let ino = self.inodes.lock().unwrap().intern(node);
+            let ino = self.handles.intern(node);
             return Ok(self.dir_attr(ino));
         };
         let table = self.table(schema, class)?;
@@ -933,7 +944,7 @@ impl super::Filesystem {
             class: class.clone(),
             row: folder,
         };
-        let ino = self.inodes.lock().unwrap().intern(node);
+        let ino = self.handles.intern(node);
         Ok(self.dir_attr(ino))
     }
 
@@ -953,7 +964,7 @@ impl super::Filesystem {
             return self.delete_unused(schema, store, name_str);
         }
         if let Some(ino) = self.temp_ino(&Self::child_node(&parent_node, name_str)) {
-            self.temps.lock().unwrap().remove(&ino);
+            self.handles.temps.lock().unwrap().remove(&ino);
             return Ok(());
         }
         let child = match self.child(&parent_node, name_str) {
@@ -1016,11 +1027,9 @@ impl super::Filesystem {
             return Err(FsError::NotPermitted);
         }
         let temp = self
-            .temps
-            .lock()
-            .unwrap()
-            .get(&ino)
-            .map(|(_, h)| h.clone())
+            .handles
+            .temp(ino)
+            .map(|(_, h)| h)
             .ok_or(FsError::NotFound)?;
         let (schema, class, row, folder) = match &parent_node {
             Node::Row { schema, class, row } => (schema, class, row, None),
@@ -1040,8 +1049,12 @@ impl super::Filesystem {
         let (column, kind) = self.write_kind(&temp.table, folder.as_deref(), new_name, new_row)?;
         if matches!(kind, WriteKind::Temp) {
             // A temporary file renamed to another temporary name.
-            self.temps.lock().unwrap().insert(ino, (to.clone(), temp));
-            self.inodes.lock().unwrap().rename(ino, to);
+            self.handles
+                .temps
+                .lock()
+                .unwrap()
+                .insert(ino, (to.clone(), temp));
+            self.handles.inodes.lock().unwrap().rename(ino, to);
             return Ok(());
         }
         let place = format!(
@@ -1066,8 +1079,8 @@ impl super::Filesystem {
         };
         match self.commit(&target) {
             Ok(()) => {
-                self.temps.lock().unwrap().remove(&ino);
-                self.inodes.lock().unwrap().rename(ino, to);
+                self.handles.temps.lock().unwrap().remove(&ino);
+                self.handles.inodes.lock().unwrap().rename(ino, to);
                 self.value_changed(ino);
                 tracing::info!("{}: stored from {name:?}", target.place);
                 Ok(())
