@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 mod edits;
 mod handles;
+mod heads;
 mod metadata;
 mod pagecache;
 mod write;
@@ -27,8 +28,8 @@ use crate::backend::{Backend, Fact, RowFacts, Tracked};
 use crate::catalog::{SchemaCatalog, TableInfo};
 use crate::codec::{classify_blob, BlobError, BlobShape, NpyView, RECOMMENDED_PREFIX};
 use crate::namespace::{
-    permissions, row_entries, BlobHead, Content, ExternalObject, FileEntry, Node, RowEntry,
-    Unavailable, EXTERNAL_DIR, UNUSED_DIR,
+    permissions, row_entries, Content, ExternalObject, FileEntry, Node, RowEntry, Unavailable,
+    EXTERNAL_DIR, UNUSED_DIR,
 };
 use crate::rowname;
 use crate::source::{ByteSource, FileSource, InflatingSource, MemorySource, NpyFile, ObjectSource};
@@ -239,10 +240,8 @@ impl RenderCache {
 pub struct Filesystem {
     db: Arc<dyn Backend>,
     stores: Arc<Stores>,
-    /// What each external blob's first bytes say, by hash: content-addressed, so kept forever.
-    heads: Mutex<HashMap<Vec<u8>, BlobHead>>,
-    /// Heads that could not be fetched, retried after the refresh delay.
-    head_failures: Mutex<HashMap<Vec<u8>, Timed<String>>>,
+    /// What each external blob's first bytes say (see `heads`).
+    heads: Mutex<heads::BlobHeads>,
     /// Rendered views (`.json`, `.png`): external ones by hash (never stale), in-table ones for
     /// the refresh delay. Bounded by bytes.
     rendered: Mutex<RenderCache>,
@@ -288,8 +287,7 @@ impl Filesystem {
             clock,
             db,
             stores,
-            heads: Mutex::new(HashMap::new()),
-            head_failures: Mutex::new(HashMap::new()),
+            heads: Default::default(),
             rendered: Mutex::new(RenderCache::default()),
             opts,
             mounted_at: SystemTime::now(),
@@ -1133,7 +1131,6 @@ impl Filesystem {
     fn entries_of(&self, schema: &Arc<str>, table: &TableInfo, facts: &RowFacts) -> Vec<RowEntry> {
         let missing = |rows: &mut dyn Iterator<Item = &RowFacts>| -> Vec<(String, Vec<u8>, u64)> {
             let heads = self.heads.lock().unwrap();
-            let failures = self.head_failures.lock().unwrap();
             let mut out = Vec::new();
             for row in rows {
                 for (info, fact) in table.columns.iter().zip(&row.values) {
@@ -1149,8 +1146,7 @@ impl Filesystem {
                         },
                     ) = (&info.kind, fact)
                     {
-                        let failed_recently = failures.get(hash).is_some_and(|t| self.fresh(t.at));
-                        if !heads.contains_key(hash) && !failed_recently {
+                        if heads.wanted(hash, |at| self.fresh(at)) {
                             out.push((store.clone(), hash.clone(), *size));
                         }
                     }
@@ -1170,16 +1166,7 @@ impl Filesystem {
         }
         let entries = {
             let heads = self.heads.lock().unwrap();
-            let failures = self.head_failures.lock().unwrap();
-            row_entries(table, facts, &|hash| match heads.get(hash) {
-                Some(head) => head.clone(),
-                None => BlobHead::Unavailable(
-                    failures
-                        .get(hash)
-                        .map(|t| t.value.clone())
-                        .unwrap_or_else(|| "not fetched".into()),
-                ),
-            })
+            row_entries(table, facts, &|hash| heads.head(hash))
         };
         let row_key: RowKey = (
             schema.clone(),
@@ -1292,29 +1279,13 @@ impl Filesystem {
                 results.push((hash, size, got));
             }
         }
+        let now = self.clock.now();
         let mut heads = self.heads.lock().unwrap();
-        let mut failures = self.head_failures.lock().unwrap();
         for (hash, size, got) in results {
-            match got {
-                Ok(head) => {
-                    let head = match classify_blob(&head, size) {
-                        Ok(shape) => BlobHead::Known(shape),
-                        Err(e) => BlobHead::Corrupt(e.to_string()),
-                    };
-                    failures.remove(&hash);
-                    heads.insert(hash, head);
-                }
-                Err(reason) => {
-                    tracing::error!("external blob {}: {reason}", paths::hex(&hash));
-                    failures.insert(
-                        hash,
-                        Timed {
-                            at: self.clock.now(),
-                            value: reason,
-                        },
-                    );
-                }
+            if let Err(reason) = &got {
+                tracing::error!("external blob {}: {reason}", paths::hex(&hash));
             }
+            heads.learned(now, hash, size, got);
         }
     }
 

@@ -19,7 +19,7 @@ use crate::backend::{
 };
 use crate::catalog::{AttrKind, ExternalKind, TableInfo};
 use crate::codec::{classify_blob, encode_npy, encode_raw_blob_check, RECOMMENDED_PREFIX};
-use crate::namespace::{permissions, BlobHead, Content, UNUSED_DIR};
+use crate::namespace::{permissions, Content, UNUSED_DIR};
 use crate::rowname;
 use crate::staging::Staging;
 use crate::stores::paths::TrackedKind;
@@ -636,10 +636,7 @@ impl super::Filesystem {
         let hash: [u8; 16] = Md5::digest(&blob).into();
         let size = blob.len() as u64;
         if let Ok(shape) = classify_blob(&blob, size) {
-            self.heads
-                .lock()
-                .unwrap()
-                .insert(hash.to_vec(), BlobHead::Known(shape));
+            self.heads.lock().unwrap().written(hash.to_vec(), shape);
         }
         self.upload(
             h,

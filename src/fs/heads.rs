@@ -1,0 +1,60 @@
+//! What each external blob's first bytes say (its array's shape and type, or why it is
+//! corrupt), by hash: a listing sizes `.npy` files from them without fetching whole objects.
+//! Content-addressed, so a head once known is kept; a head that could not be fetched is asked
+//! again after the refresh delay.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use super::Timed;
+use crate::codec::{classify_blob, BlobShape};
+use crate::namespace::BlobHead;
+
+#[derive(Default)]
+pub(super) struct BlobHeads {
+    known: HashMap<Vec<u8>, BlobHead>,
+    /// Why a head could not be fetched, and when.
+    failures: HashMap<Vec<u8>, Timed<String>>,
+}
+
+impl BlobHeads {
+    /// What a listing shows of the blob `hash`.
+    pub fn head(&self, hash: &[u8]) -> BlobHead {
+        match self.known.get(hash) {
+            Some(head) => head.clone(),
+            None => BlobHead::Unavailable(
+                self.failures
+                    .get(hash)
+                    .map(|t| t.value.clone())
+                    .unwrap_or_else(|| "not fetched".into()),
+            ),
+        }
+    }
+
+    /// Whether the head of `hash` should be fetched: unknown, and not failed lately (`fresh`).
+    pub fn wanted(&self, hash: &[u8], fresh: impl Fn(Instant) -> bool) -> bool {
+        !self.known.contains_key(hash) && !self.failures.get(hash).is_some_and(|t| fresh(t.at))
+    }
+
+    /// The first bytes of a blob of `size` bytes were fetched (or why not).
+    pub fn learned(&mut self, at: Instant, hash: Vec<u8>, size: u64, got: Result<Vec<u8>, String>) {
+        match got {
+            Ok(head) => {
+                let head = match classify_blob(&head, size) {
+                    Ok(shape) => BlobHead::Known(shape),
+                    Err(e) => BlobHead::Corrupt(e.to_string()),
+                };
+                self.failures.remove(&hash);
+                self.known.insert(hash, head);
+            }
+            Err(reason) => {
+                self.failures.insert(hash, Timed { at, value: reason });
+            }
+        }
+    }
+
+    /// A blob written through this mount: its head is known without fetching.
+    pub fn written(&mut self, hash: Vec<u8>, shape: BlobShape) {
+        self.known.insert(hash, BlobHead::Known(shape));
+    }
+}
