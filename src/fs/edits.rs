@@ -86,6 +86,8 @@ pub const NEW_ROW_VIEWS: Duration = Duration::from_secs(10);
 /// A pending `rm` of a nullable attribute's file.
 pub struct PendingNull {
     pub due: Instant,
+    /// When the `rm` happened, in this mount's sequence of edits (see `RowEdits::next`).
+    pub seq: u64,
     pub table: Arc<TableInfo>,
     pub row: RowRef,
     pub column: usize,
@@ -114,15 +116,34 @@ pub struct RowEdits {
     pub hidden: Mutex<HashMap<(RowKey, usize), Hidden>>,
     /// NULLs to write once their grace has passed.
     pub nulls: Mutex<Vec<PendingNull>>,
-    /// Rows deleted through this mount (so pending NULLs for them are dropped).
-    pub deleted: Mutex<HashMap<RowKey, Instant>>,
+    /// Rows deleted through this mount, with when in the sequence of edits: a NULL whose `rm`
+    /// came before the delete is dropped (the row it was for is gone; a row with the same key
+    /// inserted later, by anyone, is another row).
+    pub deleted: Mutex<HashMap<RowKey, u64>>,
     /// Rows made with `mkdir` in this mount, by when they were inserted: their views stay hidden
     /// for `NEW_ROW_VIEWS`, so that `cp -r` (which creates files with O_EXCL) can copy a row
     /// folder holding views into them.
     pub made: Mutex<HashMap<RowKey, MadeRow>>,
+    /// The sequence of edits (orders `rm`s and deletes, whatever the clock says).
+    sequence: std::sync::atomic::AtomicU64,
 }
 
 impl RowEdits {
+    /// The next number in this mount's sequence of edits.
+    pub fn next(&self) -> u64 {
+        self.sequence
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether the NULL of an `rm` numbered `seq` is for a row deleted through this mount since.
+    pub fn deleted_since(&self, row_key: &RowKey, seq: u64) -> bool {
+        self.deleted
+            .lock()
+            .unwrap()
+            .get(row_key)
+            .is_some_and(|&deleted| deleted > seq)
+    }
+
     /// Whether a row folder is new: made with `mkdir` in this mount and waiting for its values,
     /// or inserted less than `NEW_ROW_VIEWS` ago.
     pub fn new_row(&self, now: Instant, row_key: &RowKey) -> bool {

@@ -420,4 +420,25 @@ mod found {
         ])
         .unwrap();
     }
+
+    /// A row deleted here, inserted again by another client, its value written here and then
+    /// removed with `rm`: the NULL was dropped at its due time (the row counted as deleted
+    /// here), so the value came back after `rm` had succeeded.
+    #[test]
+    fn rm_in_a_row_deleted_here_and_inserted_again_by_another_client_lands() {
+        check(&[
+            Op::Insert {
+                id: 1,
+                name: "a".into(),
+            },
+            Op::Delete { id: 1 },
+            Op::ClientInsert {
+                id: 1,
+                name: "a".into(),
+            },
+            Op::WriteWeight { id: 1, weight: 0 },
+            Op::RmWeight { id: 1 },
+        ])
+        .unwrap();
+    }
 }

@@ -1172,6 +1172,7 @@ impl super::Filesystem {
             self.hide(&row_key, column, folder);
             self.edits.nulls.lock().unwrap().push(PendingNull {
                 due: self.clock.now() + UNLINK_GRACE,
+                seq: self.edits.next(),
                 table,
                 row: row_ref,
                 column,
@@ -1232,8 +1233,8 @@ impl super::Filesystem {
                 n.row.class.clone(),
                 n.row.folder.clone(),
             );
-            if self.edits.deleted.lock().unwrap().contains_key(&row_key) {
-                continue; // the row went away with `rm -r`
+            if self.edits.deleted_since(&row_key, n.seq) {
+                continue; // the row went away with `rm -r` (or `rmdir`) after the `rm`
             }
             let result = self
                 .db
@@ -1321,11 +1322,12 @@ impl super::Filesystem {
                 self.edits.unhide_row(&row_key);
                 refusal(&place, "delete", &e)
             })?;
+        let seq = self.edits.next();
         self.edits
             .deleted
             .lock()
             .unwrap()
-            .insert(row_key.clone(), self.clock.now());
+            .insert(row_key.clone(), seq);
         // No longer a row made here: if another client inserts the key again, its folder shows
         // all of its files (found by the reference-model test).
         self.edits.made.lock().unwrap().remove(&row_key);
