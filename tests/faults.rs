@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::isolated::{records, s3_data};
-use common::{eventually, private_service_pid, test_var, Mount, RestartServices};
+use common::{db_conn, eventually, private_service_pid, test_var, Mount, RestartServices};
 use md5::{Digest, Md5};
 use serde_json::Value;
 
@@ -86,19 +86,6 @@ fn stop_s3() {
     assert!(eventually(Duration::from_secs(10), || {
         !Path::new(&format!("/proc/{pid}")).exists()
     }));
-}
-
-/// A connection of the test user (as the client connects), for `KILL CONNECTION`.
-fn db_conn() -> mysql::Conn {
-    let e = common::env();
-    let (host, port) = e.db_host.rsplit_once(':').unwrap_or((&e.db_host, "3306"));
-    let opts = mysql::OptsBuilder::new()
-        .ip_or_hostname(Some(host))
-        .tcp_port(port.parse().unwrap())
-        .user(Some(&e.db_user))
-        .pass(Some(&e.db_pass))
-        .prefer_socket(false);
-    mysql::Conn::new(opts).unwrap()
 }
 
 fn db_port() -> u16 {

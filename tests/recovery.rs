@@ -372,15 +372,7 @@ fn a_background_mount_without_a_home_says_where_its_log_goes() {
 
 fn delete_row(schema: &str, table: &str, id: u32) {
     use mysql::prelude::Queryable;
-    let e = common::env();
-    let (host, port) = e.db_host.rsplit_once(':').unwrap_or((&e.db_host, "3306"));
-    let opts = mysql::OptsBuilder::new()
-        .ip_or_hostname(Some(host))
-        .tcp_port(port.parse().unwrap())
-        .user(Some(&e.db_user))
-        .pass(Some(&e.db_pass))
-        .prefer_socket(false);
-    let mut conn = mysql::Conn::new(opts).unwrap();
+    let mut conn = common::db_conn();
     conn.exec_drop(
         format!("DELETE FROM `{schema}`.`{table}` WHERE id = ?"),
         (id,),

@@ -51,6 +51,12 @@ fn keys(k: &[&str]) -> Vec<String> {
     k.iter().map(|s| s.to_string()).collect()
 }
 
+/// Inserts a row without tracking rows; the contract expects it to succeed.
+fn insert(b: &dyn Backend, table: &TableInfo, key: &[String], values: &[(usize, ColumnValue)]) {
+    b.write_row(table, key, values, &[], true)
+        .unwrap_or_else(|e| panic!("insert into {}: {e:#}", table.name));
+}
+
 fn refusal_of(result: anyhow::Result<()>) -> Option<WriteRefusal> {
     match result {
         Ok(()) => panic!("the backend accepted a write it must refuse"),
@@ -92,16 +98,13 @@ fn inserts_and_refusals(b: &dyn Backend, catalog: &SchemaCatalog) {
     let subject = table(catalog, "subject");
     let (name, weight) = (column(&subject, "name"), column(&subject, "weight"));
     assert!(b.list_rows(&subject).unwrap().is_empty());
-    b.write_row(
+    insert(
+        b,
         &subject,
         &keys(&["1"]),
         &[(name, text("ann")), (weight, text("61.5"))],
-        &[],
-        true,
-    )
-    .unwrap();
-    b.write_row(&subject, &keys(&["2"]), &[(name, text("bo"))], &[], true)
-        .unwrap();
+    );
+    insert(b, &subject, &keys(&["2"]), &[(name, text("bo"))]);
     let rows = b.list_rows(&subject).unwrap();
     let mut listed: Vec<(Vec<String>, String, Vec<Fact>)> = rows
         .iter()
@@ -361,31 +364,15 @@ fn dependents_and_deletes(b: &dyn Backend, catalog: &SchemaCatalog) {
     let score = column(&trial, "score");
     let text_col = column(&remark, "text");
     for t in ["1", "2", "3"] {
-        b.write_row(
-            &trial,
-            &keys(&["1", "1", t]),
-            &[(score, text(t))],
-            &[],
-            true,
-        )
-        .unwrap();
+        insert(b, &trial, &keys(&["1", "1", t]), &[(score, text(t))]);
     }
-    b.write_row(
-        &trial,
-        &keys(&["2", "1", "1"]),
-        &[(score, text("9"))],
-        &[],
-        true,
-    )
-    .unwrap();
-    b.write_row(
+    insert(b, &trial, &keys(&["2", "1", "1"]), &[(score, text("9"))]);
+    insert(
+        b,
         &remark,
         &keys(&["1", "1", "1"]),
         &[(text_col, text("hi"))],
-        &[],
-        true,
-    )
-    .unwrap();
+    );
 
     let names = |ds: &[Dependent]| {
         let mut v: Vec<String> = ds.iter().map(|d| d.table.clone()).collect();

@@ -499,6 +499,27 @@ fn dependent_rows(
 }
 
 impl Memory {
+    /// One statement reading the row `key` of `table`: `f` of it, or None when there is no such
+    /// row (or the key is one no row can have).
+    fn point_query<T>(
+        &self,
+        table: &TableInfo,
+        key: &[String],
+        f: impl FnOnce(&BTreeMap<String, Schema>, &Row) -> T,
+    ) -> Result<Option<T>> {
+        self.count();
+        let Ok(key) = normalize_key(table, key) else {
+            return Ok(None);
+        };
+        let schemas = self.schemas.lock().unwrap();
+        let schema = find(&schemas, &table.schema)?;
+        let row = schema
+            .tables
+            .get(&table.name)
+            .and_then(|rows| rows.get(&key));
+        Ok(row.map(|row| f(&schemas, row)))
+    }
+
     fn facts(&self, schemas: &BTreeMap<String, Schema>, table: &TableInfo, row: &Row) -> RowFacts {
         let schema = schemas.get(&table.schema);
         let mut values = Vec::with_capacity(table.columns.len());
@@ -617,17 +638,7 @@ impl Backend for Memory {
     }
 
     fn find_row(&self, table: &TableInfo, key: &[String]) -> Result<Option<RowFacts>> {
-        self.count();
-        let Ok(key) = normalize_key(table, key) else {
-            return Ok(None); // a key no row can have
-        };
-        let schemas = self.schemas.lock().unwrap();
-        let schema = find(&schemas, &table.schema)?;
-        Ok(schema
-            .tables
-            .get(&table.name)
-            .and_then(|rows| rows.get(&key))
-            .map(|row| self.facts(&schemas, table, row)))
+        self.point_query(table, key, |schemas, row| self.facts(schemas, table, row))
     }
 
     fn fetch_value(
@@ -636,17 +647,8 @@ impl Backend for Memory {
         key: &[String],
         column: usize,
     ) -> Result<Option<Vec<u8>>> {
-        self.count();
-        let Ok(key) = normalize_key(table, key) else {
-            return Ok(None);
-        };
-        let schemas = self.schemas.lock().unwrap();
-        let schema = find(&schemas, &table.schema)?;
-        Ok(schema
-            .tables
-            .get(&table.name)
-            .and_then(|rows| rows.get(&key))
-            .and_then(|row| row.get(column).cloned().flatten()))
+        let value = self.point_query(table, key, |_, row| row.get(column).cloned().flatten())?;
+        Ok(value.flatten())
     }
 
     fn tracked(&self, schema: &str, store: &str, unused_only: bool) -> Result<Vec<Tracked>> {
@@ -657,14 +659,13 @@ impl Backend for Memory {
         // Every column (in any schema) whose foreign key references this tracking table.
         let mut referenced: std::collections::HashSet<Vec<u8>> = Default::default();
         if unused_only {
-            for (other_name, other) in schemas.iter() {
+            for other in schemas.values() {
                 for fk in other.raw.foreign_keys.iter().filter(|f| {
                     f.referenced_schema == schema && f.referenced_table == tracking_table
                 }) {
                     let Some(i) = column_index(other, &fk.table, &fk.column) else {
                         continue;
                     };
-                    let _ = other_name;
                     for row in other
                         .tables
                         .get(&fk.table)
@@ -779,17 +780,9 @@ impl Backend for Memory {
         key: &[String],
         column: usize,
     ) -> Result<Option<Option<String>>> {
-        self.count();
-        let Ok(key) = normalize_key(table, key) else {
-            return Ok(None);
-        };
-        let schemas = self.schemas.lock().unwrap();
-        let schema = find(&schemas, &table.schema)?;
-        Ok(schema
-            .tables
-            .get(&table.name)
-            .and_then(|rows| rows.get(&key))
-            .map(|row| row.get(column).cloned().flatten().map(|v| md5_hex(&v))))
+        self.point_query(table, key, |_, row| {
+            row.get(column).cloned().flatten().map(|v| md5_hex(&v))
+        })
     }
 
     fn null_if_unchanged(

@@ -3,7 +3,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -84,18 +83,7 @@ impl TestMount {
 impl Drop for TestMount {
     fn drop(&mut self) {
         let pids = super::daemon_pids(&self.path);
-        for _ in 0..50 {
-            let ok = Command::new("fusermount3")
-                .arg("-u")
-                .arg(&self.path)
-                .output()
-                .map(|o| o.status.success())
-                .unwrap_or(false);
-            if ok || !djfs::mount::is_mount_point(&self.path) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        super::unmount(&self.path);
         for pid in pids {
             eventually(Duration::from_secs(30), || {
                 !Path::new(&format!("/proc/{pid}")).exists()

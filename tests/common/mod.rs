@@ -148,18 +148,7 @@ impl Mount {
 impl Drop for Mount {
     fn drop(&mut self) {
         let pid = self.daemon_pid();
-        for _ in 0..50 {
-            let ok = Command::new("fusermount3")
-                .arg("-u")
-                .arg(&self.path)
-                .output()
-                .map(|o| o.status.success())
-                .unwrap_or(false);
-            if ok || !djfs::mount::is_mount_point(&self.path) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        unmount(&self.path);
         // The daemon exits once unmounted; wait so the next test starts clean.
         if let Some(pid) = pid {
             let deadline = Instant::now() + Duration::from_secs(10);
@@ -276,4 +265,33 @@ pub fn client(config: &Path, schema: &str, args: &[&str]) -> serde_json::Value {
             .args(args),
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `fusermount3 -u`, retried for up to 5 s while the mount is busy.
+pub fn unmount(path: &Path) {
+    for _ in 0..50 {
+        let ok = Command::new("fusermount3")
+            .arg("-u")
+            .arg(path)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if ok || !djfs::mount::is_mount_point(path) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A connection to the test database as the test user (as the client connects).
+pub fn db_conn() -> mysql::Conn {
+    let e = env();
+    let (host, port) = e.db_host.rsplit_once(':').unwrap_or((&e.db_host, "3306"));
+    let opts = mysql::OptsBuilder::new()
+        .ip_or_hostname(Some(host))
+        .tcp_port(port.parse().unwrap())
+        .user(Some(&e.db_user))
+        .pass(Some(&e.db_pass))
+        .prefer_socket(false);
+    mysql::Conn::new(opts).unwrap()
 }
