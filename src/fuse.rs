@@ -95,7 +95,9 @@ fn fopen_flags(cache: PageCache) -> FopenFlags {
     }
 }
 
-fn errno(e: FsError) -> Errno {
+/// The one place a failed operation is logged (with its cause) and turned into an errno.
+fn failed(op: &str, e: FsError) -> Errno {
+    e.report(op);
     Errno::from_i32(e.errno())
 }
 
@@ -117,14 +119,14 @@ impl fuser::Filesystem for FuseAdapter {
         let name = name.to_owned();
         self.off_thread(move |me| match me.core.lookup(parent.0, &name) {
             Ok(attr) => reply.entry(&me.core.attr_ttl(), &me.file_attr(&attr), Generation(0)),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(failed("lookup", e)),
         });
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         self.off_thread(move |me| match me.core.getattr(ino.0) {
             Ok(attr) => reply.attr(&me.core.attr_ttl(), &me.file_attr(&attr)),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(failed("getattr", e)),
         });
     }
 
@@ -142,7 +144,7 @@ impl fuser::Filesystem for FuseAdapter {
                     if truncate {
                         if let Err(e) = me.core.truncate(ino.0, 0) {
                             me.core.release(fh);
-                            return reply.error(errno(e));
+                            return reply.error(failed("open", e));
                         }
                     }
                     return reply.opened(FileHandle(fh), fopen_flags(PageCache::Bypass));
@@ -150,7 +152,7 @@ impl fuser::Filesystem for FuseAdapter {
             }
             match me.core.open_with(ino.0, write || truncate, truncate) {
                 Ok((fh, cache)) => reply.opened(FileHandle(fh), fopen_flags(cache)),
-                Err(e) => reply.error(errno(e)),
+                Err(e) => reply.error(failed("open", e)),
             }
         });
     }
@@ -168,7 +170,7 @@ impl fuser::Filesystem for FuseAdapter {
     ) {
         self.off_thread(move |me| match me.core.read(fh.0, offset, size) {
             Ok(data) => reply.data(&data),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(failed("read", e)),
         });
     }
 
@@ -191,7 +193,7 @@ impl fuser::Filesystem for FuseAdapter {
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         self.off_thread(move |me| match me.core.opendir(ino.0) {
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(failed("opendir", e)),
         });
     }
 
@@ -205,7 +207,7 @@ impl fuser::Filesystem for FuseAdapter {
     ) {
         let entries = match self.core.readdir(fh.0) {
             Ok(entries) => entries,
-            Err(e) => return reply.error(errno(e)),
+            Err(e) => return reply.error(failed("readdir", e)),
         };
         // Offsets: 1 = ".", 2 = "..", 3 + i = entries[i]. The parent's inode number does not
         // matter to the kernel for "..", which it resolves itself.
@@ -246,14 +248,14 @@ impl fuser::Filesystem for FuseAdapter {
             let mut reply = reply;
             let entries = match me.core.readdir(fh.0) {
                 Ok(entries) => entries,
-                Err(e) => return reply.error(errno(e)),
+                Err(e) => return reply.error(failed("readdirplus", e)),
             };
             let ttl = me.core.attr_ttl();
             let mut next = offset;
             if next < 2 {
                 let own = match me.core.getattr(ino.0) {
                     Ok(attr) => me.file_attr(&attr),
-                    Err(e) => return reply.error(errno(e)),
+                    Err(e) => return reply.error(failed("readdirplus", e)),
                 };
                 for name in [".", ".."].iter().skip(next as usize) {
                     next += 1;
@@ -303,7 +305,7 @@ impl fuser::Filesystem for FuseAdapter {
             // Every close: written bytes are stored now, so errors reach close().
             match me.core.flush(fh.0) {
                 Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(e)),
+                Err(e) => reply.error(failed("flush", e)),
             }
         });
     }
@@ -318,7 +320,7 @@ impl fuser::Filesystem for FuseAdapter {
     ) {
         self.off_thread(move |me| match me.core.fsync(fh.0) {
             Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(failed("fsync", e)),
         });
     }
 
@@ -391,7 +393,7 @@ impl fuser::Filesystem for FuseAdapter {
             };
             match result {
                 Ok(attr) => reply.attr(&me.core.attr_ttl(), &me.file_attr(&attr)),
-                Err(e) => reply.error(errno(e)),
+                Err(e) => reply.error(failed("setattr", e)),
             }
         });
     }
@@ -408,7 +410,7 @@ impl fuser::Filesystem for FuseAdapter {
         let name = name.to_owned();
         self.off_thread(move |me| match me.core.mkdir(parent.0, &name) {
             Ok(attr) => reply.entry(&me.core.attr_ttl(), &me.file_attr(&attr), Generation(0)),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(failed("mkdir", e)),
         });
     }
 
@@ -416,7 +418,7 @@ impl fuser::Filesystem for FuseAdapter {
         let name = name.to_owned();
         self.off_thread(move |me| match me.core.unlink(parent.0, &name) {
             Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(failed("unlink", e)),
         });
     }
 
@@ -424,7 +426,7 @@ impl fuser::Filesystem for FuseAdapter {
         let name = name.to_owned();
         self.off_thread(move |me| match me.core.rmdir(parent.0, &name) {
             Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(failed("rmdir", e)),
         });
     }
 
@@ -447,7 +449,7 @@ impl fuser::Filesystem for FuseAdapter {
                 FileHandle(fh),
                 fopen_flags(PageCache::Bypass),
             ),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(failed("create", e)),
         });
     }
 
@@ -465,7 +467,7 @@ impl fuser::Filesystem for FuseAdapter {
     ) {
         match self.core.write(fh.0, offset, data) {
             Ok(n) => reply.written(n),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(failed("write", e)),
         }
     }
 
@@ -490,7 +492,7 @@ impl fuser::Filesystem for FuseAdapter {
         self.off_thread(move |me| {
             let (attr, fh) = match me.core.create(parent.0, &name) {
                 Ok(made) => made,
-                Err(e) => return reply.error(errno(e)),
+                Err(e) => return reply.error(failed("mknod", e)),
             };
             if let Some(old) = me.made.lock().unwrap().insert(attr.ino, fh) {
                 me.core.release(old);
@@ -544,7 +546,7 @@ impl fuser::Filesystem for FuseAdapter {
         self.off_thread(
             move |me| match me.core.rename(parent.0, &name, newparent.0, &newname) {
                 Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(e)),
+                Err(e) => reply.error(failed("rename", e)),
             },
         );
     }

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 mod edits;
+mod error;
 mod handles;
 mod heads;
 mod metadata;
@@ -20,6 +21,7 @@ pub mod clock;
 mod reftest;
 
 pub use edits::UNLINK_GRACE;
+pub use error::{ErrorKind, FsError, FsResult};
 use metadata::{Listing, TrackedListing};
 pub use pagecache::PageCache;
 use write::WriteHandle;
@@ -58,91 +60,19 @@ pub struct FsOptions {
     pub cascade_delete: bool,
 }
 
-/// Errors as the filesystem reports them; the adapter maps them to errno values.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FsError {
-    NotFound,
-    NotDir,
-    IsDir,
-    ReadOnly,
-    BadHandle,
-    /// The row or value already exists.
-    Exists,
-    /// The content or name is not acceptable (bad value, not an array, …).
-    Invalid,
-    /// Not something the mount lets change (a key attribute, a filepath, …).
-    NotPermitted,
-    /// A row others depend on (delete refused).
-    NotEmpty,
-    /// An unused object that became referenced meanwhile.
-    Busy,
-    /// A name longer than 255 bytes.
-    NameTooLong,
-    /// The staging folder's filesystem is full (the value is not stored; the old one stays).
-    NoSpace,
-    /// Logged where it happens, with the table/row/attribute involved.
-    Io,
-}
-
-impl FsError {
-    pub fn errno(&self) -> i32 {
-        match self {
-            FsError::NotFound => libc::ENOENT,
-            FsError::NotDir => libc::ENOTDIR,
-            FsError::IsDir => libc::EISDIR,
-            FsError::ReadOnly => libc::EROFS,
-            FsError::BadHandle => libc::EBADF,
-            FsError::Exists => libc::EEXIST,
-            FsError::Invalid => libc::EINVAL,
-            FsError::NotPermitted => libc::EPERM,
-            FsError::NotEmpty => libc::ENOTEMPTY,
-            FsError::Busy => libc::EBUSY,
-            FsError::NameTooLong => libc::ENAMETOOLONG,
-            FsError::NoSpace => libc::ENOSPC,
-            FsError::Io => libc::EIO,
-        }
-    }
-}
-
-pub type FsResult<T> = Result<T, FsError>;
-
-impl FsError {
-    /// ENOSPC for a full filesystem anywhere in `err`'s causes (staging, the upload journal),
-    /// EIO for anything else.
-    pub fn from_io(err: &std::io::Error) -> FsError {
-        if err.raw_os_error() == Some(libc::ENOSPC) || err.kind() == std::io::ErrorKind::StorageFull
-        {
-            FsError::NoSpace
-        } else {
-            FsError::Io
-        }
-    }
-
-    pub fn from_anyhow(err: &anyhow::Error) -> FsError {
-        err.chain()
-            .filter_map(|c| c.downcast_ref::<std::io::Error>())
-            .map(FsError::from_io)
-            .find(|e| *e == FsError::NoSpace)
-            .unwrap_or(FsError::Io)
-    }
-}
-
-/// A failure of the mount's own files (staging, cache files): logged with its cause; ENOSPC
-/// stays ENOSPC, anything else is EIO.
+/// A failure of the mount's own files (staging, cache files), with its cause; ENOSPC stays
+/// ENOSPC, anything else is EIO.
 pub(crate) fn staging_error(place: &str, what: &str, err: std::io::Error) -> FsError {
-    tracing::error!("{place}: {what}: {err}");
-    FsError::from_io(&err)
+    FsError::io(format!("{place}: {what}"), err)
 }
 
-/// A state the code does not expect (a bug, not the user's doing): logged, EIO.
+/// A state the code does not expect (a bug, not the user's doing): EIO.
 pub(crate) fn internal_error(place: &str, what: &str) -> FsError {
-    tracing::error!("{place}: internal error: {what}");
-    FsError::Io
+    FsError::internal(what).at(place)
 }
 
 fn db_error(what: &str, err: anyhow::Error) -> FsError {
-    tracing::error!("database error while {what}: {err:#}");
-    FsError::Io
+    FsError::io(format!("database error while {what}"), err)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -459,8 +389,7 @@ impl Filesystem {
             Body::Npy(npy) => npy.read(offset, size as usize),
         };
         result.map_err(|e| {
-            tracing::error!("reading {} at {offset}: {e}", file.place);
-            FsError::Io
+            FsError::io(format!("reading {} at {offset}", file.place), e)
         })
     }
 
@@ -1498,8 +1427,8 @@ impl Filesystem {
                     .position(|&b| b == 0)
                     .map_or(usize::MAX, |n| n + 1);
                 if start > value.len() {
-                    tracing::error!("{place}: attachment changed while opening");
-                    return Err(FsError::Io);
+                    return Err(ErrorKind::Io
+                        .because(format!("{place}: attachment changed while opening")));
                 }
                 Ok(open(Body::Bytes(Arc::new(MemorySource::new(
                     value.into(),
@@ -1522,15 +1451,10 @@ impl Filesystem {
                 self.render_json(target)?,
                 0,
             ))))),
-            Content::Unavailable { why, .. } => {
-                match why {
-                    Unavailable::Corrupt(reason) => {
-                        tracing::error!("corrupt value in {place}: {reason}")
-                    }
-                    Unavailable::Store(reason) => tracing::error!("{place}: {reason}"),
-                }
-                Err(FsError::Io)
-            }
+            Content::Unavailable { why, .. } => Err(ErrorKind::Io.because(match why {
+                Unavailable::Corrupt(reason) => format!("corrupt value in {place}: {reason}"),
+                Unavailable::Store(reason) => format!("{place}: {reason}"),
+            })),
         }
     }
 
@@ -1547,8 +1471,8 @@ impl Filesystem {
             .fetch_value(table, key, *column)
             .map_err(|e| db_error(&format!("reading {place}"), e))?
             .ok_or_else(|| {
-                tracing::warn!("{place} vanished (row deleted or value set to NULL)");
-                FsError::NotFound
+                ErrorKind::NotFound
+                    .because(format!("{place} vanished (row deleted or value set to NULL)"))
             })
     }
 
@@ -1558,8 +1482,7 @@ impl Filesystem {
     fn open_npy(&self, target: &FileTarget) -> FsResult<(NpyView, NpyFile)> {
         let place = &target.place;
         let corrupt = |why: String| {
-            tracing::error!("corrupt blob in {place}: {why}");
-            FsError::Io
+            ErrorKind::Io.because(format!("corrupt blob in {place}: {why}"))
         };
         let (object, view) = match &target.content {
             Content::ExternalNpy { object, view }
@@ -1601,8 +1524,7 @@ impl Filesystem {
         };
         let stored = self.external_source(&target.schema, object, place)?;
         let io = |e: std::io::Error| {
-            tracing::error!("reading {place}: {e}");
-            FsError::Io
+            FsError::io(format!("reading {place}"), e)
         };
         let magic = stored.read_at(0, 14).map_err(io)?;
         let plain: Arc<dyn ByteSource> = match compressed_len(&magic) {
@@ -1634,8 +1556,7 @@ impl Filesystem {
             Some(object) => {
                 let source = self.external_source(&target.schema, object, place)?;
                 source.read_at(0, source.len() as usize).map_err(|e| {
-                    tracing::error!("reading {place}: {e}");
-                    FsError::Io
+                    FsError::io(format!("reading {place}"), e)
                 })?
             }
             None => {
@@ -1652,8 +1573,7 @@ impl Filesystem {
             }
         };
         let value = crate::codec::decode_blob(&stored).map_err(|e| {
-            tracing::error!("corrupt blob in {place}: {e}");
-            FsError::Io
+            ErrorKind::Io.because(format!("corrupt blob in {place}: {e}"))
         })?;
         let rendered: Arc<[u8]> = crate::codec::to_json(&value).into_bytes().into();
         let now = self.clock.now();
@@ -1696,19 +1616,17 @@ impl Filesystem {
         let (view, npy) = self.open_npy(target)?;
         // In-table values are classified again when read: the row may have changed.
         let Some(image) = ImageShape::of(view.array()) else {
-            tracing::warn!("{place}: the array is no longer an image");
-            return Err(FsError::NotFound);
+            return Err(ErrorKind::NotFound
+                .because(format!("{place}: the array is no longer an image")));
         };
         let data = npy
             .read(view.header().len() as u64, image.data_len() as usize)
             .map_err(|e| {
-                tracing::error!("reading {place}: {e}");
-                FsError::Io
+                FsError::io(format!("reading {place}"), e)
             })?;
         let rendered: Arc<[u8]> = crate::views::png::encode(&image, &data)
             .map_err(|e| {
-                tracing::error!("corrupt blob in {place}: {e}");
-                FsError::Io
+                ErrorKind::Io.because(format!("corrupt blob in {place}: {e}"))
             })?
             .into();
         tracing::debug!(place = %place, bytes = rendered.len(), elapsed = ?started.elapsed(), "rendered PNG");
@@ -1729,8 +1647,7 @@ impl Filesystem {
         place: &str,
     ) -> FsResult<Arc<dyn ByteSource>> {
         let fail = |e: anyhow::Error| {
-            tracing::error!("{place}: store {:?}: {e:#}", object.store);
-            FsError::Io
+            FsError::io(format!("{place}: store {:?}", object.store), e)
         };
         let loc = self
             .stores
@@ -1812,32 +1729,31 @@ fn tracked_mtime(tracked: &Tracked) -> SystemTime {
 
 #[cfg(test)]
 mod error_logging {
-    /// Every EIO the core returns comes with a log line saying why: no `Io` is made from an
-    /// error whose cause is dropped, and every `Err(Io)` follows a log line within a few lines.
+    /// Every EIO reaches the log with its cause: the core has no bare `Io` (an EIO is built with
+    /// its message and cause, see `error.rs`), and the adapter answers every failed operation
+    /// through `failed`, which logs it.
     #[test]
-    fn no_silent_io_errors() {
-        // Built, so that this test's own text does not match.
-        let io = format!("FsError::{}", "Io");
-        let dropped = [format!("|_| {io}"), format!("ok_or({io})")];
-        let returned = format!("Err({io})");
+    fn every_failed_operation_is_logged_by_the_adapter() {
+        let adapter = include_str!("../fuse.rs");
+        let mut replies = 0;
+        for (i, line) in adapter.lines().enumerate() {
+            if line.contains("reply.error(") {
+                replies += 1;
+                let errno_literal = line.contains("Errno::") || line.contains("self.refused()");
+                assert!(
+                    line.contains("reply.error(failed(\"") || errno_literal,
+                    "src/fuse.rs:{}: an error reply that is not logged: {line}",
+                    i + 1
+                );
+            }
+        }
+        assert!(replies > 15, "only {replies} error replies found");
+        let bare_io = format!("FsError::{}", "Io");
         for (file, text) in [
             ("src/fs/mod.rs", include_str!("mod.rs")),
             ("src/fs/write.rs", include_str!("write.rs")),
         ] {
-            let lines: Vec<&str> = text.lines().collect();
-            for (i, line) in lines.iter().enumerate() {
-                assert!(
-                    !dropped.iter().any(|p| line.contains(p.as_str())),
-                    "{file}:{}: an Io error that drops its cause: {line}",
-                    i + 1
-                );
-                if line.contains(returned.as_str()) {
-                    let logged = lines[i.saturating_sub(6)..i]
-                        .iter()
-                        .any(|l| l.contains("tracing::error!") || l.contains("tracing::warn!"));
-                    assert!(logged, "{file}:{}: EIO without a log line: {line}", i + 1);
-                }
-            }
+            assert!(!text.contains(&bare_io), "{file} builds an EIO without words");
         }
     }
 }

@@ -170,7 +170,7 @@ impl Harness {
     fn write(&self, row: u64, attr: &str, text: &str) -> Result<(), FsError> {
         let fh = match self.fs.lookup(row, OsStr::new(attr)) {
             Ok(a) => self.fs.open_with(a.ino, true, true)?.0,
-            Err(FsError::NotFound) => self.fs.create(row, OsStr::new(attr))?.1,
+            Err(e) if e == FsError::NotFound => self.fs.create(row, OsStr::new(attr))?.1,
             Err(e) => return Err(e),
         };
         let data = format!("{text}\n");

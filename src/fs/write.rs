@@ -13,7 +13,7 @@ use md5::{Digest, Md5};
 use super::edits::{
     Hidden, MadeRow, PendingNull, PendingRow, HIDE_REQUIRED, NEW_ROW_VIEWS, UNLINK_GRACE,
 };
-use super::{Attr, FsError, FsResult, Handle, Node, RowKey};
+use super::{Attr, ErrorKind, FsError, FsResult, Handle, Node, RowKey};
 use crate::backend::{
     row_gone, write_refusal, ColumnValue, Dependent, Fact, TrackingRow, WriteRefusal,
 };
@@ -75,14 +75,13 @@ pub(super) struct WriteHandle {
 }
 
 fn refusal(place: &str, what: &str, e: &anyhow::Error) -> FsError {
-    let errno = match write_refusal(e) {
-        Some(WriteRefusal::Exists) => FsError::Exists,
-        Some(WriteRefusal::Reference) | Some(WriteRefusal::BadValue) => FsError::Invalid,
-        None if row_gone(e) => FsError::NotFound,
-        None => FsError::Io,
+    let kind = match write_refusal(e) {
+        Some(WriteRefusal::Exists) => ErrorKind::Exists,
+        Some(WriteRefusal::Reference) | Some(WriteRefusal::BadValue) => ErrorKind::Invalid,
+        None if row_gone(e) => ErrorKind::NotFound,
+        None => ErrorKind::Io,
     };
-    tracing::error!("{place}: {what} refused: {e:#}");
-    errno
+    kind.because(format!("{place}: {what} refused: {e:#}"))
 }
 
 impl super::Filesystem {
@@ -194,10 +193,10 @@ impl super::Filesystem {
             {
                 return Ok((i, WriteKind::Ignored));
             }
-            tracing::warn!(
+            return Err(ErrorKind::NotPermitted.because(format!(
                 "{}: {name} is a read-only view (write the .npy to change the array)",
                 table.class_name
-            );
+            )));
         }
         // A name that is no attribute's (`.title.Xa9z`, `tmpk3j2`, `4913`, `title~`): a
         // temporary file, stored only if renamed to an attribute's name.
@@ -358,8 +357,8 @@ impl super::Filesystem {
             Node::ExternalObject { .. } => return Err(FsError::NotPermitted),
             view if view.view_path().is_some() => {
                 let path = view.view_path().unwrap_or_default();
-                tracing::warn!("{path}: a read-only view; not written");
-                return Err(FsError::NotPermitted);
+                return Err(ErrorKind::NotPermitted
+                    .because(format!("{path}: a read-only view; not written")));
             }
             _ => return Err(FsError::IsDir),
         };
@@ -385,14 +384,16 @@ impl super::Filesystem {
             .unwrap()
             .write_at(offset, data)
             .map_err(|e| {
-                tracing::error!(
-                    "{}: staging the write: {e}; this file will not be stored, the old value stays",
-                    handle.place
-                );
                 handle
                     .broken
                     .store(true, std::sync::atomic::Ordering::Relaxed);
-                FsError::from_io(&e)
+                FsError::io(
+                    format!(
+                        "{}: staging the write (this file will not be stored, the old value stays)",
+                        handle.place
+                    ),
+                    e,
+                )
             })?;
         *handle.dirty.lock().unwrap() = true;
         handle
@@ -408,12 +409,14 @@ impl super::Filesystem {
         match handle {
             Some(h) => {
                 h.staging.lock().unwrap().truncate(size).map_err(|e| {
-                    tracing::error!(
-                        "{}: staging the truncate: {e}; this file will not be stored",
-                        h.place
-                    );
                     h.broken.store(true, std::sync::atomic::Ordering::Relaxed);
-                    FsError::from_io(&e)
+                    FsError::io(
+                        format!(
+                            "{}: staging the truncate (this file will not be stored)",
+                            h.place
+                        ),
+                        e,
+                    )
                 })?;
                 *h.dirty.lock().unwrap() = true;
                 Ok(self.writing_attr(ino, size))
@@ -487,11 +490,10 @@ impl super::Filesystem {
             return Ok(());
         }
         let result = if handle.broken.load(std::sync::atomic::Ordering::Relaxed) {
-            tracing::error!(
+            Err(ErrorKind::Io.because(format!(
                 "{}: not stored: an earlier write to this file failed; the old value stays",
                 handle.place
-            );
-            Err(FsError::Io)
+            )))
         } else {
             self.commit(handle)
         };
@@ -513,7 +515,8 @@ impl super::Filesystem {
         self.note_written(handle.ino);
         // The last close: a file that was created or truncated and left empty is stored now.
         if let Err(e) = self.commit_if_dirty(handle) {
-            tracing::warn!("{}: write not stored ({e:?})", handle.place);
+            // No caller gets an errno at the last close: this is the failure's one log line.
+            e.report("last close, value not stored");
         }
         let mut writing = self.handles.writing.lock().unwrap();
         if writing
@@ -530,8 +533,7 @@ impl super::Filesystem {
         let table = &h.table;
         let info = &table.columns[h.column];
         let invalid = |why: String| {
-            tracing::error!("{}: {why}; the old value stays", h.place);
-            FsError::Invalid
+            ErrorKind::Invalid.because(format!("{}: {why}; the old value stays", h.place))
         };
         let read_all = || {
             staging
@@ -567,12 +569,10 @@ impl super::Filesystem {
                     );
                     return Ok(());
                 }
-                tracing::error!(
+                return Err(ErrorKind::NotPermitted.because(format!(
                     "{}: key attributes cannot be changed (folder says {:?})",
-                    h.place,
-                    h.row.key[pos]
-                );
-                return Err(FsError::NotPermitted);
+                    h.place, h.row.key[pos]
+                )));
             }
             WriteKind::Scalar => {
                 let bytes = read_all()?;
@@ -702,10 +702,7 @@ impl super::Filesystem {
         data: Option<Bytes>,
         file: Option<&std::path::Path>,
     ) -> FsResult<()> {
-        let fail = |e: anyhow::Error| {
-            tracing::error!("{}: store {store:?}: {e:#}", h.place);
-            FsError::from_anyhow(&e)
-        };
+        let fail = |e: anyhow::Error| FsError::io(format!("{}: store {store:?}", h.place), e);
         let loc = self
             .stores
             .locate(store, &h.row.schema, hash, kind)
@@ -884,16 +881,16 @@ impl super::Filesystem {
         let table = self.table(schema, class)?;
         let parsed = rowname::parse(name, &table.key_names());
         let key = parsed.key.ok_or_else(|| {
-            tracing::error!(
+            ErrorKind::Invalid.because(format!(
                 "{schema}/{class}: {name:?} is not a row name ({})",
                 table.key_names().join(", ")
-            );
-            FsError::Invalid
+            ))
         })?;
         let refs: Vec<&str> = key.iter().map(|s| s.as_str()).collect();
         if rowname::folder_name(&rowname::full_name(&table.key_names(), &refs)) != name {
-            tracing::error!("{schema}/{class}: {name:?} is not written the way djfs names rows");
-            return Err(FsError::Invalid);
+            return Err(ErrorKind::Invalid.because(format!(
+                "{schema}/{class}: {name:?} is not written the way djfs names rows"
+            )));
         }
         // Integers must be written as MySQL prints them (`id=07` would become the row `id=7`).
         for (&i, value) in table.key.iter().zip(&key) {
@@ -904,16 +901,15 @@ impl super::Filesystem {
             if integer
                 && value.parse::<i128>().map(|v| v.to_string()).as_deref() != Ok(value.as_str())
             {
-                tracing::error!(
+                return Err(ErrorKind::Invalid.because(format!(
                     "{schema}/{class}: {name:?}: {value:?} is not an integer as MySQL writes it"
-                );
-                return Err(FsError::Invalid);
+                )));
             }
         }
         let folder: Arc<str> = name.into();
         match self.row(schema, class, &folder) {
             Ok(_) => return Err(FsError::Exists),
-            Err(FsError::NotFound) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
         let row_key: RowKey = (schema.clone(), class.clone(), folder.clone());
@@ -967,7 +963,7 @@ impl super::Filesystem {
         let child = match self.child(&parent_node, name_str) {
             // A view whose data file was just removed went with it (`rm -r` of a row removes
             // `x.npy`, then `x.png`; `x.blob`, then `x.json`).
-            Err(FsError::NotFound) if self.view_of_removed(&parent_node, name_str) => return Ok(()),
+            Err(e) if e == FsError::NotFound && self.view_of_removed(&parent_node, name_str) => return Ok(()),
             other => other?,
         };
         let (schema, class, row) = match &child {
@@ -979,18 +975,17 @@ impl super::Filesystem {
             } => (schema, class, row),
             view if view.view_path().is_some() => {
                 let path = view.view_path().unwrap_or_default();
-                tracing::warn!("{path}: a read-only view; not removed");
-                return Err(FsError::NotPermitted);
+                return Err(ErrorKind::NotPermitted
+                    .because(format!("{path}: a read-only view; not removed")));
             }
             _ => return Err(FsError::NotPermitted),
         };
         let target = self.file(&child)?;
         if matches!(target.content, Content::Png { .. }) {
-            tracing::warn!(
+            return Err(ErrorKind::NotPermitted.because(format!(
                 "{}: a read-only view; remove the .npy beside it to clear the attribute",
                 target.place
-            );
-            return Err(FsError::NotPermitted);
+            )));
         }
         let (_, _, column) = target.in_table.clone().ok_or(FsError::NotPermitted)?;
         self.remove_attribute(schema, class, row, column, &target.place, false)
@@ -1014,14 +1009,13 @@ impl super::Filesystem {
         };
         let from = Self::child_node(&parent_node, name);
         let Some(ino) = self.temp_ino(&from) else {
-            tracing::warn!(
+            return Err(ErrorKind::NotPermitted.because(format!(
                 "rename of {name:?}: only temporary files can be renamed (names are data)"
-            );
-            return Err(FsError::NotPermitted);
+            )));
         };
         if new_parent != parent {
-            tracing::warn!("rename of {name:?} to another folder: not supported");
-            return Err(FsError::NotPermitted);
+            return Err(ErrorKind::NotPermitted
+                .because(format!("rename of {name:?} to another folder: not supported")));
         }
         let temp = self
             .handles
@@ -1308,12 +1302,11 @@ impl super::Filesystem {
             &mut blocked,
         )?;
         if !blocked.is_empty() && !self.opts.cascade_delete {
-            tracing::error!(
+            self.edits.unhide_row(&row_key);
+            return Err(ErrorKind::NotEmpty.because(format!(
                 "{place}: not deleted: rows of other tables depend on it: {} (mount with --cascade-delete to delete them too)",
                 blocked.iter().map(|(t, n)| format!("{t}: {n}")).collect::<Vec<_>>().join(", ")
-            );
-            self.edits.unhide_row(&row_key);
-            return Err(FsError::NotEmpty);
+            )));
         }
         let counts = self
             .db
@@ -1369,8 +1362,7 @@ impl super::Filesystem {
             None => (root.schema.clone(), root.name.clone()),
         };
         if path.len() > 16 {
-            tracing::error!("{schema}.{table}: dependency chain too deep");
-            return Err(FsError::Io);
+            return Err(ErrorKind::Io.because(format!("{schema}.{table}: dependency chain too deep")));
         }
         let dependents = self
             .db
@@ -1430,14 +1422,9 @@ impl super::Filesystem {
         self.metadata.forget_tracked(schema);
         match outcome {
             Ok(crate::gc::Outcome::Deleted) => Ok(()),
-            Ok(crate::gc::Outcome::Referenced) => {
-                tracing::error!("{place}: referenced again meanwhile; not deleted");
-                Err(FsError::Busy)
-            }
-            Err(e) => {
-                tracing::error!("{place}: {e:#}");
-                Err(FsError::Io)
-            }
+            Ok(crate::gc::Outcome::Referenced) => Err(ErrorKind::Busy
+                .because(format!("{place}: referenced again meanwhile; not deleted"))),
+            Err(e) => Err(FsError::io(place, e)),
         }
     }
 }
