@@ -1,46 +1,14 @@
-//! Cleanup of external objects no row references: the client's
-//! `schema.external[store].delete(delete_external_files=True)`, shared by `rm` in
-//! `.external/<store>/.unused/` and by `djfs gc`.
+//! `djfs gc`: the cleanup of external objects no row references, over a whole schema (the
+//! client's `schema.external[store].delete(delete_external_files=True)`); one object's delete
+//! is `crate::external::delete_unused`.
 
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::backend::{Backend, Tracked};
+use crate::backend::Backend;
+pub use crate::external::{delete_unused, Outcome};
 use crate::stores::paths::hex;
 use crate::stores::Stores;
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Deleted,
-    /// Referenced again meanwhile (or already gone): left as it is.
-    Referenced,
-}
-
-/// Deletes the tracking row (only while unreferenced), then the object; if removing the object
-/// fails, the tracking row is put back and the error returned.
-pub fn delete_unused(
-    db: &dyn Backend,
-    stores: &Stores,
-    schema: &str,
-    store: &str,
-    object: &Tracked,
-) -> Result<Outcome> {
-    let loc = stores.locate(store, schema, &object.hash, &object.kind)?;
-    let Some(saved) = db.delete_unused_tracking(schema, store, &object.hash)? else {
-        return Ok(Outcome::Referenced);
-    };
-    if let Err(e) = stores.delete(&loc) {
-        if let Err(restore) = db.restore_tracking(schema, store, saved) {
-            tracing::error!(
-                "restoring the tracking row of {} failed: {restore:#}",
-                hex(&object.hash)
-            );
-        }
-        return Err(e.context(format!("removing {} (tracking row restored)", loc.display)));
-    }
-    tracing::info!("deleted {}", loc.display);
-    Ok(Outcome::Deleted)
-}
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Summary {

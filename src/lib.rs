@@ -10,6 +10,7 @@ pub mod backend;
 pub mod catalog;
 pub mod codec;
 pub mod config;
+pub mod external;
 pub mod fs;
 pub mod fuse;
 pub mod gc;

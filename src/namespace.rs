@@ -22,6 +22,37 @@ use crate::codec::{classify_blob, BlobShape, NpyView};
 use crate::stores::paths::TrackedKind;
 use crate::views::png::{png_len, ImageShape};
 
+/// A row, as the mount names it: its schema, its table's class name and its folder's name. The
+/// one identity of a row in the core: every map of rows (cached rows, edits, pending rows,
+/// mtimes) is keyed by it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RowId {
+    pub schema: Arc<str>,
+    pub class: Arc<str>,
+    pub folder: Arc<str>,
+}
+
+impl RowId {
+    pub fn new(
+        schema: impl Into<Arc<str>>,
+        class: impl Into<Arc<str>>,
+        folder: impl Into<Arc<str>>,
+    ) -> RowId {
+        RowId {
+            schema: schema.into(),
+            class: class.into(),
+            folder: folder.into(),
+        }
+    }
+}
+
+/// `schema/Class/row`: the row's path in the mount, for log lines.
+impl std::fmt::Display for RowId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.schema, self.class, self.folder)
+    }
+}
+
 /// A path in the mount, by meaning. Names are the folder/file names as shown.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Node {

@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::write::RowRef;
-use super::RowKey;
 use crate::backend::{ColumnValue, Fact, RowFacts, TrackingRow};
 use crate::catalog::TableInfo;
+use crate::namespace::RowId;
 
 /// How long after `rm` of a nullable attribute's file the NULL is written: a `rm -r` of the row
 /// folder removes the files first, and the row must not lose values if its removal is refused.
@@ -111,19 +111,19 @@ pub struct Hidden {
 #[derive(Default)]
 pub struct RowEdits {
     /// Rows made with `mkdir` that wait for required attributes.
-    pub pending: Mutex<HashMap<RowKey, PendingRow>>,
+    pub pending: Mutex<HashMap<RowId, PendingRow>>,
     /// Attribute files removed with `rm`, hidden meanwhile (by row and column).
-    pub hidden: Mutex<HashMap<(RowKey, usize), Hidden>>,
+    pub hidden: Mutex<HashMap<(RowId, usize), Hidden>>,
     /// NULLs to write once their grace has passed.
     pub nulls: Mutex<Vec<PendingNull>>,
     /// Rows deleted through this mount, with when in the sequence of edits: a NULL whose `rm`
     /// came before the delete is dropped (the row it was for is gone; a row with the same key
     /// inserted later, by anyone, is another row).
-    pub deleted: Mutex<HashMap<RowKey, u64>>,
+    pub deleted: Mutex<HashMap<RowId, u64>>,
     /// Rows made with `mkdir` in this mount, by when they were inserted: their views stay hidden
     /// for `NEW_ROW_VIEWS`, so that `cp -r` (which creates files with O_EXCL) can copy a row
     /// folder holding views into them.
-    pub made: Mutex<HashMap<RowKey, MadeRow>>,
+    pub made: Mutex<HashMap<RowId, MadeRow>>,
     /// The sequence of edits (orders `rm`s and deletes, whatever the clock says).
     sequence: std::sync::atomic::AtomicU64,
 }
@@ -136,7 +136,7 @@ impl RowEdits {
     }
 
     /// Whether the NULL of an `rm` numbered `seq` is for a row deleted through this mount since.
-    pub fn deleted_since(&self, row_key: &RowKey, seq: u64) -> bool {
+    pub fn deleted_since(&self, row_key: &RowId, seq: u64) -> bool {
         self.deleted
             .lock()
             .unwrap()
@@ -146,7 +146,7 @@ impl RowEdits {
 
     /// Whether a row folder is new: made with `mkdir` in this mount and waiting for its values,
     /// or inserted less than `NEW_ROW_VIEWS` ago.
-    pub fn new_row(&self, now: Instant, row_key: &RowKey) -> bool {
+    pub fn new_row(&self, now: Instant, row_key: &RowId) -> bool {
         self.pending.lock().unwrap().contains_key(row_key)
             || self.made_row_shown(now, row_key).is_some()
     }
@@ -155,7 +155,7 @@ impl RowEdits {
     pub fn made_row_shown(
         &self,
         now: Instant,
-        row_key: &RowKey,
+        row_key: &RowId,
     ) -> Option<std::collections::BTreeSet<usize>> {
         self.made
             .lock()
@@ -166,7 +166,7 @@ impl RowEdits {
     }
 
     /// A key file written into a new row folder shows there (as the copy left it).
-    pub fn show_key_file(&self, now: Instant, row_key: &RowKey, column: usize) {
+    pub fn show_key_file(&self, now: Instant, row_key: &RowId, column: usize) {
         if let Some(p) = self.pending.lock().unwrap().get_mut(row_key) {
             p.shown.insert(column);
             return;
@@ -175,7 +175,7 @@ impl RowEdits {
     }
 
     /// A column of a recently made row was written or its folder made: show it.
-    pub fn show_in_made_row(&self, now: Instant, row_key: &RowKey, column: usize) -> bool {
+    pub fn show_in_made_row(&self, now: Instant, row_key: &RowId, column: usize) -> bool {
         match self.made.lock().unwrap().get_mut(row_key) {
             Some(m) if now.saturating_duration_since(m.at) < NEW_ROW_VIEWS => {
                 m.shown.insert(column);
@@ -186,7 +186,7 @@ impl RowEdits {
     }
 
     /// The files of a row are no longer hidden (its removal ended).
-    pub fn unhide_row(&self, row_key: &RowKey) {
+    pub fn unhide_row(&self, row_key: &RowId) {
         self.hidden.lock().unwrap().retain(|(k, _), _| k != row_key);
     }
 }

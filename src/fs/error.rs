@@ -209,7 +209,10 @@ mod tests {
     #[test]
     fn a_full_disk_anywhere_in_the_cause_is_enospc_and_keeps_the_cause() {
         let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
-        let err = FsError::io("staging the write", anyhow::Error::new(full).context("spill"));
+        let err = FsError::io(
+            "staging the write",
+            anyhow::Error::new(full).context("spill"),
+        );
         assert_eq!(err.kind(), ErrorKind::NoSpace);
         let text = err.to_string();
         assert!(text.starts_with("staging the write: spill: "), "{text}");
@@ -221,10 +224,15 @@ mod tests {
 
     #[test]
     fn context_goes_in_front_and_bare_errors_say_their_errno() {
-        let err = ErrorKind::Invalid.because("not an array").at("db/T/id=1/x.npy");
+        let err = ErrorKind::Invalid
+            .because("not an array")
+            .at("db/T/id=1/x.npy");
         assert_eq!(err.to_string(), "db/T/id=1/x.npy: not an array");
         assert_eq!(err, FsError::Invalid);
-        assert_eq!(FsError::NotFound.to_string(), "No such file or directory (os error 2)");
+        assert_eq!(
+            FsError::NotFound.to_string(),
+            "No such file or directory (os error 2)"
+        );
         assert_eq!(
             FsError::internal("no handle").to_string(),
             "internal error: no handle"

@@ -10,9 +10,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::{FsResult, RowKey, Timed};
+use super::{FsResult, Timed};
 use crate::backend::{RowFacts, Tracked};
 use crate::catalog::{SchemaCatalog, TableInfo};
+use crate::namespace::RowId;
 
 /// All rows of one table, from one query.
 pub(super) struct Listing {
@@ -41,7 +42,7 @@ pub(super) struct MetadataCache {
     catalogs: Mutex<HashMap<Arc<str>, Timed<Arc<SchemaCatalog>>>>,
     listings: Mutex<HashMap<TableKey, ListingSlot>>,
     /// Rows found by point queries (None: known absent).
-    rows: Mutex<HashMap<RowKey, Timed<Option<Arc<RowFacts>>>>>,
+    rows: Mutex<HashMap<RowId, Timed<Option<Arc<RowFacts>>>>>,
     tracked: Mutex<HashMap<TrackedKey, Timed<Arc<TrackedListing>>>>,
 }
 
@@ -112,7 +113,7 @@ impl MetadataCache {
     /// A point query's fresh result: Some(None) when the row is known absent.
     pub fn row(
         &self,
-        key: &RowKey,
+        key: &RowId,
         fresh: impl Fn(Instant) -> bool,
     ) -> Option<Option<Arc<RowFacts>>> {
         let rows = self.rows.lock().unwrap();
@@ -123,7 +124,7 @@ impl MetadataCache {
 
     pub fn put_row(
         &self,
-        key: RowKey,
+        key: RowId,
         at: Instant,
         found: Option<Arc<RowFacts>>,
         fresh: impl Fn(Instant) -> bool,
@@ -166,10 +167,9 @@ impl MetadataCache {
         if let Some(slot) = slot {
             *slot.lock().unwrap() = None;
         }
-        self.rows
-            .lock()
-            .unwrap()
-            .retain(|(s, c, f), _| !(s == schema && **c == *table.class_name && **f == *folder));
+        self.rows.lock().unwrap().retain(|r, _| {
+            !(r.schema == *schema && *r.class == *table.class_name && *r.folder == *folder)
+        });
         self.forget_tracked(schema);
     }
 

@@ -2,17 +2,17 @@
 //! with the caching that keeps SQL to one query per directory. No FUSE types here: the `fuse`
 //! module is a thin adapter, and this core is tested directly against a real database.
 
-use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 mod edits;
 mod error;
 mod handles;
-mod heads;
 mod metadata;
+mod mtimes;
 mod pagecache;
+mod rendered;
 mod write;
 
 pub mod clock;
@@ -28,14 +28,15 @@ use write::WriteHandle;
 
 use crate::backend::{Backend, Fact, RowFacts, Tracked};
 use crate::catalog::{SchemaCatalog, TableInfo};
-use crate::codec::{classify_blob, BlobError, BlobShape, NpyView, RECOMMENDED_PREFIX};
+use crate::codec::{classify_blob, BlobShape, NpyView};
+use crate::external::{ExternalObjects, WantedHead};
 use crate::namespace::{
-    permissions, row_entries, Content, ExternalObject, FileEntry, Node, RowEntry, Unavailable,
-    EXTERNAL_DIR, UNUSED_DIR,
+    permissions, row_entries, Content, ExternalObject, FileEntry, Node, RowEntry, RowId,
+    Unavailable, EXTERNAL_DIR, UNUSED_DIR,
 };
 use crate::rowname;
-use crate::source::{ByteSource, FileSource, InflatingSource, MemorySource, NpyFile, ObjectSource};
-use crate::stores::paths::{self, TrackedKind};
+use crate::source::{ByteSource, InflatingSource, MemorySource, NpyFile};
+use crate::stores::paths;
 use crate::stores::Stores;
 use crate::views::png::ImageShape;
 use crate::views::{definition, diagram};
@@ -109,10 +110,6 @@ struct Timed<T> {
     value: T,
 }
 
-type RowKey = (Arc<str>, Arc<str>, Arc<str>);
-/// An external blob's hash, tracked size, and its first bytes or why they could not be read.
-type FetchedHead = (Vec<u8>, u64, Result<Vec<u8>, String>);
-
 /// An open file: where its bytes come from, and where it is (for log lines).
 struct OpenFile {
     body: Body,
@@ -143,38 +140,13 @@ struct FileTarget {
     mtime: SystemTime,
 }
 
-/// Rendered views (`.json`, `.png`), dropped all at once when they exceed their byte budget.
-#[derive(Default)]
-struct RenderCache {
-    entries: HashMap<String, Timed<Arc<[u8]>>>,
-    bytes: usize,
-}
-
-const RENDER_CACHE_BYTES: usize = 64 << 20;
-
-impl RenderCache {
-    /// Keeps a rendering. Over budget, everything else is dropped first; a rendering larger than
-    /// the whole budget is still kept until the next one (so `stat` then `open` render it once).
-    fn put(&mut self, key: String, value: Arc<[u8]>, at: Instant) {
-        if self.bytes + value.len() > RENDER_CACHE_BYTES {
-            self.entries.clear();
-            self.bytes = 0;
-        }
-        self.bytes += value.len();
-        if let Some(old) = self.entries.insert(key, Timed { at, value }) {
-            self.bytes -= old.value.len();
-        }
-    }
-}
-
 pub struct Filesystem {
     db: Arc<dyn Backend>,
-    stores: Arc<Stores>,
-    /// What each external blob's first bytes say (see `heads`).
-    heads: Mutex<heads::BlobHeads>,
+    /// External objects: opening them, their first bytes, uploads and cleanup.
+    external: ExternalObjects,
     /// Rendered views (`.json`, `.png`): external ones by hash (never stale), in-table ones for
     /// the refresh delay. Bounded by bytes.
-    rendered: Mutex<RenderCache>,
+    rendered: rendered::RenderedViews,
     opts: FsOptions,
     mounted_at: SystemTime,
     /// Inode numbers, open handles, files being written and temporary files.
@@ -189,7 +161,7 @@ pub struct Filesystem {
     page_cache: pagecache::PageCachePolicy,
     /// When this mount first saw each value's current content, by row and column, with what
     /// identified that content (see `value_mtime`).
-    mtimes: Mutex<HashMap<(RowKey, usize), (u64, SystemTime)>>,
+    mtimes: mtimes::ValueTimes,
     /// What every delay is measured on (see `clock`).
     clock: Arc<dyn clock::Clock>,
 }
@@ -208,19 +180,19 @@ impl Filesystem {
     ) -> Filesystem {
         // A private staging folder that also holds the upload journal (see crate::staging).
         let staging_dir = crate::staging::setup(&stores);
+        let mounted_at = SystemTime::now();
         Filesystem {
             staging_dir,
             edits: Default::default(),
             metadata: Default::default(),
             page_cache: Default::default(),
-            mtimes: Mutex::new(HashMap::new()),
+            mtimes: mtimes::ValueTimes::new(mounted_at),
             clock,
             db,
-            stores,
-            heads: Default::default(),
-            rendered: Mutex::new(RenderCache::default()),
+            external: ExternalObjects::new(stores),
+            rendered: Default::default(),
             opts,
-            mounted_at: SystemTime::now(),
+            mounted_at,
             handles: Default::default(),
         }
     }
@@ -240,7 +212,7 @@ impl Filesystem {
     }
 
     pub fn stores(&self) -> &Stores {
-        &self.stores
+        self.external.stores()
     }
 
     pub fn options(&self) -> &FsOptions {
@@ -388,9 +360,7 @@ impl Filesystem {
             Body::Bytes(source) => source.read_at(offset, size as usize),
             Body::Npy(npy) => npy.read(offset, size as usize),
         };
-        result.map_err(|e| {
-            FsError::io(format!("reading {} at {offset}", file.place), e)
-        })
+        result.map_err(|e| FsError::io(format!("reading {} at {offset}", file.place), e))
     }
 
     pub fn release(&self, fh: u64) {
@@ -406,9 +376,9 @@ impl Filesystem {
             n.due = self.clock.now();
         }
         self.apply_due_nulls();
-        for ((schema, class, folder), p) in self.edits.pending.lock().unwrap().iter() {
+        for (row, p) in self.edits.pending.lock().unwrap().iter() {
             tracing::warn!(
-                "{schema}/{class}/{folder}: row never inserted: missing {}",
+                "{row}: row never inserted: missing {}",
                 p.missing().join(", ")
             );
         }
@@ -708,10 +678,12 @@ impl Filesystem {
                     .lock()
                     .unwrap()
                     .keys()
-                    .filter(|(s, c, f)| {
-                        s == schema && c == class && !listing.by_folder.contains_key(&**f)
+                    .filter(|r| {
+                        r.schema == *schema
+                            && r.class == *class
+                            && !listing.by_folder.contains_key(&*r.folder)
                     })
-                    .map(|(_, _, f)| f.to_string())
+                    .map(|r| r.folder.to_string())
                     .collect();
                 let definition = (
                     Node::Definition {
@@ -874,43 +846,17 @@ impl Filesystem {
         facts: &RowFacts,
         column: usize,
     ) -> SystemTime {
-        use std::hash::{Hash, Hasher};
         let stamp = facts
             .stamps
             .get(column)
             .unwrap_or(&crate::backend::Stamp::None);
-        if let crate::backend::Stamp::Time(t) = stamp {
-            return SystemTime::UNIX_EPOCH + Duration::from_secs((*t).max(0) as u64);
-        }
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        stamp.hash(&mut hasher);
-        match facts.values.get(column) {
-            Some(Fact::Bytes(b)) => b.hash(&mut hasher),
-            Some(Fact::Blob { len, head }) => (len, head).hash(&mut hasher),
-            Some(Fact::Attach { name, size }) => (name, size).hash(&mut hasher),
-            Some(Fact::External { hash, .. }) => hash.hash(&mut hasher),
-            Some(Fact::Null) | Some(Fact::BadAttach) | None => 0u8.hash(&mut hasher),
-        }
-        let content = hasher.finish();
-        let key: RowKey = (
+        let row = RowId::new(
             schema.clone(),
-            table.class_name.as_str().into(),
-            facts.folder.as_str().into(),
+            table.class_name.as_str(),
+            facts.folder.as_str(),
         );
-        let mut mtimes = self.mtimes.lock().unwrap();
-        match mtimes.get(&(key.clone(), column)) {
-            Some(&(seen, at)) if seen == content => at,
-            Some(_) => {
-                let now = SystemTime::now();
-                mtimes.insert((key, column), (content, now));
-                now
-            }
-            // First seen: as old as the mount (the value may be much older; djfs cannot know).
-            None => {
-                mtimes.insert((key, column), (content, self.mounted_at));
-                self.mounted_at
-            }
-        }
+        self.mtimes
+            .of(&row, column, stamp, facts.values.get(column))
     }
 
     /// A row folder's modification time: the newest of its values'.
@@ -1058,9 +1004,8 @@ impl Filesystem {
     /// A row folder's entries. External blobs are named by what their first bytes say, so those
     /// are fetched first: for every row of the table's listing at once, concurrently.
     fn entries_of(&self, schema: &Arc<str>, table: &TableInfo, facts: &RowFacts) -> Vec<RowEntry> {
-        let missing = |rows: &mut dyn Iterator<Item = &RowFacts>| -> Vec<(String, Vec<u8>, u64)> {
-            let heads = self.heads.lock().unwrap();
-            let mut out = Vec::new();
+        let missing = |rows: &mut dyn Iterator<Item = &RowFacts>| -> Vec<WantedHead> {
+            let mut candidates = Vec::new();
             for row in rows {
                 for (info, fact) in table.columns.iter().zip(&row.values) {
                     if let (
@@ -1075,13 +1020,11 @@ impl Filesystem {
                         },
                     ) = (&info.kind, fact)
                     {
-                        if heads.wanted(hash, |at| self.fresh(at)) {
-                            out.push((store.clone(), hash.clone(), *size));
-                        }
+                        candidates.push((store.clone(), hash.clone(), *size));
                     }
                 }
             }
-            out
+            self.external.unknown_heads(candidates, |at| self.fresh(at))
         };
         let mine = missing(&mut std::iter::once(facts));
         if !mine.is_empty() {
@@ -1091,16 +1034,13 @@ impl Filesystem {
                 Some(l) => missing(&mut l.rows.iter().map(|r| &**r)),
                 None => mine,
             };
-            self.fetch_heads(schema, wanted);
+            self.external.fetch_heads(schema, wanted, self.clock.now());
         }
-        let entries = {
-            let heads = self.heads.lock().unwrap();
-            row_entries(table, facts, &|hash| heads.head(hash))
-        };
-        let row_key: RowKey = (
+        let entries = row_entries(table, facts, &|hash| self.external.head(hash));
+        let row_key = RowId::new(
             schema.clone(),
-            table.class_name.as_str().into(),
-            facts.folder.as_str().into(),
+            table.class_name.as_str(),
+            facts.folder.as_str(),
         );
         let column_of = |e: &RowEntry| match e {
             RowEntry::File(f) => Some(f.column),
@@ -1155,67 +1095,6 @@ impl Filesystem {
                 }
             })
             .collect()
-    }
-
-    /// Reads and classifies the first bytes of external blobs: from the DataJoint cache when it
-    /// has them, else with concurrent ranged reads from the stores.
-    fn fetch_heads(&self, schema: &str, wanted: Vec<(String, Vec<u8>, u64)>) {
-        let mut remote = Vec::new();
-        let mut results: Vec<FetchedHead> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for (store, hash, size) in wanted {
-            if !seen.insert(hash.clone()) {
-                continue;
-            }
-            let prefix_len = size.min(RECOMMENDED_PREFIX as u64);
-            if let Some(cache) = self.stores.cache_dir() {
-                let path = paths::cache_path(cache, &paths::hex(&hash));
-                if let Ok(head) =
-                    FileSource::open(&path).and_then(|f| f.read_at(0, prefix_len as usize))
-                {
-                    results.push((hash, size, Ok(head)));
-                    continue;
-                }
-            }
-            match self
-                .stores
-                .locate(&store, schema, &hash, &TrackedKind::Blob)
-            {
-                Ok(loc) => remote.push((hash, size, loc)),
-                Err(e) => results.push((hash, size, Err(format!("{e:#}")))),
-            }
-        }
-        if !remote.is_empty() {
-            let items: Vec<_> = remote
-                .iter()
-                .map(|(_, size, loc)| (loc.clone(), (*size).min(RECOMMENDED_PREFIX as u64)))
-                .collect();
-            let fetched = self.stores.prefixes(&items);
-            for ((hash, size, loc), got) in remote.into_iter().zip(fetched) {
-                let got = got.map(|b| b.to_vec()).map_err(|e| format!("{e:#}"));
-                let got = match got {
-                    // A header longer than the first read (rare): fetch what it asks for.
-                    Ok(head) => match classify_blob(&head, size) {
-                        Err(BlobError::NeedMore(n)) => self
-                            .stores
-                            .get_range(&loc, 0..(n as u64).min(size))
-                            .map(|b| b.to_vec())
-                            .map_err(|e| format!("{e:#}")),
-                        _ => Ok(head),
-                    },
-                    Err(e) => Err(e),
-                };
-                results.push((hash, size, got));
-            }
-        }
-        let now = self.clock.now();
-        let mut heads = self.heads.lock().unwrap();
-        for (hash, size, got) in results {
-            if let Err(reason) = &got {
-                tracing::error!("external blob {}: {reason}", paths::hex(&hash));
-            }
-            heads.learned(now, hash, size, got);
-        }
     }
 
     fn tracked_listing(
@@ -1356,7 +1235,7 @@ impl Filesystem {
         folder: &Arc<str>,
     ) -> FsResult<(Arc<TableInfo>, Arc<RowFacts>)> {
         let table = self.table(schema, class)?;
-        let row_key: RowKey = (schema.clone(), class.clone(), folder.clone());
+        let row_key = RowId::new(schema.clone(), class.clone(), folder.clone());
         if let Some(p) = self.edits.pending.lock().unwrap().get(&row_key) {
             return Ok((table, Arc::new(p.facts())));
         }
@@ -1366,7 +1245,7 @@ impl Filesystem {
                 None => Err(FsError::NotFound),
             };
         }
-        let key: RowKey = (schema.clone(), class.clone(), folder.clone());
+        let key = RowId::new(schema.clone(), class.clone(), folder.clone());
         if let Some(found) = self.metadata.row(&key, |at| self.fresh(at)) {
             return found.map(|r| (table, r)).ok_or(FsError::NotFound);
         }
@@ -1427,8 +1306,9 @@ impl Filesystem {
                     .position(|&b| b == 0)
                     .map_or(usize::MAX, |n| n + 1);
                 if start > value.len() {
-                    return Err(ErrorKind::Io
-                        .because(format!("{place}: attachment changed while opening")));
+                    return Err(
+                        ErrorKind::Io.because(format!("{place}: attachment changed while opening"))
+                    );
                 }
                 Ok(open(Body::Bytes(Arc::new(MemorySource::new(
                     value.into(),
@@ -1471,8 +1351,9 @@ impl Filesystem {
             .fetch_value(table, key, *column)
             .map_err(|e| db_error(&format!("reading {place}"), e))?
             .ok_or_else(|| {
-                ErrorKind::NotFound
-                    .because(format!("{place} vanished (row deleted or value set to NULL)"))
+                ErrorKind::NotFound.because(format!(
+                    "{place} vanished (row deleted or value set to NULL)"
+                ))
             })
     }
 
@@ -1481,9 +1362,8 @@ impl Filesystem {
     /// have changed since listing); external objects are read as the file is read.
     fn open_npy(&self, target: &FileTarget) -> FsResult<(NpyView, NpyFile)> {
         let place = &target.place;
-        let corrupt = |why: String| {
-            ErrorKind::Io.because(format!("corrupt blob in {place}: {why}"))
-        };
+        let corrupt =
+            |why: String| ErrorKind::Io.because(format!("corrupt blob in {place}: {why}"));
         let (object, view) = match &target.content {
             Content::ExternalNpy { object, view }
             | Content::Png {
@@ -1523,9 +1403,7 @@ impl Filesystem {
             }
         };
         let stored = self.external_source(&target.schema, object, place)?;
-        let io = |e: std::io::Error| {
-            FsError::io(format!("reading {place}"), e)
-        };
+        let io = |e: std::io::Error| FsError::io(format!("reading {place}"), e);
         let magic = stored.read_at(0, 14).map_err(io)?;
         let plain: Arc<dyn ByteSource> = match compressed_len(&magic) {
             Some(plain_len) => Arc::new(InflatingSource::new(stored, plain_len)),
@@ -1555,9 +1433,9 @@ impl Filesystem {
         let stored = match external {
             Some(object) => {
                 let source = self.external_source(&target.schema, object, place)?;
-                source.read_at(0, source.len() as usize).map_err(|e| {
-                    FsError::io(format!("reading {place}"), e)
-                })?
+                source
+                    .read_at(0, source.len() as usize)
+                    .map_err(|e| FsError::io(format!("reading {place}"), e))?
             }
             None => {
                 let (table, key, column) = target.in_table.as_ref().ok_or_else(|| {
@@ -1572,24 +1450,18 @@ impl Filesystem {
                     .ok_or(FsError::NotFound)?
             }
         };
-        let value = crate::codec::decode_blob(&stored).map_err(|e| {
-            ErrorKind::Io.because(format!("corrupt blob in {place}: {e}"))
-        })?;
+        let value = crate::codec::decode_blob(&stored)
+            .map_err(|e| ErrorKind::Io.because(format!("corrupt blob in {place}: {e}")))?;
         let rendered: Arc<[u8]> = crate::codec::to_json(&value).into_bytes().into();
         let now = self.clock.now();
-        self.rendered
-            .lock()
-            .unwrap()
-            .put(key, rendered.clone(), now);
+        self.rendered.put(key, rendered.clone(), now);
         Ok(rendered)
     }
 
     /// A cached rendering: external ones (by hash) never go stale, in-table ones are trusted for
     /// the refresh delay.
     fn cached_render(&self, key: &str, in_table: bool) -> Option<Arc<[u8]>> {
-        let cache = self.rendered.lock().unwrap();
-        let t = cache.entries.get(key)?;
-        (!in_table || self.fresh(t.at)).then(|| t.value.clone())
+        self.rendered.get(key, in_table, |at| self.fresh(at))
     }
 
     /// The `.png` view of an image array, made when it is opened: the array's data read whole
@@ -1616,25 +1488,19 @@ impl Filesystem {
         let (view, npy) = self.open_npy(target)?;
         // In-table values are classified again when read: the row may have changed.
         let Some(image) = ImageShape::of(view.array()) else {
-            return Err(ErrorKind::NotFound
-                .because(format!("{place}: the array is no longer an image")));
+            return Err(
+                ErrorKind::NotFound.because(format!("{place}: the array is no longer an image"))
+            );
         };
         let data = npy
             .read(view.header().len() as u64, image.data_len() as usize)
-            .map_err(|e| {
-                FsError::io(format!("reading {place}"), e)
-            })?;
+            .map_err(|e| FsError::io(format!("reading {place}"), e))?;
         let rendered: Arc<[u8]> = crate::views::png::encode(&image, &data)
-            .map_err(|e| {
-                ErrorKind::Io.because(format!("corrupt blob in {place}: {e}"))
-            })?
+            .map_err(|e| ErrorKind::Io.because(format!("corrupt blob in {place}: {e}")))?
             .into();
         tracing::debug!(place = %place, bytes = rendered.len(), elapsed = ?started.elapsed(), "rendered PNG");
         let now = self.clock.now();
-        self.rendered
-            .lock()
-            .unwrap()
-            .put(key, rendered.clone(), now);
+        self.rendered.put(key, rendered.clone(), now);
         Ok(rendered)
     }
 
@@ -1646,45 +1512,9 @@ impl Filesystem {
         object: &ExternalObject,
         place: &str,
     ) -> FsResult<Arc<dyn ByteSource>> {
-        let fail = |e: anyhow::Error| {
-            FsError::io(format!("{place}: store {:?}", object.store), e)
-        };
-        let loc = self
-            .stores
-            .locate(&object.store, schema, &object.hash, &object.kind)
-            .map_err(fail)?;
-        // The tracking row's size is what `stat` showed: a file of another size would be
-        // served truncated or padded, so it is refused (EIO) with a log line instead.
-        let sized = |file: FileSource, path: &std::path::Path| -> FsResult<Arc<dyn ByteSource>> {
-            if file.len() != object.size {
-                return Err(fail(anyhow::anyhow!(
-                    "{} has {} bytes but its tracking row says {}",
-                    path.display(),
-                    file.len(),
-                    object.size
-                )));
-            }
-            Ok(Arc::new(file))
-        };
-        if let (TrackedKind::Blob, Some(cache)) = (&object.kind, self.stores.cache_dir()) {
-            let path = paths::cache_path(cache, &paths::hex(&object.hash));
-            if !path.exists() {
-                self.stores.download(&loc, &path).map_err(fail)?;
-            }
-            let file = FileSource::open(&path).map_err(|e| fail(e.into()))?;
-            return sized(file, &path);
-        }
-        // Folder stores: plain `pread` of the object's file (the kernel reads ahead).
-        if let Some(path) = self.stores.local_path(&loc) {
-            let file = FileSource::open(&path)
-                .map_err(|e| fail(anyhow::anyhow!("{}: {e}", path.display())))?;
-            return sized(file, &path);
-        }
-        Ok(Arc::new(ObjectSource::new(
-            self.stores.clone(),
-            loc,
-            object.size,
-        )))
+        self.external
+            .open(schema, object)
+            .map_err(|e| FsError::io(format!("{place}: store {:?}", object.store), e))
     }
 }
 
@@ -1753,7 +1583,10 @@ mod error_logging {
             ("src/fs/mod.rs", include_str!("mod.rs")),
             ("src/fs/write.rs", include_str!("write.rs")),
         ] {
-            assert!(!text.contains(&bare_io), "{file} builds an EIO without words");
+            assert!(
+                !text.contains(&bare_io),
+                "{file} builds an EIO without words"
+            );
         }
     }
 }

@@ -13,12 +13,13 @@ use md5::{Digest, Md5};
 use super::edits::{
     Hidden, MadeRow, PendingNull, PendingRow, HIDE_REQUIRED, NEW_ROW_VIEWS, UNLINK_GRACE,
 };
-use super::{Attr, ErrorKind, FsError, FsResult, Handle, Node, RowKey};
+use super::{Attr, ErrorKind, FsError, FsResult, Handle, Node};
 use crate::backend::{
     row_gone, write_refusal, ColumnValue, Dependent, Fact, TrackingRow, WriteRefusal,
 };
 use crate::catalog::{AttrKind, ExternalKind, TableInfo};
 use crate::codec::{classify_blob, encode_npy, encode_raw_blob_check, RECOMMENDED_PREFIX};
+use crate::namespace::RowId;
 use crate::namespace::{permissions, Content, UNUSED_DIR};
 use crate::rowname;
 use crate::staging::Staging;
@@ -48,9 +49,8 @@ pub(super) enum WriteKind {
 /// The row a write goes to.
 #[derive(Clone, Debug)]
 pub(super) struct RowRef {
-    pub schema: Arc<str>,
-    pub class: Arc<str>,
-    pub folder: Arc<str>,
+    pub id: RowId,
+    /// The values of its primary key, in key order.
     pub key: Vec<String>,
 }
 
@@ -104,9 +104,7 @@ impl super::Filesystem {
         Ok((
             table,
             RowRef {
-                schema: schema.clone(),
-                class: class.clone(),
-                folder: folder.clone(),
+                id: RowId::new(schema.clone(), class.clone(), folder.clone()),
                 key: facts.key.clone(),
             },
         ))
@@ -233,7 +231,7 @@ impl super::Filesystem {
         let (table, row_ref) = self.row_ref(schema, class, row)?;
         let new_row = self.edits.new_row(
             self.clock.now(),
-            &(schema.clone(), class.clone(), row.clone()),
+            &RowId::new(schema.clone(), class.clone(), row.clone()),
         );
         let (column, kind) = self.write_kind(&table, folder.as_deref(), name, new_row)?;
         let node = match &folder {
@@ -547,11 +545,7 @@ impl super::Filesystem {
                 let text = String::from_utf8_lossy(&bytes);
                 let text = text.strip_suffix('\n').unwrap_or(&text);
                 let pos = table.key.iter().position(|&k| k == h.column).unwrap_or(0);
-                let row_key: RowKey = (
-                    h.row.schema.clone(),
-                    h.row.class.clone(),
-                    h.row.folder.clone(),
-                );
+                let row_key = h.row.id.clone();
                 if text == h.row.key[pos] {
                     self.edits
                         .show_key_file(self.clock.now(), &row_key, h.column);
@@ -612,11 +606,7 @@ impl super::Filesystem {
         )?;
         self.stored_after_rm(&h.row, h.column);
         self.value_changed(h.ino);
-        let row_key: RowKey = (
-            h.row.schema.clone(),
-            h.row.class.clone(),
-            h.row.folder.clone(),
-        );
+        let row_key = h.row.id.clone();
         self.edits
             .show_in_made_row(self.clock.now(), &row_key, h.column);
         Ok(())
@@ -636,7 +626,7 @@ impl super::Filesystem {
         let hash: [u8; 16] = Md5::digest(&blob).into();
         let size = blob.len() as u64;
         if let Ok(shape) = classify_blob(&blob, size) {
-            self.heads.lock().unwrap().written(hash.to_vec(), shape);
+            self.external.blob_written(&hash, shape);
         }
         self.upload(
             h,
@@ -702,15 +692,9 @@ impl super::Filesystem {
         data: Option<Bytes>,
         file: Option<&std::path::Path>,
     ) -> FsResult<()> {
-        let fail = |e: anyhow::Error| FsError::io(format!("{}: store {store:?}", h.place), e);
-        let loc = self
-            .stores
-            .locate(store, &h.row.schema, hash, kind)
-            .map_err(fail)?;
-        if !self.stores.exists(&loc).map_err(fail)? {
-            self.stores.upload(&loc, data, file).map_err(fail)?;
-        }
-        Ok(())
+        self.external
+            .put_if_missing(&h.row.id.schema, store, hash, kind, data, file)
+            .map_err(|e| FsError::io(format!("{}: store {store:?}", h.place), e))
     }
 
     /// Writes column values of a row: an UPDATE of an existing row, or (pending row) the INSERT
@@ -723,7 +707,7 @@ impl super::Filesystem {
         values: Vec<(usize, ColumnValue, Fact)>,
         tracking: Vec<TrackingRow>,
     ) -> FsResult<()> {
-        let row_key: RowKey = (row.schema.clone(), row.class.clone(), row.folder.clone());
+        let row_key = row.id.clone();
         {
             let mut pending = self.edits.pending.lock().unwrap();
             if let Some(p) = pending.get_mut(&row_key) {
@@ -748,16 +732,16 @@ impl super::Filesystem {
         let result = self.db.write_row(&table, &row.key, &sets, &tracking, false);
         crate::journal::after_transaction(
             &*self.db,
-            &self.stores,
-            &row.schema,
+            self.external.stores(),
+            &row.id.schema,
             &tracking,
             result.is_ok(),
         );
-        self.invalidate(&row.schema, &table, &row.folder);
+        self.invalidate(&row.id.schema, &table, &row.id.folder);
         result.map_err(|e| refusal(place, "update", &e))
     }
 
-    fn insert_pending(&self, p: PendingRow, row_key: &RowKey, place: &str) -> FsResult<()> {
+    fn insert_pending(&self, p: PendingRow, row_key: &RowId, place: &str) -> FsResult<()> {
         let values: Vec<(usize, ColumnValue)> =
             p.values.iter().map(|(i, v)| (*i, v.clone())).collect();
         let result = self
@@ -766,13 +750,13 @@ impl super::Filesystem {
         if result.is_ok() {
             crate::journal::after_transaction(
                 &*self.db,
-                &self.stores,
-                &row_key.0,
+                self.external.stores(),
+                &row_key.schema,
                 &p.tracking,
                 true,
             );
         }
-        self.invalidate(&row_key.0, &p.table, &row_key.2);
+        self.invalidate(&row_key.schema, &p.table, &row_key.folder);
         match result {
             Ok(()) => {
                 tracing::info!("{place}: row inserted");
@@ -816,7 +800,7 @@ impl super::Filesystem {
             let Node::Row { schema, class, row } = &parent else {
                 return Err(FsError::NotPermitted);
             };
-            let row_key: RowKey = (schema.clone(), class.clone(), row.clone());
+            let row_key = RowId::new(schema.clone(), class.clone(), row.clone());
             // (The lock must not be held in the `else` branch, which looks the row up.)
             let mut pending = self.edits.pending.lock().unwrap();
             if let Some(p) = pending.get_mut(&row_key) {
@@ -912,7 +896,7 @@ impl super::Filesystem {
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        let row_key: RowKey = (schema.clone(), class.clone(), folder.clone());
+        let row_key = RowId::new(schema.clone(), class.clone(), folder.clone());
         let pending = PendingRow {
             table: table.clone(),
             key,
@@ -963,7 +947,9 @@ impl super::Filesystem {
         let child = match self.child(&parent_node, name_str) {
             // A view whose data file was just removed went with it (`rm -r` of a row removes
             // `x.npy`, then `x.png`; `x.blob`, then `x.json`).
-            Err(e) if e == FsError::NotFound && self.view_of_removed(&parent_node, name_str) => return Ok(()),
+            Err(e) if e == FsError::NotFound && self.view_of_removed(&parent_node, name_str) => {
+                return Ok(())
+            }
             other => other?,
         };
         let (schema, class, row) = match &child {
@@ -1014,8 +1000,9 @@ impl super::Filesystem {
             )));
         };
         if new_parent != parent {
-            return Err(ErrorKind::NotPermitted
-                .because(format!("rename of {name:?} to another folder: not supported")));
+            return Err(ErrorKind::NotPermitted.because(format!(
+                "rename of {name:?} to another folder: not supported"
+            )));
         }
         let temp = self
             .handles
@@ -1035,7 +1022,7 @@ impl super::Filesystem {
         let to = Self::child_node(&parent_node, new_name);
         let new_row = self.edits.new_row(
             self.clock.now(),
-            &(schema.clone(), class.clone(), row.clone()),
+            &RowId::new(schema.clone(), class.clone(), row.clone()),
         );
         let (column, kind) = self.write_kind(&temp.table, folder.as_deref(), new_name, new_row)?;
         if matches!(kind, WriteKind::Temp) {
@@ -1124,7 +1111,7 @@ impl super::Filesystem {
         let Some(column) = table.columns.iter().position(|c| c.name == attr) else {
             return false;
         };
-        let row_key: RowKey = (schema.clone(), class.clone(), row.clone());
+        let row_key = RowId::new(schema.clone(), class.clone(), row.clone());
         self.edits
             .hidden
             .lock()
@@ -1146,7 +1133,7 @@ impl super::Filesystem {
         place: &str,
         folder: bool,
     ) -> FsResult<()> {
-        let row_key: RowKey = (schema.clone(), class.clone(), row.clone());
+        let row_key = RowId::new(schema.clone(), class.clone(), row.clone());
         if let Some(p) = self.edits.pending.lock().unwrap().get_mut(&row_key) {
             p.values.remove(&column);
             p.facts.remove(&column);
@@ -1182,7 +1169,7 @@ impl super::Filesystem {
         Ok(())
     }
 
-    fn hide(&self, row_key: &RowKey, column: usize, folder: bool) {
+    fn hide(&self, row_key: &RowId, column: usize, folder: bool) {
         let mut hidden = self.edits.hidden.lock().unwrap();
         let entry = hidden.entry((row_key.clone(), column)).or_insert(Hidden {
             at: self.clock.now(),
@@ -1195,12 +1182,12 @@ impl super::Filesystem {
     /// A value was stored in (row, column): an earlier `rm` of it is void (its NULL is not
     /// written, its file shows again).
     fn stored_after_rm(&self, row: &RowRef, column: usize) {
-        let row_key: RowKey = (row.schema.clone(), row.class.clone(), row.folder.clone());
+        let row_key = row.id.clone();
         self.edits.nulls.lock().unwrap().retain(|n| {
             !(n.column == column
-                && n.row.schema == row.schema
-                && n.row.class == row.class
-                && n.row.folder == row.folder)
+                && n.row.id.schema == row.id.schema
+                && n.row.id.class == row.id.class
+                && n.row.id.folder == row.id.folder)
         });
         self.edits.hidden.lock().unwrap().remove(&(row_key, column));
     }
@@ -1220,12 +1207,12 @@ impl super::Filesystem {
         for n in due {
             let place = format!(
                 "{}/{}/{}/{}",
-                n.row.schema, n.row.class, n.row.folder, n.table.columns[n.column].name
+                n.row.id.schema, n.row.id.class, n.row.id.folder, n.table.columns[n.column].name
             );
-            let row_key: RowKey = (
-                n.row.schema.clone(),
-                n.row.class.clone(),
-                n.row.folder.clone(),
+            let row_key = RowId::new(
+                n.row.id.schema.clone(),
+                n.row.id.class.clone(),
+                n.row.id.folder.clone(),
             );
             if self.edits.deleted_since(&row_key, n.seq) {
                 continue; // the row went away with `rm -r` (or `rmdir`) after the `rm`
@@ -1233,7 +1220,7 @@ impl super::Filesystem {
             let result = self
                 .db
                 .null_if_unchanged(&n.table, &n.row.key, n.column, &n.fingerprint);
-            self.invalidate(&n.row.schema, &n.table, &n.row.folder);
+            self.invalidate(&n.row.id.schema, &n.table, &n.row.id.folder);
             match result {
                 Ok(true) => tracing::info!("{place}: set to NULL"),
                 Ok(false) => tracing::info!(
@@ -1277,7 +1264,7 @@ impl super::Filesystem {
             return Err(FsError::NotPermitted);
         };
         let folder: Arc<str> = name.into();
-        let row_key: RowKey = (schema.clone(), class.clone(), folder.clone());
+        let row_key = RowId::new(schema.clone(), class.clone(), folder.clone());
         if self
             .edits
             .pending
@@ -1362,7 +1349,9 @@ impl super::Filesystem {
             None => (root.schema.clone(), root.name.clone()),
         };
         if path.len() > 16 {
-            return Err(ErrorKind::Io.because(format!("{schema}.{table}: dependency chain too deep")));
+            return Err(
+                ErrorKind::Io.because(format!("{schema}.{table}: dependency chain too deep"))
+            );
         }
         let dependents = self
             .db
@@ -1418,11 +1407,13 @@ impl super::Filesystem {
             .find(|(n, _)| n == name)
             .ok_or(FsError::NotFound)?;
         let place = format!("{schema}/.external/{store}/{UNUSED_DIR}/{name}");
-        let outcome = crate::gc::delete_unused(&*self.db, &self.stores, schema, store, tracked);
+        let outcome = self
+            .external
+            .delete_unused(&*self.db, schema, store, tracked);
         self.metadata.forget_tracked(schema);
         match outcome {
-            Ok(crate::gc::Outcome::Deleted) => Ok(()),
-            Ok(crate::gc::Outcome::Referenced) => Err(ErrorKind::Busy
+            Ok(crate::external::Outcome::Deleted) => Ok(()),
+            Ok(crate::external::Outcome::Referenced) => Err(ErrorKind::Busy
                 .because(format!("{place}: referenced again meanwhile; not deleted"))),
             Err(e) => Err(FsError::io(place, e)),
         }

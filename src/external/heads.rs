@@ -6,15 +6,14 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use super::Timed;
 use crate::codec::{classify_blob, BlobShape};
 use crate::namespace::BlobHead;
 
 #[derive(Default)]
-pub(super) struct BlobHeads {
+pub struct BlobHeads {
     known: HashMap<Vec<u8>, BlobHead>,
     /// Why a head could not be fetched, and when.
-    failures: HashMap<Vec<u8>, Timed<String>>,
+    failures: HashMap<Vec<u8>, (Instant, String)>,
 }
 
 impl BlobHeads {
@@ -25,7 +24,7 @@ impl BlobHeads {
             None => BlobHead::Unavailable(
                 self.failures
                     .get(hash)
-                    .map(|t| t.value.clone())
+                    .map(|(_, why)| why.clone())
                     .unwrap_or_else(|| "not fetched".into()),
             ),
         }
@@ -33,7 +32,7 @@ impl BlobHeads {
 
     /// Whether the head of `hash` should be fetched: unknown, and not failed lately (`fresh`).
     pub fn wanted(&self, hash: &[u8], fresh: impl Fn(Instant) -> bool) -> bool {
-        !self.known.contains_key(hash) && !self.failures.get(hash).is_some_and(|t| fresh(t.at))
+        !self.known.contains_key(hash) && !self.failures.get(hash).is_some_and(|(at, _)| fresh(*at))
     }
 
     /// The first bytes of a blob of `size` bytes were fetched (or why not).
@@ -48,7 +47,7 @@ impl BlobHeads {
                 self.known.insert(hash, head);
             }
             Err(reason) => {
-                self.failures.insert(hash, Timed { at, value: reason });
+                self.failures.insert(hash, (at, reason));
             }
         }
     }

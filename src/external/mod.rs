@@ -1,0 +1,234 @@
+//! External objects, all in one place (as datajoint-python keeps them in `external.py`): how an
+//! object a row references is opened (DataJoint's cache folder for blobs, `pread` for folder
+//! stores, ranged GETs for S3), what external blobs' first bytes say (`heads`), put-if-missing
+//! for writes, and the cleanup of an object no row references. Where an object lives and how
+//! bytes move are `crate::stores`' job; the tracking rows are the backend's.
+
+mod heads;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::{anyhow, Result};
+use bytes::Bytes;
+
+pub use heads::BlobHeads;
+
+use crate::backend::{Backend, Tracked};
+use crate::codec::{classify_blob, BlobError, BlobShape, RECOMMENDED_PREFIX};
+use crate::namespace::{BlobHead, ExternalObject};
+use crate::source::{ByteSource, FileSource, ObjectSource};
+use crate::stores::paths::{self, hex, TrackedKind};
+use crate::stores::Stores;
+
+/// A blob whose first bytes a listing wants: its store, hash and tracked size.
+pub type WantedHead = (String, Vec<u8>, u64);
+
+/// A blob's hash, tracked size, and its first bytes or why they could not be read.
+type FetchedHead = (Vec<u8>, u64, Result<Vec<u8>, String>);
+
+/// The external objects of a mount: the stores, and what is known of blobs' first bytes.
+pub struct ExternalObjects {
+    stores: Arc<Stores>,
+    heads: Mutex<BlobHeads>,
+}
+
+impl ExternalObjects {
+    pub fn new(stores: Arc<Stores>) -> ExternalObjects {
+        ExternalObjects {
+            stores,
+            heads: Default::default(),
+        }
+    }
+
+    pub fn stores(&self) -> &Arc<Stores> {
+        &self.stores
+    }
+
+    /// The bytes of `object`, as referenced from `schema`. Blobs go through DataJoint's cache
+    /// folder when one is configured (downloaded once, as the client does); folder stores are
+    /// read in place; S3 objects with ranged reads. A file whose size is not the tracked size
+    /// is refused: `stat` showed the tracked size, and the file would be served cut or padded.
+    pub fn open(&self, schema: &str, object: &ExternalObject) -> Result<Arc<dyn ByteSource>> {
+        let loc = self
+            .stores
+            .locate(&object.store, schema, &object.hash, &object.kind)?;
+        let sized = |file: FileSource, path: &Path| -> Result<Arc<dyn ByteSource>> {
+            if file.len() != object.size {
+                return Err(anyhow!(
+                    "{} has {} bytes but its tracking row says {}",
+                    path.display(),
+                    file.len(),
+                    object.size
+                ));
+            }
+            Ok(Arc::new(file))
+        };
+        if let (TrackedKind::Blob, Some(cache)) = (&object.kind, self.stores.cache_dir()) {
+            let path = paths::cache_path(cache, &hex(&object.hash));
+            if !path.exists() {
+                self.stores.download(&loc, &path)?;
+            }
+            return sized(FileSource::open(&path)?, &path);
+        }
+        if let Some(path) = self.stores.local_path(&loc) {
+            let file = FileSource::open(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            return sized(file, &path);
+        }
+        Ok(Arc::new(ObjectSource::new(
+            self.stores.clone(),
+            loc,
+            object.size,
+        )))
+    }
+
+    /// What a listing shows of the blob `hash` (known shape, corrupt, or why not known).
+    pub fn head(&self, hash: &[u8]) -> BlobHead {
+        self.heads.lock().unwrap().head(hash)
+    }
+
+    /// The heads a listing should fetch of `candidates`: unknown, and not failed lately.
+    pub fn unknown_heads(
+        &self,
+        candidates: impl IntoIterator<Item = WantedHead>,
+        fresh: impl Fn(Instant) -> bool,
+    ) -> Vec<WantedHead> {
+        let heads = self.heads.lock().unwrap();
+        candidates
+            .into_iter()
+            .filter(|(_, hash, _)| heads.wanted(hash, &fresh))
+            .collect()
+    }
+
+    /// Reads and classifies the first bytes of external blobs: from the DataJoint cache when it
+    /// has them, else with concurrent ranged reads from the stores. A failure is remembered
+    /// (with `now`) and logged: the listing still shows the file, and reading it says why.
+    pub fn fetch_heads(&self, schema: &str, wanted: Vec<WantedHead>, now: Instant) {
+        let mut remote = Vec::new();
+        let mut results: Vec<FetchedHead> = Vec::new();
+        let mut seen = HashSet::new();
+        for (store, hash, size) in wanted {
+            if !seen.insert(hash.clone()) {
+                continue;
+            }
+            let prefix_len = size.min(RECOMMENDED_PREFIX as u64);
+            if let Some(cache) = self.stores.cache_dir() {
+                let path = paths::cache_path(cache, &hex(&hash));
+                if let Ok(head) =
+                    FileSource::open(&path).and_then(|f| f.read_at(0, prefix_len as usize))
+                {
+                    results.push((hash, size, Ok(head)));
+                    continue;
+                }
+            }
+            match self
+                .stores
+                .locate(&store, schema, &hash, &TrackedKind::Blob)
+            {
+                Ok(loc) => remote.push((hash, size, loc)),
+                Err(e) => results.push((hash, size, Err(format!("{e:#}")))),
+            }
+        }
+        if !remote.is_empty() {
+            let items: Vec<_> = remote
+                .iter()
+                .map(|(_, size, loc)| (loc.clone(), (*size).min(RECOMMENDED_PREFIX as u64)))
+                .collect();
+            let fetched = self.stores.prefixes(&items);
+            for ((hash, size, loc), got) in remote.into_iter().zip(fetched) {
+                let got = got.map(|b| b.to_vec()).map_err(|e| format!("{e:#}"));
+                let got = match got {
+                    // A header longer than the first read (rare): fetch what it asks for.
+                    Ok(head) => match classify_blob(&head, size) {
+                        Err(BlobError::NeedMore(n)) => self
+                            .stores
+                            .get_range(&loc, 0..(n as u64).min(size))
+                            .map(|b| b.to_vec())
+                            .map_err(|e| format!("{e:#}")),
+                        _ => Ok(head),
+                    },
+                    Err(e) => Err(e),
+                };
+                results.push((hash, size, got));
+            }
+        }
+        let mut heads = self.heads.lock().unwrap();
+        for (hash, size, got) in results {
+            if let Err(reason) = &got {
+                tracing::error!("external blob {}: {reason}", hex(&hash));
+            }
+            heads.learned(now, hash, size, got);
+        }
+    }
+
+    /// A blob written through this mount: its head is known without fetching.
+    pub fn blob_written(&self, hash: &[u8], shape: BlobShape) {
+        self.heads.lock().unwrap().written(hash.to_vec(), shape);
+    }
+
+    /// Stores an object for `schema` unless its store already has it (the same hash is the same
+    /// bytes): from `data`, or from the file at `file`.
+    pub fn put_if_missing(
+        &self,
+        schema: &str,
+        store: &str,
+        hash: &[u8],
+        kind: &TrackedKind,
+        data: Option<Bytes>,
+        file: Option<&Path>,
+    ) -> Result<()> {
+        let loc = self.stores.locate(store, schema, hash, kind)?;
+        if !self.stores.exists(&loc)? {
+            self.stores.upload(&loc, data, file)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes one unused object of `schema` in `store` (see `delete_unused`).
+    pub fn delete_unused(
+        &self,
+        db: &dyn Backend,
+        schema: &str,
+        store: &str,
+        object: &Tracked,
+    ) -> Result<Outcome> {
+        delete_unused(db, &self.stores, schema, store, object)
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Deleted,
+    /// Referenced again meanwhile (or already gone): left as it is.
+    Referenced,
+}
+
+/// The client's `schema.external[store].delete(delete_external_files=True)` for one object:
+/// deletes the tracking row (only while unreferenced), then the object; if removing the object
+/// fails, the tracking row is put back and the error returned. Shared by `rm` in
+/// `.external/<store>/.unused/` and by `djfs gc`.
+pub fn delete_unused(
+    db: &dyn Backend,
+    stores: &Stores,
+    schema: &str,
+    store: &str,
+    object: &Tracked,
+) -> Result<Outcome> {
+    let loc = stores.locate(store, schema, &object.hash, &object.kind)?;
+    let Some(saved) = db.delete_unused_tracking(schema, store, &object.hash)? else {
+        return Ok(Outcome::Referenced);
+    };
+    if let Err(e) = stores.delete(&loc) {
+        if let Err(restore) = db.restore_tracking(schema, store, saved) {
+            tracing::error!(
+                "restoring the tracking row of {} failed: {restore:#}",
+                hex(&object.hash)
+            );
+        }
+        return Err(e.context(format!("removing {} (tracking row restored)", loc.display)));
+    }
+    tracing::info!("deleted {}", loc.display);
+    Ok(Outcome::Deleted)
+}

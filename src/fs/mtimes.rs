@@ -1,0 +1,85 @@
+//! Modification times of values and rows. A value with a timestamp of its own (an external
+//! object's tracking row) shows it; any other shows when this mount first saw its current
+//! content (the mount's start for what it found there), so `rsync` and `make` see a change as
+//! newer without djfs claiming to know more than it does.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use crate::backend::{Fact, Stamp};
+use crate::namespace::RowId;
+
+pub(super) struct ValueTimes {
+    mounted_at: SystemTime,
+    /// By row and column: what identified the content last seen, and since when.
+    seen: Mutex<HashMap<(RowId, usize), (u64, SystemTime)>>,
+}
+
+impl ValueTimes {
+    pub fn new(mounted_at: SystemTime) -> ValueTimes {
+        ValueTimes {
+            mounted_at,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The mtime of column `column` of `row`, whose value is `fact` stamped `stamp`.
+    pub fn of(&self, row: &RowId, column: usize, stamp: &Stamp, fact: Option<&Fact>) -> SystemTime {
+        if let Stamp::Time(t) = stamp {
+            return SystemTime::UNIX_EPOCH + Duration::from_secs((*t).max(0) as u64);
+        }
+        let content = content_id(stamp, fact);
+        let mut seen = self.seen.lock().unwrap();
+        let key = (row.clone(), column);
+        match seen.get(&key) {
+            Some(&(id, at)) if id == content => at,
+            Some(_) => {
+                let now = SystemTime::now();
+                seen.insert(key, (content, now));
+                now
+            }
+            // First seen: as old as the mount (the value may be much older; djfs cannot know).
+            None => {
+                seen.insert(key, (content, self.mounted_at));
+                self.mounted_at
+            }
+        }
+    }
+}
+
+/// What identifies a value's content cheaply (no fetch): its stamp and what the listing knows.
+fn content_id(stamp: &Stamp, fact: Option<&Fact>) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    stamp.hash(&mut hasher);
+    match fact {
+        Some(Fact::Bytes(b)) => b.hash(&mut hasher),
+        Some(Fact::Blob { len, head }) => (len, head).hash(&mut hasher),
+        Some(Fact::Attach { name, size }) => (name, size).hash(&mut hasher),
+        Some(Fact::External { hash, .. }) => hash.hash(&mut hasher),
+        Some(Fact::Null) | Some(Fact::BadAttach) | None => 0u8.hash(&mut hasher),
+    }
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_is_as_old_as_the_mount_until_its_content_changes() {
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let times = ValueTimes::new(start);
+        let row = RowId::new("s", "T", "id=1");
+        let a = Fact::Bytes(b"a".to_vec());
+        assert_eq!(times.of(&row, 1, &Stamp::None, Some(&a)), start);
+        assert_eq!(times.of(&row, 1, &Stamp::None, Some(&a)), start);
+        let changed = times.of(&row, 1, &Stamp::None, Some(&Fact::Bytes(b"b".to_vec())));
+        assert!(changed > start);
+        assert_eq!(
+            times.of(&row, 2, &Stamp::Time(5), None),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(5)
+        );
+    }
+}

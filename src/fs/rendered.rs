@@ -1,0 +1,80 @@
+//! Rendered views (`.json` of non-array blobs, `.png` of image arrays), kept so that `stat` then
+//! `open` renders once. External values are keyed by hash (never stale); in-table ones by place
+//! and stored length, trusted for the refresh delay. Bounded by bytes: over budget, everything
+//! else is dropped.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+const RENDER_CACHE_BYTES: usize = 64 << 20;
+
+#[derive(Default)]
+pub(super) struct RenderedViews {
+    inner: Mutex<Renderings>,
+}
+
+#[derive(Default)]
+struct Renderings {
+    entries: HashMap<String, (Instant, Arc<[u8]>)>,
+    bytes: usize,
+}
+
+impl RenderedViews {
+    /// A rendering made at a time `fresh` accepts (external ones: any time).
+    pub fn get(
+        &self,
+        key: &str,
+        in_table: bool,
+        fresh: impl Fn(Instant) -> bool,
+    ) -> Option<Arc<[u8]>> {
+        let inner = self.inner.lock().unwrap();
+        let (at, value) = inner.entries.get(key)?;
+        (!in_table || fresh(*at)).then(|| value.clone())
+    }
+
+    /// Keeps a rendering. Over budget, everything else is dropped first; a rendering larger than
+    /// the whole budget is still kept until the next one (so `stat` then `open` render it once).
+    pub fn put(&self, key: String, value: Arc<[u8]>, at: Instant) {
+        let mut inner = self.inner.lock().unwrap();
+        if inner.bytes + value.len() > RENDER_CACHE_BYTES {
+            inner.entries.clear();
+            inner.bytes = 0;
+        }
+        inner.bytes += value.len();
+        if let Some((_, old)) = inner.entries.insert(key, (at, value)) {
+            inner.bytes -= old.len();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn in_table_renderings_expire_and_the_budget_drops_the_rest() {
+        let views = RenderedViews::default();
+        let t0 = Instant::now();
+        views.put("a".into(), Arc::from(&b"xy"[..]), t0);
+        let fresh = |at: Instant| t0 + Duration::from_secs(1) > at + Duration::from_secs(1);
+        assert_eq!(
+            views.get("a", false, |_| false).as_deref(),
+            Some(&b"xy"[..])
+        );
+        assert_eq!(views.get("a", true, fresh), None);
+        assert_eq!(views.get("a", true, |_| true).as_deref(), Some(&b"xy"[..]));
+        let big: Arc<[u8]> = vec![0u8; RENDER_CACHE_BYTES].into();
+        views.put("big".into(), big, t0);
+        assert_eq!(
+            views.get("a", false, |_| true),
+            None,
+            "dropped for the budget"
+        );
+        assert_eq!(
+            views.get("big", false, |_| true).map(|v| v.len()),
+            Some(RENDER_CACHE_BYTES)
+        );
+    }
+}
