@@ -112,6 +112,158 @@ pub enum Node {
 }
 
 impl Node {
+    /// The node named `name` in this folder (names are read as the listing writes them; whether
+    /// it exists is for the caller to check). `root_schema`: the schema mounted at the root, if
+    /// one is. None when this node is not a folder.
+    pub fn child(&self, name: &str, root_schema: Option<&Arc<str>>) -> Option<Node> {
+        let schema_child = |schema: Arc<str>| {
+            if name == EXTERNAL_DIR {
+                Node::ExternalRoot { schema }
+            } else if name == crate::views::diagram::SVG_NAME
+                || name == crate::views::diagram::DOT_NAME
+            {
+                Node::Diagram {
+                    schema,
+                    dot: name == crate::views::diagram::DOT_NAME,
+                }
+            } else {
+                Node::Table {
+                    schema,
+                    class: name.into(),
+                }
+            }
+        };
+        Some(match self {
+            Node::Root => match root_schema {
+                Some(schema) => schema_child(schema.clone()),
+                None => Node::Schema(name.into()),
+            },
+            Node::Schema(schema) => schema_child(schema.clone()),
+            Node::ExternalRoot { schema } => Node::ExternalStore {
+                schema: schema.clone(),
+                store: name.into(),
+                unused: false,
+            },
+            Node::ExternalStore {
+                schema,
+                store,
+                unused: false,
+            } if name == UNUSED_DIR => Node::ExternalStore {
+                schema: schema.clone(),
+                store: store.clone(),
+                unused: true,
+            },
+            Node::ExternalStore {
+                schema,
+                store,
+                unused,
+            } => Node::ExternalObject {
+                schema: schema.clone(),
+                store: store.clone(),
+                unused: *unused,
+                name: name.into(),
+            },
+            Node::Table { schema, class } if name == crate::views::definition::FILE_NAME => {
+                Node::Definition {
+                    schema: schema.clone(),
+                    class: class.clone(),
+                }
+            }
+            Node::Table { schema, class } => Node::Row {
+                schema: schema.clone(),
+                class: class.clone(),
+                row: name.into(),
+            },
+            Node::Row { schema, class, row } => Node::RowEntry {
+                schema: schema.clone(),
+                class: class.clone(),
+                row: row.clone(),
+                name: name.into(),
+            },
+            Node::RowEntry {
+                schema,
+                class,
+                row,
+                name: folder,
+            } => Node::AttachFile {
+                schema: schema.clone(),
+                class: class.clone(),
+                row: row.clone(),
+                folder: folder.clone(),
+                name: name.into(),
+            },
+            Node::ExternalObject { .. }
+            | Node::Definition { .. }
+            | Node::Diagram { .. }
+            | Node::AttachFile { .. } => return None,
+        })
+    }
+
+    /// The row this node is or is in.
+    pub fn row_id(&self) -> Option<RowId> {
+        match self {
+            Node::Row { schema, class, row }
+            | Node::RowEntry {
+                schema, class, row, ..
+            }
+            | Node::AttachFile {
+                schema, class, row, ..
+            } => Some(RowId::new(schema.clone(), class.clone(), row.clone())),
+            _ => None,
+        }
+    }
+
+    /// The node's path in the mount (`schema/Class/row/file`), for log lines. In a mount of
+    /// one schema the schema is still named, so that a line says which schema it is about.
+    pub fn path(&self) -> String {
+        match self {
+            Node::Root => "/".into(),
+            Node::Schema(schema) => schema.to_string(),
+            Node::Table { schema, class } => format!("{schema}/{class}"),
+            Node::Row { schema, class, row } => format!("{schema}/{class}/{row}"),
+            Node::RowEntry {
+                schema,
+                class,
+                row,
+                name,
+            } => format!("{schema}/{class}/{row}/{name}"),
+            Node::AttachFile {
+                schema,
+                class,
+                row,
+                folder,
+                name,
+            } => format!("{schema}/{class}/{row}/{folder}/{name}"),
+            Node::ExternalRoot { schema } => format!("{schema}/{EXTERNAL_DIR}"),
+            Node::ExternalStore {
+                schema,
+                store,
+                unused,
+            } => format!(
+                "{schema}/{EXTERNAL_DIR}/{store}{}",
+                if *unused {
+                    format!("/{UNUSED_DIR}")
+                } else {
+                    String::new()
+                }
+            ),
+            Node::ExternalObject {
+                schema,
+                store,
+                unused,
+                name,
+            } => format!(
+                "{schema}/{EXTERNAL_DIR}/{store}/{}{name}",
+                if *unused {
+                    format!("{UNUSED_DIR}/")
+                } else {
+                    String::new()
+                }
+            ),
+            Node::Definition { .. } | Node::Diagram { .. } => self.view_path().unwrap_or_default(),
+        }
+    }
+
     /// For the read-only renderings made for people (`.definition`, `.diagram.*`): their path
     /// (`schema/Class/.definition`), for log lines. None for other nodes.
     pub fn view_path(&self) -> Option<String> {
@@ -130,6 +282,62 @@ impl Node {
             )),
             _ => None,
         }
+    }
+}
+
+/// Which of an attribute's files a name in a row folder is: the one grammar of those names,
+/// used to name files when listing and to read names back when writing and removing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttrFile {
+    /// `<attr>`: a scalar's file, or an attachment's folder.
+    Value,
+    /// `<attr>.npy`: an array blob.
+    Npy,
+    /// `<attr>.blob`: any other blob, as stored.
+    Blob,
+    /// `<attr>.json`: the view of a `.blob`.
+    Json,
+    /// `<attr>.png`: the view of an image array.
+    Png,
+}
+
+impl AttrFile {
+    const SUFFIXES: [(AttrFile, &'static str); 4] = [
+        (AttrFile::Npy, ".npy"),
+        (AttrFile::Blob, ".blob"),
+        (AttrFile::Json, ".json"),
+        (AttrFile::Png, ".png"),
+    ];
+
+    /// The file's name for attribute `attr`.
+    pub fn name(self, attr: &str) -> String {
+        match Self::SUFFIXES.iter().find(|(f, _)| *f == self) {
+            Some((_, suffix)) => format!("{attr}{suffix}"),
+            None => attr.to_string(),
+        }
+    }
+
+    /// What `name` says: which visible attribute of `table` (by column index) and which of its
+    /// files. None for a name that is no attribute's (a temporary file, say).
+    pub fn parse(table: &TableInfo, name: &str) -> Option<(usize, AttrFile)> {
+        let column = |attr: &str| {
+            table
+                .columns
+                .iter()
+                .position(|c| c.name == attr && !c.hidden)
+        };
+        if let Some(i) = column(name) {
+            return Some((i, AttrFile::Value));
+        }
+        Self::SUFFIXES.iter().find_map(|(file, suffix)| {
+            let i = column(name.strip_suffix(suffix)?)?;
+            Some((i, *file))
+        })
+    }
+
+    /// The views: read-only files made from the value beside them.
+    pub fn is_view(self) -> bool {
+        matches!(self, AttrFile::Json | AttrFile::Png)
     }
 }
 
@@ -302,20 +510,20 @@ pub fn row_entries(
                 Ok(BlobShape::Array(array)) => {
                     let view = NpyView::new(&array);
                     entries.push(RowEntry::File(file(
-                        format!("{attr}.npy"),
+                        AttrFile::Npy.name(attr),
                         Content::Npy(view.clone()),
                     )));
                     entries.extend(png_view(column, attr, None, &view, *len));
                 }
                 Ok(BlobShape::Other) => {
                     entries.push(RowEntry::File(file(
-                        format!("{attr}.blob"),
+                        AttrFile::Blob.name(attr),
                         Content::RawBlob { size: *len },
                     )));
                     entries.push(json_view(column, attr, None, *len));
                 }
                 Err(e) => entries.push(RowEntry::File(file(
-                    format!("{attr}.npy"),
+                    AttrFile::Npy.name(attr),
                     Content::Unavailable {
                         size: 0,
                         why: Unavailable::Corrupt(e.to_string()),
@@ -352,7 +560,7 @@ pub fn row_entries(
                         crate::stores::paths::hex(hash)
                     ));
                     entries.push(RowEntry::File(file(
-                        format!("{attr}.npy"),
+                        AttrFile::Npy.name(attr),
                         Content::Unavailable { size: 0, why },
                     )));
                     continue;
@@ -392,7 +600,7 @@ pub fn row_entries(
                         BlobHead::Known(BlobShape::Array(array)) => {
                             let view = NpyView::new(&array);
                             entries.push(RowEntry::File(file(
-                                format!("{attr}.npy"),
+                                AttrFile::Npy.name(attr),
                                 Content::ExternalNpy {
                                     object: object(TrackedKind::Blob),
                                     view: view.clone(),
@@ -408,7 +616,7 @@ pub fn row_entries(
                         }
                         BlobHead::Known(BlobShape::Other) => {
                             entries.push(RowEntry::File(file(
-                                format!("{attr}.blob"),
+                                AttrFile::Blob.name(attr),
                                 Content::External(object(TrackedKind::Blob)),
                             )));
                             entries.push(json_view(
@@ -419,14 +627,14 @@ pub fn row_entries(
                             ));
                         }
                         BlobHead::Corrupt(reason) => entries.push(RowEntry::File(file(
-                            format!("{attr}.npy"),
+                            AttrFile::Npy.name(attr),
                             Content::Unavailable {
                                 size: 0,
                                 why: Unavailable::Corrupt(reason),
                             },
                         ))),
                         BlobHead::Unavailable(reason) => entries.push(RowEntry::File(file(
-                            format!("{attr}.npy"),
+                            AttrFile::Npy.name(attr),
                             Content::Unavailable {
                                 size: 0,
                                 why: Unavailable::Store(reason),
@@ -448,7 +656,7 @@ fn json_view(
     stored_len: u64,
 ) -> RowEntry {
     RowEntry::File(FileEntry {
-        name: format!("{attr}.json"),
+        name: AttrFile::Json.name(attr),
         column,
         content: Content::Json {
             external,
@@ -467,7 +675,7 @@ fn png_view(
 ) -> Option<RowEntry> {
     ImageShape::of(view.array())?;
     Some(RowEntry::File(FileEntry {
-        name: format!("{attr}.png"),
+        name: AttrFile::Png.name(attr),
         column,
         content: Content::Png {
             external,
@@ -510,6 +718,115 @@ mod tests {
     use super::*;
     use crate::catalog::ColumnInfo;
     use crate::naming::Tier;
+
+    /// Both directions of the path grammar agree: walking a node's path from the root, name by
+    /// name, gives the node back.
+    #[test]
+    fn a_path_walked_from_the_root_is_the_node() {
+        let (s, c, r): (Arc<str>, Arc<str>, Arc<str>) =
+            ("lab".into(), "Session.Trial".into(), "id=3".into());
+        let nodes = [
+            Node::Schema(s.clone()),
+            Node::Table {
+                schema: s.clone(),
+                class: c.clone(),
+            },
+            Node::Row {
+                schema: s.clone(),
+                class: c.clone(),
+                row: r.clone(),
+            },
+            Node::RowEntry {
+                schema: s.clone(),
+                class: c.clone(),
+                row: r.clone(),
+                name: "img.npy".into(),
+            },
+            Node::AttachFile {
+                schema: s.clone(),
+                class: c.clone(),
+                row: r.clone(),
+                folder: "photo".into(),
+                name: "a b.png".into(),
+            },
+            Node::Definition {
+                schema: s.clone(),
+                class: c.clone(),
+            },
+            Node::Diagram {
+                schema: s.clone(),
+                dot: true,
+            },
+            Node::ExternalRoot { schema: s.clone() },
+            Node::ExternalStore {
+                schema: s.clone(),
+                store: "raw".into(),
+                unused: true,
+            },
+            Node::ExternalObject {
+                schema: s.clone(),
+                store: "raw".into(),
+                unused: true,
+                name: "ab.blob".into(),
+            },
+            Node::ExternalObject {
+                schema: s.clone(),
+                store: "raw".into(),
+                unused: false,
+                name: "ab.blob".into(),
+            },
+        ];
+        for node in nodes {
+            let path = node.path();
+            let walked = path
+                .split('/')
+                .try_fold(Node::Root, |at, name| at.child(name, None));
+            assert_eq!(walked.as_ref(), Some(&node), "{path}");
+            // With the schema mounted at the root, the same names below it.
+            let below = path
+                .split('/')
+                .skip(1)
+                .try_fold(Node::Root, |at, name| at.child(name, Some(&s)));
+            if !matches!(node, Node::Schema(_)) {
+                assert_eq!(below.as_ref(), Some(&node), "{path} at the root");
+            }
+        }
+        assert_eq!(
+            Node::RowEntry {
+                schema: s.clone(),
+                class: c.clone(),
+                row: r.clone(),
+                name: "x".into()
+            }
+            .row_id(),
+            Some(RowId::new("lab", "Session.Trial", "id=3"))
+        );
+        assert_eq!(RowId::new("lab", "T", "id=1").to_string(), "lab/T/id=1");
+    }
+
+    #[test]
+    fn attribute_file_names_read_back_as_written() {
+        let table = TableInfo {
+            schema: "s".into(),
+            name: "test".into(),
+            class_name: "Test".into(),
+            tier: Tier::Manual,
+            columns: vec![column("id", AttrKind::Text), column("img", AttrKind::Blob)],
+            key: vec![0],
+        };
+        for file in [
+            AttrFile::Value,
+            AttrFile::Npy,
+            AttrFile::Blob,
+            AttrFile::Json,
+            AttrFile::Png,
+        ] {
+            assert_eq!(AttrFile::parse(&table, &file.name("img")), Some((1, file)));
+        }
+        assert_eq!(AttrFile::parse(&table, "img.npy.tmp"), None);
+        assert_eq!(AttrFile::parse(&table, "other.npy"), None);
+        assert!(AttrFile::Png.is_view() && AttrFile::Json.is_view() && !AttrFile::Npy.is_view());
+    }
 
     fn column(name: &str, kind: AttrKind) -> ColumnInfo {
         ColumnInfo {

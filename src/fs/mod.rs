@@ -516,85 +516,17 @@ impl Filesystem {
     }
 
     /// The child of a folder node by name (checked to exist).
+    /// The node `name` in `parent`, by name only (`parent` itself when it is not a folder).
+    fn child_name(&self, parent: &Node, name: &str) -> Node {
+        parent
+            .child(name, self.root_schema().as_ref())
+            .unwrap_or_else(|| parent.clone())
+    }
+
     fn child(&self, parent: &Node, name: &str) -> FsResult<Node> {
-        let schema_child = |schema: Arc<str>| {
-            if name == EXTERNAL_DIR {
-                Node::ExternalRoot { schema }
-            } else if name == diagram::SVG_NAME || name == diagram::DOT_NAME {
-                Node::Diagram {
-                    schema,
-                    dot: name == diagram::DOT_NAME,
-                }
-            } else {
-                Node::Table {
-                    schema,
-                    class: name.into(),
-                }
-            }
-        };
-        let child = match parent {
-            Node::Root => match self.root_schema() {
-                Some(schema) => schema_child(schema),
-                None => Node::Schema(name.into()),
-            },
-            Node::Schema(schema) => schema_child(schema.clone()),
-            Node::ExternalRoot { schema } => Node::ExternalStore {
-                schema: schema.clone(),
-                store: name.into(),
-                unused: false,
-            },
-            Node::ExternalStore {
-                schema,
-                store,
-                unused,
-            } => {
-                if name == UNUSED_DIR && !unused {
-                    Node::ExternalStore {
-                        schema: schema.clone(),
-                        store: store.clone(),
-                        unused: true,
-                    }
-                } else {
-                    Node::ExternalObject {
-                        schema: schema.clone(),
-                        store: store.clone(),
-                        unused: *unused,
-                        name: name.into(),
-                    }
-                }
-            }
-            Node::ExternalObject { .. } | Node::Definition { .. } | Node::Diagram { .. } => {
-                return Err(FsError::NotDir)
-            }
-            Node::Table { schema, class } if name == definition::FILE_NAME => Node::Definition {
-                schema: schema.clone(),
-                class: class.clone(),
-            },
-            Node::Table { schema, class } => Node::Row {
-                schema: schema.clone(),
-                class: class.clone(),
-                row: name.into(),
-            },
-            Node::Row { schema, class, row } => Node::RowEntry {
-                schema: schema.clone(),
-                class: class.clone(),
-                row: row.clone(),
-                name: name.into(),
-            },
-            Node::RowEntry {
-                schema,
-                class,
-                row,
-                name: folder,
-            } => Node::AttachFile {
-                schema: schema.clone(),
-                class: class.clone(),
-                row: row.clone(),
-                folder: folder.clone(),
-                name: name.into(),
-            },
-            Node::AttachFile { .. } => return Err(FsError::NotDir),
-        };
+        let child = parent
+            .child(name, self.root_schema().as_ref())
+            .ok_or(FsError::NotDir)?;
         if self.temp_ino(&child).is_some() {
             return Ok(child);
         }
@@ -873,7 +805,7 @@ impl Filesystem {
         let temps = self.handles.temps.lock().unwrap();
         temps
             .values()
-            .filter(|(node, _)| Filesystem::child_node(parent, node_name(node)) == *node)
+            .filter(|(node, _)| self.child_name(parent, node_name(node)) == *node)
             .map(|(node, handle)| {
                 let name = match node {
                     Node::RowEntry { name, .. } | Node::AttachFile { name, .. } => name.to_string(),
@@ -967,7 +899,7 @@ impl Filesystem {
                         size: tracked.size,
                     }),
                     schema: schema.clone(),
-                    place: format!("{schema}/{EXTERNAL_DIR}/{store}/{name}"),
+                    place: node.path(),
                     in_table: None,
                     mtime: tracked_mtime(tracked),
                 })))

@@ -19,8 +19,7 @@ use crate::backend::{
 };
 use crate::catalog::{AttrKind, ExternalKind, TableInfo};
 use crate::codec::{classify_blob, encode_npy, encode_raw_blob_check, RECOMMENDED_PREFIX};
-use crate::namespace::RowId;
-use crate::namespace::{permissions, Content, UNUSED_DIR};
+use crate::namespace::{permissions, AttrFile, Content, RowId, EXTERNAL_DIR, UNUSED_DIR};
 use crate::rowname;
 use crate::staging::Staging;
 use crate::stores::paths::TrackedKind;
@@ -119,14 +118,10 @@ impl super::Filesystem {
         name: &str,
         new_row: bool,
     ) -> FsResult<(usize, WriteKind)> {
-        let column = |attr: &str| {
-            table
-                .columns
-                .iter()
-                .position(|c| c.name == attr && !c.hidden)
-        };
         if let Some(folder) = folder {
-            let i = column(folder).ok_or(FsError::NotFound)?;
+            let Some((i, AttrFile::Value)) = AttrFile::parse(table, folder) else {
+                return Err(FsError::NotFound);
+            };
             if name.len() > crate::rowname::MAX_NAME_BYTES {
                 return Err(FsError::NameTooLong);
             }
@@ -148,53 +143,43 @@ impl super::Filesystem {
                 _ => Err(FsError::NotPermitted),
             };
         }
-        if let Some(i) = column(name) {
-            if table.key.contains(&i) {
-                return Ok((i, WriteKind::KeyCheck));
+        let is_blob = |i: usize| {
+            matches!(
+                table.columns[i].kind,
+                AttrKind::Blob
+                    | AttrKind::External {
+                        kind: ExternalKind::Blob,
+                        ..
+                    }
+            )
+        };
+        match AttrFile::parse(table, name) {
+            Some((i, AttrFile::Value)) if table.key.contains(&i) => {
+                return Ok((i, WriteKind::KeyCheck))
             }
-            return match &table.columns[i].kind {
-                AttrKind::Text | AttrKind::Uuid | AttrKind::Binary => Ok((i, WriteKind::Scalar)),
-                _ => Err(FsError::NotPermitted),
-            };
-        }
-        for (suffix, kind) in [
-            (".npy", WriteKind::BlobNpy),
-            (".blob", WriteKind::BlobRaw),
-            (".json", WriteKind::Ignored),
-        ] {
-            if let Some(i) = name.strip_suffix(suffix).and_then(column) {
-                let is_blob = matches!(
-                    table.columns[i].kind,
-                    AttrKind::Blob
-                        | AttrKind::External {
-                            kind: ExternalKind::Blob,
-                            ..
-                        }
-                );
-                if is_blob {
-                    return Ok((i, kind));
+            Some((i, AttrFile::Value)) => {
+                return match &table.columns[i].kind {
+                    AttrKind::Text | AttrKind::Uuid | AttrKind::Binary => {
+                        Ok((i, WriteKind::Scalar))
+                    }
+                    _ => Err(FsError::NotPermitted),
                 }
             }
-        }
-        if let Some(i) = name.strip_suffix(".png").and_then(column) {
+            Some((i, AttrFile::Npy)) if is_blob(i) => return Ok((i, WriteKind::BlobNpy)),
+            Some((i, AttrFile::Blob)) if is_blob(i) => return Ok((i, WriteKind::BlobRaw)),
+            Some((i, AttrFile::Json)) if is_blob(i) => return Ok((i, WriteKind::Ignored)),
             // A row folder copied out of a mount carries the PNG views of its arrays: copied
             // into a new row (`cp -r`), they are accepted without effect, as `.json` is.
-            if new_row
-                && matches!(
-                    table.columns[i].kind,
-                    AttrKind::Blob
-                        | AttrKind::External {
-                            kind: ExternalKind::Blob,
-                            ..
-                        }
-                )
-            {
-                return Ok((i, WriteKind::Ignored));
+            Some((i, AttrFile::Png)) if new_row && is_blob(i) => {
+                return Ok((i, WriteKind::Ignored))
             }
-            return Err(ErrorKind::NotPermitted.because(format!(
-                "{}: {name} is a read-only view (write the .npy to change the array)",
-                table.class_name
-            )));
+            Some((_, AttrFile::Png)) => {
+                return Err(ErrorKind::NotPermitted.because(format!(
+                    "{}: {name} is a read-only view (write the .npy to change the array)",
+                    table.class_name
+                )))
+            }
+            _ => {}
         }
         // A name that is no attribute's (`.title.Xa9z`, `tmpk3j2`, `4913`, `title~`): a
         // temporary file, stored only if renamed to an attribute's name.
@@ -234,26 +219,9 @@ impl super::Filesystem {
             &RowId::new(schema.clone(), class.clone(), row.clone()),
         );
         let (column, kind) = self.write_kind(&table, folder.as_deref(), name, new_row)?;
-        let node = match &folder {
-            None => Node::RowEntry {
-                schema: schema.clone(),
-                class: class.clone(),
-                row: row.clone(),
-                name: name.into(),
-            },
-            Some(f) => Node::AttachFile {
-                schema: schema.clone(),
-                class: class.clone(),
-                row: row.clone(),
-                folder: f.clone(),
-                name: name.into(),
-            },
-        };
+        let node = self.child_name(parent, name);
+        let place = node.path();
         let ino = self.handles.intern(node);
-        let place = format!(
-            "{schema}/{class}/{row}/{}{name}",
-            folder.as_ref().map(|f| format!("{f}/")).unwrap_or_default()
-        );
         let mut staging = match &kind {
             // Attachments hash `name\0contents` as `cp` appends the contents.
             WriteKind::Attach(name) => {
@@ -906,7 +874,7 @@ impl super::Filesystem {
             facts: BTreeMap::new(),
             shown: Default::default(),
         };
-        let place = format!("{schema}/{class}/{name}");
+        let place = row_key.to_string();
         if pending.missing().is_empty() {
             if let Err(e) = self.insert_pending(pending, &row_key, &place) {
                 // Refused at `mkdir` (bad key, missing parent): there is no folder.
@@ -940,7 +908,7 @@ impl super::Filesystem {
         {
             return self.delete_unused(schema, store, name_str);
         }
-        if let Some(ino) = self.temp_ino(&Self::child_node(&parent_node, name_str)) {
+        if let Some(ino) = self.temp_ino(&self.child_name(&parent_node, name_str)) {
             self.handles.temps.lock().unwrap().remove(&ino);
             return Ok(());
         }
@@ -993,7 +961,7 @@ impl super::Filesystem {
             (Some(a), Some(b)) => (a, b),
             _ => return Err(FsError::NotPermitted),
         };
-        let from = Self::child_node(&parent_node, name);
+        let from = self.child_name(&parent_node, name);
         let Some(ino) = self.temp_ino(&from) else {
             return Err(ErrorKind::NotPermitted.because(format!(
                 "rename of {name:?}: only temporary files can be renamed (names are data)"
@@ -1019,7 +987,7 @@ impl super::Filesystem {
             } => (schema, class, row, Some(folder.clone())),
             _ => return Err(FsError::NotPermitted),
         };
-        let to = Self::child_node(&parent_node, new_name);
+        let to = self.child_name(&parent_node, new_name);
         let new_row = self.edits.new_row(
             self.clock.now(),
             &RowId::new(schema.clone(), class.clone(), row.clone()),
@@ -1035,10 +1003,7 @@ impl super::Filesystem {
             self.handles.inodes.lock().unwrap().rename(ino, to);
             return Ok(());
         }
-        let place = format!(
-            "{schema}/{class}/{row}/{}{new_name}",
-            folder.map(|f| format!("{f}/")).unwrap_or_default()
-        );
+        let place = to.path();
         let staged = std::mem::replace(
             &mut *temp.staging.lock().unwrap(),
             Staging::new(&self.staging_dir),
@@ -1071,46 +1036,21 @@ impl super::Filesystem {
         }
     }
 
-    /// The node of `name` in folder `parent` (not checked to exist).
-    pub(super) fn child_node(parent: &Node, name: &str) -> Node {
-        match parent {
-            Node::RowEntry {
-                schema,
-                class,
-                row,
-                name: folder,
-            } => Node::AttachFile {
-                schema: schema.clone(),
-                class: class.clone(),
-                row: row.clone(),
-                folder: folder.clone(),
-                name: name.into(),
-            },
-            Node::Row { schema, class, row } => Node::RowEntry {
-                schema: schema.clone(),
-                class: class.clone(),
-                row: row.clone(),
-                name: name.into(),
-            },
-            other => other.clone(),
-        }
-    }
-
     /// Whether `name` in row folder `parent` is the `.png` or `.json` view of an attribute whose
     /// file was removed (hidden while its change is pending).
     fn view_of_removed(&self, parent: &Node, name: &str) -> bool {
-        let attr = name
-            .strip_suffix(".png")
-            .or_else(|| name.strip_suffix(".json"));
-        let (Node::Row { schema, class, row }, Some(attr)) = (parent, attr) else {
+        let Node::Row { schema, class, row } = parent else {
             return false;
         };
         let Ok(table) = self.table(schema, class) else {
             return false;
         };
-        let Some(column) = table.columns.iter().position(|c| c.name == attr) else {
+        let Some((column, file)) = AttrFile::parse(&table, name) else {
             return false;
         };
+        if !file.is_view() {
+            return false;
+        }
         let row_key = RowId::new(schema.clone(), class.clone(), row.clone());
         self.edits
             .hidden
@@ -1205,15 +1145,8 @@ impl super::Filesystem {
             due
         };
         for n in due {
-            let place = format!(
-                "{}/{}/{}/{}",
-                n.row.id.schema, n.row.id.class, n.row.id.folder, n.table.columns[n.column].name
-            );
-            let row_key = RowId::new(
-                n.row.id.schema.clone(),
-                n.row.id.class.clone(),
-                n.row.id.folder.clone(),
-            );
+            let place = format!("{}/{}", n.row.id, n.table.columns[n.column].name);
+            let row_key = n.row.id.clone();
             if self.edits.deleted_since(&row_key, n.seq) {
                 continue; // the row went away with `rm -r` (or `rmdir`) after the `rm`
             }
@@ -1256,7 +1189,7 @@ impl super::Filesystem {
                 class,
                 row,
                 column,
-                &format!("{schema}/{class}/{row}/{name}"),
+                &format!("{}/{name}", parent.path()),
                 true,
             );
         }
@@ -1276,7 +1209,7 @@ impl super::Filesystem {
             return Ok(());
         }
         let (table, row_ref) = self.row_ref(schema, class, &folder)?;
-        let place = format!("{schema}/{class}/{name}");
+        let place = row_key.to_string();
         let catalog = self.catalog(schema)?;
         let mut steps = Vec::new();
         let mut blocked = Vec::new();
@@ -1406,7 +1339,7 @@ impl super::Filesystem {
             .iter()
             .find(|(n, _)| n == name)
             .ok_or(FsError::NotFound)?;
-        let place = format!("{schema}/.external/{store}/{UNUSED_DIR}/{name}");
+        let place = format!("{schema}/{EXTERNAL_DIR}/{store}/{UNUSED_DIR}/{name}");
         let outcome = self
             .external
             .delete_unused(&*self.db, schema, store, tracked);
