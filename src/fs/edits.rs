@@ -185,6 +185,75 @@ impl RowEdits {
         }
     }
 
+    // ----- what listings ask (the read path only asks; writes change) -----
+
+    /// What a row made with `mkdir` and waiting for its values holds so far.
+    pub fn pending_facts(&self, row_key: &RowId) -> Option<RowFacts> {
+        self.pending.lock().unwrap().get(row_key).map(|p| p.facts())
+    }
+
+    /// The columns a waiting row's folder shows.
+    pub fn pending_shown(&self, row_key: &RowId) -> Option<std::collections::BTreeSet<usize>> {
+        self.pending
+            .lock()
+            .unwrap()
+            .get(row_key)
+            .map(|p| p.shown.clone())
+    }
+
+    /// The folders of waiting rows of table `class` in `schema` that `listed` does not have.
+    pub fn pending_folders(
+        &self,
+        schema: &str,
+        class: &str,
+        listed: impl Fn(&str) -> bool,
+    ) -> Vec<String> {
+        self.pending
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|r| &*r.schema == schema && &*r.class == class && !listed(&r.folder))
+            .map(|r| r.folder.to_string())
+            .collect()
+    }
+
+    /// Rows that never got their required values, with what they miss (said at unmount).
+    pub fn never_inserted(&self) -> Vec<(RowId, Vec<String>)> {
+        self.pending
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(row, p)| {
+                (
+                    row.clone(),
+                    p.missing().into_iter().map(String::from).collect(),
+                )
+            })
+            .collect()
+    }
+
+    /// Every NULL waiting for its grace is due at `now` (unmount).
+    pub fn all_nulls_due(&self, now: Instant) {
+        for n in self.nulls.lock().unwrap().iter_mut() {
+            n.due = now;
+        }
+    }
+
+    /// Of `row_key`'s columns, those hidden after `rm` (and whether as a whole folder), as of
+    /// `now`; forgets hidings older than `HIDE_REQUIRED`.
+    pub fn hidden_columns(&self, now: Instant, row_key: &RowId) -> HashMap<usize, Hidden> {
+        let mut hidden = self.hidden.lock().unwrap();
+        if hidden.is_empty() {
+            return HashMap::new();
+        }
+        hidden.retain(|_, h| now.saturating_duration_since(h.at) < HIDE_REQUIRED);
+        hidden
+            .iter()
+            .filter(|((row, _), _)| row == row_key)
+            .map(|((_, column), h)| (*column, *h))
+            .collect()
+    }
+
     /// The files of a row are no longer hidden (its removal ended).
     pub fn unhide_row(&self, row_key: &RowId) {
         self.hidden.lock().unwrap().retain(|(k, _), _| k != row_key);

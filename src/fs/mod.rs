@@ -372,15 +372,10 @@ impl Filesystem {
 
     /// At unmount: writes pending NULLs now and names rows that never got their values.
     pub fn shutdown(&self) {
-        for n in self.edits.nulls.lock().unwrap().iter_mut() {
-            n.due = self.clock.now();
-        }
+        self.edits.all_nulls_due(self.clock.now());
         self.apply_due_nulls();
-        for (row, p) in self.edits.pending.lock().unwrap().iter() {
-            tracing::warn!(
-                "{row}: row never inserted: missing {}",
-                p.missing().join(", ")
-            );
+        for (row, missing) in self.edits.never_inserted() {
+            tracing::warn!("{row}: row never inserted: missing {}", missing.join(", "));
         }
     }
 
@@ -604,19 +599,9 @@ impl Filesystem {
             Node::Table { schema, class } => {
                 let table = self.table(schema, class)?;
                 let listing = self.listing(schema, &table, true)?;
-                let pending: Vec<String> = self
-                    .edits
-                    .pending
-                    .lock()
-                    .unwrap()
-                    .keys()
-                    .filter(|r| {
-                        r.schema == *schema
-                            && r.class == *class
-                            && !listing.by_folder.contains_key(&*r.folder)
-                    })
-                    .map(|r| r.folder.to_string())
-                    .collect();
+                let pending = self.edits.pending_folders(schema, class, |folder| {
+                    listing.by_folder.contains_key(folder)
+                });
                 let definition = (
                     Node::Definition {
                         schema: schema.clone(),
@@ -989,10 +974,10 @@ impl Filesystem {
         };
         // A new row folder shows only what was written into it (and folders made in it), and
         // no views (`cp -r` creates them: written without effect).
-        if let Some(p) = self.edits.pending.lock().unwrap().get(&row_key) {
+        if let Some(shown) = self.edits.pending_shown(&row_key) {
             return entries
                 .into_iter()
-                .filter(|e| column_of(e).is_some_and(|c| p.shown.contains(&c)) && !is_view(e))
+                .filter(|e| column_of(e).is_some_and(|c| shown.contains(&c)) && !is_view(e))
                 .collect();
         }
         // A row inserted from such a folder keeps showing what `cp -r` put in it for a while
@@ -1006,15 +991,14 @@ impl Filesystem {
             None => entries,
         };
         // Files removed with `rm` stay hidden while their change is pending.
-        let mut hidden = self.edits.hidden.lock().unwrap();
+        let hidden = self.edits.hidden_columns(self.clock.now(), &row_key);
         if hidden.is_empty() {
             return entries;
         }
-        hidden.retain(|_, h| self.since(h.at) < edits::HIDE_REQUIRED);
         entries
             .into_iter()
             .filter_map(|e| {
-                let Some(h) = column_of(&e).and_then(|c| hidden.get(&(row_key.clone(), c))) else {
+                let Some(h) = column_of(&e).and_then(|c| hidden.get(&c)) else {
                     return Some(e);
                 };
                 match e {
@@ -1168,8 +1152,8 @@ impl Filesystem {
     ) -> FsResult<(Arc<TableInfo>, Arc<RowFacts>)> {
         let table = self.table(schema, class)?;
         let row_key = RowId::new(schema.clone(), class.clone(), folder.clone());
-        if let Some(p) = self.edits.pending.lock().unwrap().get(&row_key) {
-            return Ok((table, Arc::new(p.facts())));
+        if let Some(facts) = self.edits.pending_facts(&row_key) {
+            return Ok((table, Arc::new(facts)));
         }
         if let Some(listing) = self.listing_if(schema, &table, false)? {
             return match listing.by_folder.get(&**folder) {
