@@ -123,6 +123,12 @@ impl fuser::Filesystem for FuseAdapter {
         });
     }
 
+    /// The kernel dropped lookups of an inode: what djfs keeps of it may go. (fuser's default
+    /// `batch_forget` calls this for each inode.)
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.core.forget(ino.0, nlookup);
+    }
+
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         self.off_thread(move |me| match me.core.getattr(ino.0) {
             Ok(attr) => reply.attr(&me.core.attr_ttl(), &me.file_attr(&attr)),
@@ -265,15 +271,23 @@ impl fuser::Filesystem for FuseAdapter {
                 }
             }
             for (i, entry) in entries.iter().enumerate().skip(next as usize - 2) {
-                let attr = me.file_attr(&entry.attr);
+                // The kernel counts each entry of a READDIRPLUS reply as a lookup (and will
+                // `forget` it): counted here, and handed out again if it went meanwhile. An
+                // entry the reply has no room for is taken back at once.
+                let ino = me.core.entry_given(entry);
+                let attr = me.file_attr(&Attr {
+                    ino,
+                    ..entry.attr.clone()
+                });
                 if reply.add(
-                    INodeNo(entry.ino),
+                    INodeNo(ino),
                     (i + 3) as u64,
                     &entry.name,
                     &ttl,
                     &attr,
                     Generation(0),
                 ) {
+                    me.core.forget(ino, 1);
                     break;
                 }
             }

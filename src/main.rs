@@ -143,6 +143,10 @@ struct MountCli {
     /// FUSE worker threads
     #[arg(long, default_value_t = 8)]
     threads: usize,
+    /// At most this many database connections at once (more requests wait for one); idle ones
+    /// are closed after a minute
+    #[arg(long, default_value_t = djfs::backend::mysql::DEFAULT_CONNECTIONS, value_name = "N")]
+    db_connections: usize,
     /// Removing a row folder also deletes the rows of other tables that depend on it
     #[arg(long)]
     cascade_delete: bool,
@@ -362,6 +366,7 @@ fn main() -> ExitCode {
         allow_other: m.allow_other,
         refresh: Duration::from_secs_f64(m.refresh),
         threads: m.threads,
+        db_connections: m.db_connections,
         cascade_delete: m.cascade_delete,
     };
     let ready_fd = m.ready_fd;

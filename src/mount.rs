@@ -32,6 +32,8 @@ pub struct MountArgs {
     pub allow_other: bool,
     pub refresh: Duration,
     pub threads: usize,
+    /// At most this many database connections at once.
+    pub db_connections: usize,
     pub cascade_delete: bool,
 }
 
@@ -189,7 +191,7 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
             host = %cfg.database.host, port = cfg.database.port, user = %cfg.database.user,
             "connecting"
         );
-        let db = MySql::connect(&cfg.database)?;
+        let db = MySql::connect_with_budget(&cfg.database, args.db_connections)?;
         if let Some(schema) = &args.schema {
             if !db.schema_exists(schema)? {
                 bail!("unknown schema {schema:?} (or no privilege to see it)");
@@ -229,7 +231,7 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
             if crate::staging::stale_folders(recovery_stores.cache_dir()).is_empty() {
                 return;
             }
-            match MySql::connect(&db_config) {
+            match MySql::connect_with_budget(&db_config, 1) {
                 Ok(db) => {
                     crate::journal::recover_stale(&db, &recovery_stores);
                 }
@@ -315,7 +317,9 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
     ready(Ok(()));
     let result = session.run().context("FUSE session");
     core.shutdown();
-    crate::journal::finish_mount(&journal_stores, || MySql::connect(&cfg.database));
+    crate::journal::finish_mount(&journal_stores, || {
+        MySql::connect_with_budget(&cfg.database, 1)
+    });
     result?;
     tracing::info!(mountpoint = %mountpoint.display(), "unmounted, exiting");
     Ok(())

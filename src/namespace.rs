@@ -109,6 +109,10 @@ pub enum Node {
         schema: Arc<str>,
         dot: bool,
     },
+    /// `.djfs/` at the mount's root: the mount's own files.
+    Control,
+    /// `.djfs/stats`: what the mount asked of its database and what its caches hold (read-only).
+    Stats,
 }
 
 impl Node {
@@ -134,6 +138,9 @@ impl Node {
             }
         };
         Some(match self {
+            Node::Root if name == CONTROL_DIR => Node::Control,
+            Node::Control if name == STATS_FILE => Node::Stats,
+            Node::Control => return None,
             Node::Root => match root_schema {
                 Some(schema) => schema_child(schema.clone()),
                 None => Node::Schema(name.into()),
@@ -195,6 +202,7 @@ impl Node {
             Node::ExternalObject { .. }
             | Node::Definition { .. }
             | Node::Diagram { .. }
+            | Node::Stats
             | Node::AttachFile { .. } => return None,
         })
     }
@@ -218,6 +226,8 @@ impl Node {
     pub fn path(&self) -> String {
         match self {
             Node::Root => "/".into(),
+            Node::Control => CONTROL_DIR.into(),
+            Node::Stats => format!("{CONTROL_DIR}/{STATS_FILE}"),
             Node::Schema(schema) => schema.to_string(),
             Node::Table { schema, class } => format!("{schema}/{class}"),
             Node::Row { schema, class, row } => format!("{schema}/{class}/{row}"),
@@ -340,6 +350,11 @@ impl AttrFile {
         matches!(self, AttrFile::Json | AttrFile::Png)
     }
 }
+
+/// The hidden folder at the mount's root with the mount's own files (`stats`).
+pub const CONTROL_DIR: &str = ".djfs";
+/// `.djfs/stats`.
+pub const STATS_FILE: &str = "stats";
 
 /// The name of the hidden folder with the per-store views.
 pub const EXTERNAL_DIR: &str = ".external";

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{client, eventually, Mount};
+use common::{client, database_connections, eventually, Mount};
 use serde_json::Value;
 
 /// Longer than the grace of an `rm` (UNLINK_GRACE, 1 s) plus the janitor's tick.
@@ -353,34 +353,6 @@ fn stored_names_that_are_not_file_names_stay_readable() {
         "{}",
         mount.log_text()
     );
-}
-
-/// Established TCP connections of process `pid` to the database port (from /proc).
-fn database_connections(pid: u32) -> usize {
-    let port = common::env()
-        .db_host
-        .rsplit_once(':')
-        .map_or(3306, |(_, p)| p.parse::<u16>().unwrap());
-    let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-        .filter_map(|l| {
-            let l = l.to_string_lossy().into_owned();
-            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
-        })
-        .collect();
-    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap()
-        + &std::fs::read_to_string("/proc/net/tcp6").unwrap_or_default();
-    tcp.lines()
-        .skip(1)
-        .filter(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f.len() > 9
-                && f[3] == "01"
-                && f[2].ends_with(&format!(":{port:04X}"))
-                && inodes.contains(f[9])
-        })
-        .count()
 }
 
 /// Problem 5: with one table locked by another client, ten listings of it took every FUSE thread

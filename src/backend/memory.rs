@@ -607,6 +607,15 @@ impl Backend for Memory {
         Ok(self.schemas.lock().unwrap().contains_key(schema))
     }
 
+    fn catalog_version(&self, schema: &str) -> Result<String> {
+        self.count();
+        let schemas = self.schemas.lock().unwrap();
+        let raw = schemas.get(schema).map(|s| &s.raw);
+        Ok(crate::stores::paths::hex(&Md5::digest(
+            serde_json::to_vec(&raw).unwrap_or_default(),
+        )))
+    }
+
     fn load_catalog(&self, schema: &str) -> Result<SchemaCatalog> {
         self.count();
         let raw = self

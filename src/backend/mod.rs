@@ -9,6 +9,7 @@
 //! facts whatever its SQL dialect: identifier quoting, type names and how a value is cut or
 //! hashed on the server are its own business.
 
+pub mod budget;
 pub mod contract;
 pub mod memory;
 pub mod mysql;
@@ -194,6 +195,11 @@ pub trait Backend: Send + Sync {
     /// How many statements (or requests) this backend has sent: the query counter.
     fn query_count(&self) -> u64;
 
+    /// The questions asked so far, by kind, with their time (none for backends that keep none).
+    fn query_stats(&self) -> Vec<budget::KindStats> {
+        Vec::new()
+    }
+
     /// Schemas the user may see, without the server's own.
     fn schemas(&self) -> Result<Vec<String>>;
 
@@ -201,6 +207,10 @@ pub trait Backend: Send + Sync {
 
     /// A schema's tables, columns, keys and foreign keys.
     fn load_catalog(&self, schema: &str) -> Result<SchemaCatalog>;
+
+    /// A cheap fingerprint of the schema's set of tables (one light query): the catalog is
+    /// read again only when it changes (or after `CATALOG_TRUST`).
+    fn catalog_version(&self, schema: &str) -> Result<String>;
 
     /// Every row of a table with the facts needed to list it and size every file: one query.
     fn list_rows(&self, table: &TableInfo) -> Result<Vec<RowFacts>>;

@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use super::budget::{KindStats, QueryKind, QueryStats, TableSlots};
 use anyhow::{Context, Result};
 use mysql::prelude::Queryable;
 use mysql::{ClientIdentity, OptsBuilder, Pool, PoolConstraints, PoolOpts, SslOpts, Value};
@@ -28,6 +29,10 @@ pub struct MySql {
     pool: Pool,
     /// Statements sent so far: tests and benchmarks check the per-directory SQL budget.
     queries: AtomicU64,
+    /// Questions by kind, counted and timed.
+    stats: QueryStats,
+    /// At most half the connections per table (see `budget`).
+    slots: TableSlots,
 }
 
 /// ER_ACCESS_DENIED_ERROR.
@@ -160,6 +165,10 @@ fn qualified(table: &TableInfo) -> String {
     format!("{}.{}", quote(&table.schema), quote(&table.name))
 }
 
+/// A mount's connection budget unless `--db-connections` says otherwise: a lab of thirty
+/// workstations stays well under a server's default `max_connections` (151).
+pub const DEFAULT_CONNECTIONS: usize = 4;
+
 /// An idle database connection stays open 60 s (then the server closes it); an operation waits
 /// at most 20 s for a table another client has locked.
 const IDLE_SESSION_SQL: &str =
@@ -170,8 +179,14 @@ impl MySql {
     /// as `database.use_tls` says; when TLS is only preferred, whether the server offers it is
     /// decided here, once, and every pooled connection is made the same way.
     pub fn connect(cfg: &DbConfig) -> Result<MySql> {
+        MySql::connect_with_budget(cfg, DEFAULT_CONNECTIONS)
+    }
+
+    /// Connects with at most `connections` open at once (more questions wait for one).
+    pub fn connect_with_budget(cfg: &DbConfig, connections: usize) -> Result<MySql> {
+        let connections = connections.max(1);
         let pool_opts = PoolOpts::default()
-            .with_constraints(PoolConstraints::new(1, 16).expect("valid pool bounds"))
+            .with_constraints(PoolConstraints::new(1, connections).expect("valid pool bounds"))
             .with_reset_connection(false)
             .with_check_health(true);
         let opts = OptsBuilder::new()
@@ -232,6 +247,8 @@ impl MySql {
         Ok(MySql {
             pool,
             queries: AtomicU64::new(0),
+            stats: QueryStats::default(),
+            slots: TableSlots::for_connections(connections),
         })
     }
 
@@ -513,8 +530,13 @@ impl Backend for MySql {
         self.queries.load(Ordering::Relaxed)
     }
 
+    fn query_stats(&self) -> Vec<KindStats> {
+        self.stats.snapshot()
+    }
+
     /// Schemas the user may see, without MySQL's own.
     fn schemas(&self) -> Result<Vec<String>> {
+        let _timing = self.stats.start(QueryKind::Schemas);
         let rows = self.rows(
             "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME",
             vec![],
@@ -527,6 +549,7 @@ impl Backend for MySql {
     }
 
     fn schema_exists(&self, schema: &str) -> Result<bool> {
+        let _timing = self.stats.start(QueryKind::Schemas);
         let rows = self.rows(
             "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
             vec![schema.into()],
@@ -534,7 +557,27 @@ impl Backend for MySql {
         Ok(!rows.is_empty())
     }
 
+    fn catalog_version(&self, schema: &str) -> Result<String> {
+        let _timing = self.stats.start(QueryKind::Catalog);
+        let rows = self.rows(
+            "SELECT COUNT(*), COALESCE(CAST(MAX(CREATE_TIME) AS CHAR), ''), \
+               COALESCE(SUM(CRC32(TABLE_NAME)), 0) \
+             FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?",
+            vec![Value::from(schema)],
+        )?;
+        Ok(rows
+            .first()
+            .map(|r| {
+                r.iter()
+                    .map(|v| v.as_sql(true))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default())
+    }
+
     fn load_catalog(&self, schema: &str) -> Result<SchemaCatalog> {
+        let _timing = self.stats.start(QueryKind::Catalog);
         let raw = self.raw_catalog(schema)?;
         Ok(build_catalog(
             schema,
@@ -546,6 +589,8 @@ impl Backend for MySql {
 
     /// Every row of a table with the facts needed to list it and size every file: one query.
     fn list_rows(&self, table: &TableInfo) -> Result<Vec<RowFacts>> {
+        let _slot = self.slots.enter(&qualified(table));
+        let _timing = self.stats.start(QueryKind::Listing);
         let select = RowSelect::new(table);
         let rows = self.rows(&select.sql, vec![])?;
         rows.into_iter()
@@ -555,6 +600,8 @@ impl Backend for MySql {
 
     /// The row with these key values (text, as in folder names), by one point query.
     fn find_row(&self, table: &TableInfo, key: &[String]) -> Result<Option<RowFacts>> {
+        let _slot = self.slots.enter(&qualified(table));
+        let _timing = self.stats.start(QueryKind::Row);
         let select = RowSelect::new(table);
         let (condition, params) = key_condition(table, key);
         let sql = format!("{} WHERE {condition}", select.sql);
@@ -572,6 +619,8 @@ impl Backend for MySql {
         key: &[String],
         column: usize,
     ) -> Result<Option<Vec<u8>>> {
+        let _slot = self.slots.enter(&qualified(table));
+        let _timing = self.stats.start(QueryKind::Value);
         let (condition, params) = key_condition(table, key);
         let sql = format!(
             "SELECT t.{} FROM {} AS t WHERE {condition}",
@@ -590,6 +639,8 @@ impl Backend for MySql {
     /// (the client's `unused()`, but with NOT EXISTS so NULLs in nullable referencing columns
     /// do not hide every object, spec §3.9).
     fn tracked(&self, schema: &str, store: &str, unused_only: bool) -> Result<Vec<Tracked>> {
+        let _slot = self.slots.enter(&format!("{schema}.~external_{store}"));
+        let _timing = self.stats.start(QueryKind::Tracked);
         let tracking = format!("~external_{store}");
         let mut sql = format!(
             "SELECT e.`hash`, e.`size`, e.`attachment_name`, e.`filepath`, \
@@ -656,6 +707,8 @@ impl Backend for MySql {
     /// Whether `~external_<store>` of the schema has a row with this hash (false when the
     /// schema or the tracking table does not exist).
     fn tracking_exists(&self, schema: &str, store: &str, hash: &[u8]) -> Result<bool> {
+        let _slot = self.slots.enter(&format!("{schema}.~external_{store}"));
+        let _timing = self.stats.start(QueryKind::Tracked);
         let sql = format!(
             "SELECT 1 FROM {}.{} WHERE `hash` = ?",
             quote(schema),
@@ -690,6 +743,8 @@ impl Backend for MySql {
         tracking: &[TrackingRow],
         insert: bool,
     ) -> Result<()> {
+        let _slot = self.slots.enter(&qualified(table));
+        let _timing = self.stats.start(QueryKind::Write);
         self.queries.fetch_add(1, Ordering::Relaxed);
         let mut conn = self.pool.get_conn().context("database connection")?;
         let mut tx = conn
@@ -774,6 +829,8 @@ impl Backend for MySql {
         key: &[String],
         column: usize,
     ) -> Result<Option<Option<String>>> {
+        let _slot = self.slots.enter(&qualified(table));
+        let _timing = self.stats.start(QueryKind::Value);
         let (condition, params) = key_condition(table, key);
         let rows = self.rows(
             &format!(
@@ -796,6 +853,8 @@ impl Backend for MySql {
         column: usize,
         fingerprint: &Option<String>,
     ) -> Result<bool> {
+        let _slot = self.slots.enter(&qualified(table));
+        let _timing = self.stats.start(QueryKind::Write);
         self.queries.fetch_add(1, Ordering::Relaxed);
         let (condition, mut params) = key_condition(table, key);
         let name = quote(&table.columns[column].name);
@@ -817,6 +876,7 @@ impl Backend for MySql {
 
     /// Tables whose foreign keys reference `table` (hidden tables excluded).
     fn dependents(&self, schema: &str, table: &str) -> Result<Vec<Dependent>> {
+        let _timing = self.stats.start(QueryKind::Dependents);
         let rows = self.rows(
             "SELECT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_COLUMN_NAME \
              FROM information_schema.KEY_COLUMN_USAGE \
@@ -861,6 +921,7 @@ impl Backend for MySql {
         key: &[String],
         path: &DependencyPath,
     ) -> Result<u64> {
+        let _timing = self.stats.start(QueryKind::Dependents);
         let Some(last) = path.last() else {
             return Ok(0);
         };
@@ -882,6 +943,7 @@ impl Backend for MySql {
         key: &[String],
         steps: &[Vec<Dependent>],
     ) -> Result<Vec<u64>> {
+        let _timing = self.stats.start(QueryKind::Delete);
         self.queries.fetch_add(1, Ordering::Relaxed);
         let mut conn = self.pool.get_conn().context("database connection")?;
         let mut tx = conn
@@ -912,6 +974,8 @@ impl Backend for MySql {
         store: &str,
         hash: &[u8],
     ) -> Result<Option<SavedTracking>> {
+        let _slot = self.slots.enter(&format!("{schema}.~external_{store}"));
+        let _timing = self.stats.start(QueryKind::Delete);
         let tracking = format!("~external_{store}");
         let saved = self.rows(
             &format!(
@@ -954,6 +1018,8 @@ impl Backend for MySql {
 
     /// Puts back a tracking row saved by `delete_unused_tracking`.
     fn restore_tracking(&self, schema: &str, store: &str, saved: SavedTracking) -> Result<()> {
+        let _slot = self.slots.enter(&format!("{schema}.~external_{store}"));
+        let _timing = self.stats.start(QueryKind::Delete);
         self.rows(
             &format!(
                 "INSERT INTO {}.{} (`hash`, `size`, `attachment_name`, `filepath`, `contents_hash`, `timestamp`) \

@@ -17,6 +17,11 @@ pub struct BlobHeads {
 }
 
 impl BlobHeads {
+    /// (known, failed).
+    pub fn len(&self) -> (usize, usize) {
+        (self.known.len(), self.failures.len())
+    }
+
     /// What a listing shows of the blob `hash`.
     pub fn head(&self, hash: &[u8]) -> BlobHead {
         match self.known.get(hash) {

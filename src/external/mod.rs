@@ -163,6 +163,11 @@ impl ExternalObjects {
         }
     }
 
+    /// (heads known, heads that could not be fetched), for stats.
+    pub fn heads_len(&self) -> (usize, usize) {
+        self.heads.lock().unwrap().len()
+    }
+
     /// A blob written through this mount: its head is known without fetching.
     pub fn blob_written(&self, hash: &[u8], shape: BlobShape) {
         self.heads.lock().unwrap().written(hash.to_vec(), shape);

@@ -9,41 +9,107 @@ use std::sync::{Arc, Mutex};
 use super::write::WriteHandle;
 use super::{Handle, Node};
 
-/// Inode numbers for nodes, handed out on first sight and kept for the life of the mount.
-#[derive(Default)]
+/// Inode numbers for nodes. A number is handed out on first sight and stays the node's while
+/// the kernel holds it: each reply that gives the kernel an entry (lookup, create, mkdir, every
+/// READDIRPLUS entry) counts one lookup, `forget` takes them back, and at zero the number and
+/// its node are dropped (a later lookup hands out a new number). Numbers are never reused.
 pub(super) struct Inodes {
     by_node: HashMap<Node, u64>,
-    nodes: Vec<Node>,
+    nodes: HashMap<u64, Known>,
+    next: u64,
+}
+
+struct Known {
+    node: Node,
+    /// Lookups the kernel holds.
+    lookups: u64,
 }
 
 impl Inodes {
     pub fn new() -> Inodes {
-        let mut inodes = Inodes::default();
+        let mut inodes = Inodes {
+            by_node: HashMap::new(),
+            nodes: HashMap::new(),
+            next: super::ROOT_INO,
+        };
         inodes.intern(Node::Root);
         inodes
     }
+
+    /// The node's number, handed out now if it has none (no lookup counted).
     pub fn intern(&mut self, node: Node) -> u64 {
         if let Some(&ino) = self.by_node.get(&node) {
             return ino;
         }
-        self.nodes.push(node.clone());
-        let ino = self.nodes.len() as u64;
+        let ino = self.next;
+        self.next += 1;
+        self.nodes.insert(
+            ino,
+            Known {
+                node: node.clone(),
+                lookups: 0,
+            },
+        );
         self.by_node.insert(node, ino);
         ino
     }
-    pub fn node(&self, ino: u64) -> Option<Node> {
-        self.nodes.get(ino.checked_sub(1)? as usize).cloned()
+
+    /// The node's number, with one more lookup held by the kernel.
+    pub fn looked_up(&mut self, node: Node) -> u64 {
+        let ino = self.intern(node);
+        if let Some(known) = self.nodes.get_mut(&ino) {
+            known.lookups += 1;
+        }
+        ino
     }
+
+    pub fn add_lookup(&mut self, ino: u64) {
+        if let Some(known) = self.nodes.get_mut(&ino) {
+            known.lookups += 1;
+        }
+    }
+
+    pub fn node(&self, ino: u64) -> Option<Node> {
+        self.nodes.get(&ino).map(|k| k.node.clone())
+    }
+
     pub fn find(&self, node: &Node) -> Option<u64> {
         self.by_node.get(node).copied()
     }
+
+    /// The kernel dropped `n` lookups of `ino`; true when none is left (then `drop_unheld` may
+    /// let the number go).
+    pub fn forget(&mut self, ino: u64, n: u64) -> bool {
+        match self.nodes.get_mut(&ino) {
+            Some(known) => {
+                known.lookups = known.lookups.saturating_sub(n);
+                known.lookups == 0
+            }
+            None => false,
+        }
+    }
+
+    /// Drops `ino` if the kernel holds no lookup of it (never the root).
+    pub fn drop_unheld(&mut self, ino: u64) -> bool {
+        if ino == super::ROOT_INO || self.nodes.get(&ino).is_none_or(|k| k.lookups > 0) {
+            return false;
+        }
+        if let Some(known) = self.nodes.remove(&ino) {
+            if self.by_node.get(&known.node) == Some(&ino) {
+                self.by_node.remove(&known.node);
+            }
+        }
+        true
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
     /// `rename`: the inode the kernel moved to a new name now stands for that name.
     pub fn rename(&mut self, ino: u64, to: Node) {
-        if let Some(slot) = ino
-            .checked_sub(1)
-            .and_then(|i| self.nodes.get_mut(i as usize))
-        {
-            let from = std::mem::replace(slot, to.clone());
+        if let Some(known) = self.nodes.get_mut(&ino) {
+            let from = std::mem::replace(&mut known.node, to.clone());
             if self.by_node.get(&from) == Some(&ino) {
                 self.by_node.remove(&from);
             }
@@ -102,13 +168,105 @@ impl Handles {
         self.inodes.lock().unwrap().intern(node)
     }
 
+    /// The inode number of a node given to the kernel in an entry (one more lookup it holds).
+    pub fn looked_up(&self, node: Node) -> u64 {
+        self.inodes.lock().unwrap().looked_up(node)
+    }
+
+    /// One more lookup of `ino` held by the kernel (an entry it was given for a new file).
+    pub fn add_lookup(&self, ino: u64) {
+        self.inodes.lock().unwrap().add_lookup(ino);
+    }
+
+    /// The kernel forgot `n` lookups of `ino`: at zero the number goes, unless a file is being
+    /// written or staged as a temporary under it (those keep their number until they end).
+    /// True when the number went.
+    pub fn forget(&self, ino: u64, n: u64) -> bool {
+        // (Never two of these locks at once: `pinned` first.)
+        let pinned = self.pinned(ino);
+        let mut inodes = self.inodes.lock().unwrap();
+        inodes.forget(ino, n) && !pinned && inodes.drop_unheld(ino)
+    }
+
+    /// Numbers handed out for a listing that the kernel never looked up (plain READDIR, or
+    /// entries past what a READDIRPLUS reply held) go when the listing is closed.
+    /// Returns the numbers that went.
+    pub fn drop_unheld(&self, inos: impl IntoIterator<Item = u64>) -> Vec<u64> {
+        let free: Vec<u64> = inos.into_iter().filter(|&ino| !self.pinned(ino)).collect();
+        let mut inodes = self.inodes.lock().unwrap();
+        free.into_iter()
+            .filter(|&ino| inodes.drop_unheld(ino))
+            .collect()
+    }
+
+    fn pinned(&self, ino: u64) -> bool {
+        self.writing.lock().unwrap().contains_key(&ino)
+            || self.temps.lock().unwrap().contains_key(&ino)
+    }
+
     /// The staging of a temporary file, if `ino` is one.
     pub fn temp(&self, ino: u64) -> Option<(Node, Arc<WriteHandle>)> {
         self.temps.lock().unwrap().get(&ino).cloned()
     }
 
+    /// (inode numbers known, open handles, files being written, temporary files), for stats.
+    pub fn sizes(&self) -> (usize, usize, usize, usize) {
+        (
+            self.inodes.lock().unwrap().len(),
+            self.open.lock().unwrap().len(),
+            self.writing.lock().unwrap().len(),
+            self.temps.lock().unwrap().len(),
+        )
+    }
+
     /// The write under way on `ino`, if any.
     pub fn writing(&self, ino: u64) -> Option<Arc<WriteHandle>> {
         self.writing.lock().unwrap().get(&ino).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(n: u32) -> Node {
+        Node::Row {
+            schema: "s".into(),
+            class: "T".into(),
+            row: format!("id={n}").into(),
+        }
+    }
+
+    #[test]
+    fn a_number_stays_while_the_kernel_holds_it_and_goes_after_forget() {
+        let handles = Handles::default();
+        let ino = handles.looked_up(row(1));
+        assert_eq!(
+            handles.looked_up(row(1)),
+            ino,
+            "the same node, the same number"
+        );
+        assert!(!handles.forget(ino, 1), "one lookup is still held");
+        assert_eq!(handles.node(ino), Some(row(1)));
+        assert!(handles.forget(ino, 1));
+        assert_eq!(handles.node(ino), None);
+        let again = handles.looked_up(row(1));
+        assert_ne!(again, ino, "numbers are never reused");
+        assert_eq!(handles.sizes().0, 2, "the root and row 1");
+        // The root is never forgotten.
+        assert!(!handles.forget(crate::fs::ROOT_INO, 5));
+        assert_eq!(handles.node(crate::fs::ROOT_INO), Some(Node::Root));
+    }
+
+    #[test]
+    fn listed_but_never_looked_up_numbers_go_when_the_listing_closes() {
+        let handles = Handles::default();
+        let listed: Vec<u64> = (0..100).map(|n| handles.intern(row(n))).collect();
+        let kept = handles.looked_up(row(7));
+        let dropped = handles.drop_unheld(listed.iter().copied());
+        assert_eq!(dropped.len(), 99);
+        assert!(!dropped.contains(&kept));
+        assert_eq!(handles.node(kept), Some(row(7)));
+        assert_eq!(handles.sizes().0, 2);
     }
 }

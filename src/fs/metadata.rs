@@ -39,7 +39,7 @@ const MAX_ROWS: usize = 100_000;
 #[derive(Default)]
 pub(super) struct MetadataCache {
     schemas: Mutex<Option<Timed<Arc<Vec<String>>>>>,
-    catalogs: Mutex<HashMap<Arc<str>, Timed<Arc<SchemaCatalog>>>>,
+    catalogs: Mutex<HashMap<Arc<str>, CatalogEntry>>,
     listings: Mutex<HashMap<TableKey, ListingSlot>>,
     /// Rows found by point queries (None: known absent).
     rows: Mutex<HashMap<RowId, Timed<Option<Arc<RowFacts>>>>>,
@@ -50,7 +50,50 @@ fn table_key(schema: &Arc<str>, table: &TableInfo) -> TableKey {
     (schema.clone(), table.class_name.as_str().into())
 }
 
+/// A schema's catalog with its fingerprint (see `Backend::catalog_version`): checked when the
+/// refresh delay has passed (one light query), read again only when it changed or when it is
+/// older than `CATALOG_TRUST`.
+#[derive(Clone)]
+pub(super) struct CatalogEntry {
+    pub catalog: Arc<SchemaCatalog>,
+    pub version: String,
+    pub loaded_at: Instant,
+    pub checked_at: Instant,
+}
+
+/// The longest a catalog is kept without reading it again, whatever its fingerprint says (an
+/// ALTER that keeps the table's creation time is seen by then).
+pub(super) const CATALOG_TRUST: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The shortest time between two checks of a catalog's fingerprint, even with `--refresh 0`
+/// (a new table shows within this).
+pub(super) const CATALOG_CHECK_MIN: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What the metadata cache holds, for `.djfs/stats`.
+pub(super) struct MetadataSizes {
+    pub catalogs: usize,
+    pub listings: usize,
+    pub listed_rows: usize,
+    pub point_rows: usize,
+    pub tracked_listings: usize,
+}
+
 impl MetadataCache {
+    pub fn sizes(&self) -> MetadataSizes {
+        let listings: Vec<ListingSlot> = self.listings.lock().unwrap().values().cloned().collect();
+        let listed_rows = listings
+            .iter()
+            .filter_map(|slot| slot.try_lock().ok()?.as_ref().map(|t| t.value.rows.len()))
+            .sum();
+        MetadataSizes {
+            catalogs: self.catalogs.lock().unwrap().len(),
+            listings: listings.len(),
+            listed_rows,
+            point_rows: self.rows.lock().unwrap().len(),
+            tracked_listings: self.tracked.lock().unwrap().len(),
+        }
+    }
+
     /// The schema list if `fresh`, else `load`ed (under the lock: loaded once at a time).
     pub fn schemas(
         &self,
@@ -69,23 +112,13 @@ impl MetadataCache {
         Ok(list)
     }
 
-    pub fn catalog(
-        &self,
-        schema: &Arc<str>,
-        fresh: impl Fn(Instant) -> bool,
-    ) -> Option<Arc<SchemaCatalog>> {
-        let catalogs = self.catalogs.lock().unwrap();
-        catalogs
-            .get(schema)
-            .filter(|t| fresh(t.at))
-            .map(|t| t.value.clone())
+    /// The catalog of `schema` as last read, if any.
+    pub fn catalog(&self, schema: &Arc<str>) -> Option<CatalogEntry> {
+        self.catalogs.lock().unwrap().get(schema).cloned()
     }
 
-    pub fn put_catalog(&self, schema: &Arc<str>, at: Instant, catalog: Arc<SchemaCatalog>) {
-        self.catalogs
-            .lock()
-            .unwrap()
-            .insert(schema.clone(), Timed { at, value: catalog });
+    pub fn put_catalog(&self, schema: &Arc<str>, entry: CatalogEntry) {
+        self.catalogs.lock().unwrap().insert(schema.clone(), entry);
     }
 
     /// The table's listing slot (made empty on first use).

@@ -32,7 +32,7 @@ use crate::codec::{classify_blob, BlobShape, NpyView};
 use crate::external::{ExternalObjects, WantedHead};
 use crate::namespace::{
     permissions, row_entries, Content, ExternalObject, FileEntry, Node, RowEntry, RowId,
-    Unavailable, EXTERNAL_DIR, UNUSED_DIR,
+    Unavailable, CONTROL_DIR, EXTERNAL_DIR, STATS_FILE, UNUSED_DIR,
 };
 use crate::rowname;
 use crate::source::{ByteSource, InflatingSource, MemorySource, NpyFile};
@@ -88,6 +88,8 @@ pub struct Attr {
 #[derive(Clone, Debug)]
 pub struct DirEntry {
     pub ino: u64,
+    /// What the entry is (its number may go once the listing is closed, see `entry_given`).
+    pub node: Node,
     pub is_dir: bool,
     pub name: String,
     /// The entry's attributes, for READDIRPLUS (so `ls -l` needs no lookup per entry).
@@ -235,7 +237,24 @@ impl Filesystem {
         let name = name.to_str().ok_or(FsError::NotFound)?;
         let child = self.child(&parent, name)?;
         let ino = self.handles.intern(child.clone());
-        self.attr_of(ino, &child)
+        let attr = self.attr_of(ino, &child)?;
+        // The kernel holds the entry now: one lookup (an error reply holds none).
+        self.handles.add_lookup(ino);
+        Ok(attr)
+    }
+
+    /// `forget`: the kernel dropped `n` lookups of `ino`; with none left its number and what is
+    /// kept of it go (memory stays bounded by what the kernel holds).
+    pub fn forget(&self, ino: u64, n: u64) {
+        if self.handles.forget(ino, n) {
+            self.page_cache.forget(ino);
+        }
+    }
+
+    /// A listing entry given to the kernel with its attributes (READDIRPLUS counts as a lookup):
+    /// its inode number, handed out again if it went meanwhile.
+    pub fn entry_given(&self, entry: &DirEntry) -> u64 {
+        self.handles.looked_up(entry.node.clone())
     }
 
     pub fn getattr(&self, ino: u64) -> FsResult<Attr> {
@@ -280,6 +299,7 @@ impl Filesystem {
                 };
                 DirEntry {
                     ino,
+                    node,
                     is_dir: matches!(listed, Listed::Dir | Listed::DirAt(_)),
                     name,
                     attr,
@@ -364,9 +384,15 @@ impl Filesystem {
     }
 
     pub fn release(&self, fh: u64) {
-        let handle = self.handles.close(fh);
-        if let Some(Handle::Write(w)) = handle {
-            self.release_write(&w);
+        match self.handles.close(fh) {
+            Some(Handle::Write(w)) => self.release_write(&w),
+            // Numbers handed out for this listing that the kernel never looked up go now.
+            Some(Handle::Dir(entries)) => {
+                for ino in self.handles.drop_unheld(entries.iter().map(|e| e.ino)) {
+                    self.page_cache.forget(ino);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -437,7 +463,8 @@ impl Filesystem {
             | Node::AttachFile { .. }
             | Node::ExternalObject { .. }
             | Node::Definition { .. }
-            | Node::Diagram { .. } => match self.resolve_entry(node)? {
+            | Node::Diagram { .. }
+            | Node::Stats => match self.resolve_entry(node)? {
                 Resolved::Folder(mtime) => Ok(Attr {
                     mtime,
                     ..self.dir_attr(ino)
@@ -475,7 +502,7 @@ impl Filesystem {
     /// Checks that a folder node still exists.
     fn check_dir(&self, node: &Node) -> FsResult<()> {
         match node {
-            Node::Root => Ok(()),
+            Node::Root | Node::Control => Ok(()),
             Node::Schema(s) => {
                 if self.schema_list()?.iter().any(|x| **x == **s) {
                     Ok(())
@@ -503,14 +530,14 @@ impl Filesystem {
             | Node::AttachFile { .. }
             | Node::ExternalObject { .. }
             | Node::Definition { .. }
-            | Node::Diagram { .. } => match self.resolve_entry(node)? {
+            | Node::Diagram { .. }
+            | Node::Stats => match self.resolve_entry(node)? {
                 Resolved::Folder(_) => Ok(()),
                 Resolved::File(..) => Err(FsError::NotDir),
             },
         }
     }
 
-    /// The child of a folder node by name (checked to exist).
     /// The node `name` in `parent`, by name only (`parent` itself when it is not a folder).
     fn child_name(&self, parent: &Node, name: &str) -> Node {
         parent
@@ -518,6 +545,7 @@ impl Filesystem {
             .unwrap_or_else(|| parent.clone())
     }
 
+    /// The child of a folder node by name (checked to exist).
     fn child(&self, parent: &Node, name: &str) -> FsResult<Node> {
         let child = parent
             .child(name, self.root_schema().as_ref())
@@ -530,7 +558,8 @@ impl Filesystem {
             | Node::AttachFile { .. }
             | Node::ExternalObject { .. }
             | Node::Definition { .. }
-            | Node::Diagram { .. } => {
+            | Node::Diagram { .. }
+            | Node::Stats => {
                 self.resolve_entry(&child)?;
             }
             other => self.check_dir(other)?,
@@ -584,14 +613,19 @@ impl Filesystem {
                 .collect())
         };
         match node {
-            Node::Root => match self.root_schema() {
-                Some(schema) => tables(schema),
-                None => Ok(self
-                    .schema_list()?
-                    .iter()
-                    .map(|s| (Node::Schema(s.as_str().into()), s.clone(), Listed::Dir))
-                    .collect()),
-            },
+            Node::Root => {
+                let mut children = match self.root_schema() {
+                    Some(schema) => tables(schema)?,
+                    None => self
+                        .schema_list()?
+                        .iter()
+                        .map(|s| (Node::Schema(s.as_str().into()), s.clone(), Listed::Dir))
+                        .collect(),
+                };
+                children.push((Node::Control, CONTROL_DIR.into(), Listed::Dir));
+                Ok(children)
+            }
+            Node::Control => Ok(vec![(Node::Stats, STATS_FILE.into(), Listed::File(None))]),
             Node::Schema(schema) => {
                 self.check_dir(node)?;
                 tables(schema.clone())
@@ -633,7 +667,7 @@ impl Filesystem {
                     )
                     .collect())
             }
-            Node::Definition { .. } | Node::Diagram { .. } => Err(FsError::NotDir),
+            Node::Definition { .. } | Node::Diagram { .. } | Node::Stats => Err(FsError::NotDir),
             Node::ExternalRoot { schema } => Ok(self
                 .catalog(schema)?
                 .stores
@@ -864,6 +898,13 @@ impl Filesystem {
                     .ok_or(FsError::NotFound),
                 _ => Err(FsError::NotDir),
             },
+            Node::Stats => Ok(Resolved::File(Box::new(FileTarget {
+                content: Content::Inline(self.stats_text().into_bytes().into()),
+                schema: "".into(),
+                place: node.path(),
+                in_table: None,
+                mtime: SystemTime::now(),
+            }))),
             Node::ExternalObject {
                 schema,
                 store,
@@ -1036,6 +1077,55 @@ impl Filesystem {
         Ok(listing)
     }
 
+    /// `.djfs/stats`: what this mount asked of its database, by kind, and what its caches hold.
+    fn stats_text(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let _ = writeln!(out, "database statements: {}", self.db.query_count());
+        let _ = writeln!(out, "queries by kind (count, total ms, mean ms):");
+        for k in self.db.query_stats() {
+            let total = k.total.as_secs_f64() * 1000.0;
+            let mean = if k.count > 0 {
+                total / k.count as f64
+            } else {
+                0.0
+            };
+            let _ = writeln!(
+                out,
+                "  {:<16} {:>9} {:>12.1} {:>9.2}",
+                k.kind.name(),
+                k.count,
+                total,
+                mean
+            );
+        }
+        let m = self.metadata.sizes();
+        let (inodes, open, writing, temps) = self.handles.sizes();
+        let (heads, head_failures) = self.external.heads_len();
+        let (renderings, rendered_bytes) = self.rendered.size();
+        let _ = writeln!(out, "caches:");
+        let _ = writeln!(out, "  catalogs         {}", m.catalogs);
+        let _ = writeln!(
+            out,
+            "  listings         {} ({} rows)",
+            m.listings, m.listed_rows
+        );
+        let _ = writeln!(out, "  point rows       {}", m.point_rows);
+        let _ = writeln!(out, "  tracked listings {}", m.tracked_listings);
+        let _ = writeln!(out, "  blob heads       {heads} ({head_failures} failed)");
+        let _ = writeln!(
+            out,
+            "  renderings       {renderings} ({rendered_bytes} bytes)"
+        );
+        let _ = writeln!(out, "  value times      {}", self.mtimes.len());
+        let _ = writeln!(out, "  inodes           {inodes}");
+        let _ = writeln!(
+            out,
+            "  open handles     {open} ({writing} being written, {temps} temporary)"
+        );
+        out
+    }
+
     // ----- cached database views -----
 
     fn schema_list(&self) -> FsResult<Arc<Vec<String>>> {
@@ -1052,20 +1142,55 @@ impl Filesystem {
         )
     }
 
+    /// A schema's catalog. It has a clock of its own: its fingerprint is checked once the refresh
+    /// delay has passed (at most every `CATALOG_CHECK_MIN`), and the three catalog queries run
+    /// again only when the fingerprint changed (a table made, dropped or rebuilt) or the catalog
+    /// is older than `CATALOG_TRUST`.
     fn catalog(&self, schema: &Arc<str>) -> FsResult<Arc<SchemaCatalog>> {
-        if let Some(catalog) = self.metadata.catalog(schema, |at| self.fresh(at)) {
-            return Ok(catalog);
+        let now = self.clock.now();
+        let check_every = self.opts.refresh.max(metadata::CATALOG_CHECK_MIN);
+        let known = self.metadata.catalog(schema);
+        if let Some(entry) = &known {
+            if now.saturating_duration_since(entry.checked_at) < check_every {
+                return Ok(entry.catalog.clone());
+            }
         }
         if self.root_schema().is_none() && !self.schema_list()?.iter().any(|s| **s == **schema) {
             return Err(FsError::NotFound);
+        }
+        let version = self
+            .db
+            .catalog_version(schema)
+            .map_err(|e| db_error(&format!("checking the tables of schema {schema}"), e))?;
+        if let Some(entry) = known {
+            if entry.version == version
+                && now.saturating_duration_since(entry.loaded_at) < metadata::CATALOG_TRUST
+            {
+                let catalog = entry.catalog.clone();
+                self.metadata.put_catalog(
+                    schema,
+                    metadata::CatalogEntry {
+                        checked_at: now,
+                        ..entry
+                    },
+                );
+                return Ok(catalog);
+            }
         }
         let catalog = Arc::new(
             self.db
                 .load_catalog(schema)
                 .map_err(|e| db_error(&format!("reading the tables of schema {schema}"), e))?,
         );
-        self.metadata
-            .put_catalog(schema, self.clock.now(), catalog.clone());
+        self.metadata.put_catalog(
+            schema,
+            metadata::CatalogEntry {
+                catalog: catalog.clone(),
+                version,
+                loaded_at: now,
+                checked_at: now,
+            },
+        );
         Ok(catalog)
     }
 

@@ -25,6 +25,11 @@ impl ValueTimes {
         }
     }
 
+    /// How many values' times are kept, for stats.
+    pub fn len(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+
     /// The mtime of column `column` of `row`, whose value is `fact` stamped `stamp`.
     pub fn of(&self, row: &RowId, column: usize, stamp: &Stamp, fact: Option<&Fact>) -> SystemTime {
         if let Stamp::Time(t) = stamp {

@@ -53,6 +53,13 @@ impl PageCachePolicy {
         }
     }
 
+    /// The kernel forgot `ino`: nothing is kept of it.
+    pub fn forget(&self, ino: u64) {
+        self.opened_content.lock().unwrap().remove(&ino);
+        self.told_sizes.lock().unwrap().remove(&ino);
+        self.written_at.lock().unwrap().remove(&ino);
+    }
+
     /// The kernel was told that `ino` has `size` bytes.
     pub fn told(&self, ino: u64, size: u64) {
         self.told_sizes.lock().unwrap().insert(ino, size);

@@ -21,6 +21,12 @@ struct Renderings {
 }
 
 impl RenderedViews {
+    /// (renderings kept, their bytes), for stats.
+    pub fn size(&self) -> (usize, usize) {
+        let inner = self.inner.lock().unwrap();
+        (inner.entries.len(), inner.bytes)
+    }
+
     /// A rendering made at a time `fresh` accepts (external ones: any time).
     pub fn get(
         &self,

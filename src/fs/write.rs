@@ -285,6 +285,8 @@ impl super::Filesystem {
         let name = name.to_str().ok_or(FsError::Invalid)?;
         let (ino, handle) = self.start_write(&parent, name, true)?;
         let fh = self.new_handle(Handle::Write(handle));
+        // The kernel holds the new entry: one lookup.
+        self.handles.add_lookup(ino);
         Ok((self.writing_attr(ino, 0), fh))
     }
 
@@ -760,6 +762,13 @@ impl super::Filesystem {
     /// `mkdir` in a table folder: a new row, inserted once its required attributes are written
     /// (at once when the key is all it needs).
     pub fn mkdir(&self, parent: u64, name: &OsStr) -> FsResult<Attr> {
+        let attr = self.make_dir(parent, name)?;
+        // The kernel holds the new entry: one lookup.
+        self.handles.add_lookup(attr.ino);
+        Ok(attr)
+    }
+
+    fn make_dir(&self, parent: u64, name: &OsStr) -> FsResult<Attr> {
         self.check_writable()?;
         let parent = self.node(parent)?;
         let name = name.to_str().ok_or(FsError::Invalid)?;

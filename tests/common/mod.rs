@@ -295,3 +295,31 @@ pub fn db_conn() -> mysql::Conn {
         .prefer_socket(false);
     mysql::Conn::new(opts).unwrap()
 }
+
+/// Established TCP connections of process `pid` to the database port (from /proc).
+pub fn database_connections(pid: u32) -> usize {
+    let port = env()
+        .db_host
+        .rsplit_once(':')
+        .map_or(3306, |(_, p)| p.parse::<u16>().unwrap());
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+        })
+        .collect();
+    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap()
+        + &std::fs::read_to_string("/proc/net/tcp6").unwrap_or_default();
+    tcp.lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 9
+                && f[3] == "01"
+                && f[2].ends_with(&format!(":{port:04X}"))
+                && inodes.contains(f[9])
+        })
+        .count()
+}

@@ -1,0 +1,164 @@
+//! Scale (issue 14): a mount's share of a shared database server, and what it tells about it.
+//! On a schema the real client made (tests/python/make_scale.py).
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{database_connections, Mount};
+
+const ROWS: usize = 2000;
+
+fn scale_schema(schema: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("dj_config.json");
+    let e = common::env();
+    common::run_ok(
+        std::process::Command::new(&e.python)
+            .arg(e.repo.join("tests/python/make_scale.py"))
+            .arg(schema)
+            .arg("--config-out")
+            .arg(&config)
+            .arg("--rows")
+            .arg(ROWS.to_string())
+            .env("DJFS_LOCAL_STORE", dir.path().join("local")),
+    );
+    (dir, config)
+}
+
+/// Eight threads reading every row's files with `--refresh 0` (each read asks the server) use at
+/// most the default budget of 4 connections, every read returns what the client inserted, and
+/// `.djfs/stats` counts the questions by kind.
+#[test]
+fn eight_readers_stay_within_the_connection_budget() {
+    let schema = "djfs_scale_budget";
+    let (_dir, config) = scale_schema(schema);
+    let mount = Mount::new(&config, Some(schema), &["--refresh", "0"]);
+    let pid = mount.daemon_pid().unwrap();
+    let table = mount.path.join("Reading");
+    let done = Arc::new(AtomicBool::new(false));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let sampler = {
+        let (done, peak) = (done.clone(), peak.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                peak.fetch_max(database_connections(pid), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let readers: Vec<_> = (0..8)
+        .map(|t| {
+            let table = table.clone();
+            std::thread::spawn(move || {
+                // Each thread reads its eighth of the rows.
+                let mut read = 0;
+                for i in (t * ROWS / 8)..((t + 1) * ROWS / 8) {
+                    let row = table.join(format!("reading_id={i}"));
+                    let label = std::fs::read_to_string(row.join("label")).unwrap();
+                    assert_eq!(label, format!("reading {i}\n"));
+                    let day = std::fs::read_to_string(row.join("day")).unwrap();
+                    assert_eq!(day.len(), "2020-01-01\n".len(), "{day:?}");
+                    read += 2;
+                }
+                read
+            })
+        })
+        .collect();
+    let read: usize = readers.into_iter().map(|r| r.join().unwrap()).sum();
+    done.store(true, Ordering::Relaxed);
+    sampler.join().unwrap();
+    assert_eq!(read, ROWS * 2);
+    let peak = peak.load(Ordering::Relaxed);
+    assert!(
+        (1..=4).contains(&peak),
+        "the mount held {peak} database connections at once (budget 4)"
+    );
+
+    let stats = std::fs::read_to_string(mount.path.join(".djfs/stats")).unwrap();
+    let count = |kind: &str| -> u64 {
+        stats
+            .lines()
+            .find(|l| l.trim_start().starts_with(kind))
+            .and_then(|l| {
+                l.trim_start()[kind.len()..]
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("no {kind:?} line in:\n{stats}"))
+    };
+    // Every file read asked the server for its row (point query) or the table's listing.
+    assert!(count("row") + count("listing") >= 1, "{stats}");
+    assert!(count("catalog") >= 1, "{stats}");
+    let statements: u64 = stats
+        .lines()
+        .find_map(|l| l.strip_prefix("database statements: ")?.parse().ok())
+        .unwrap();
+    assert!(statements >= count("row") + count("listing"), "{stats}");
+    assert!(stats.contains("inodes"), "{stats}");
+    // The stats file is listed at the root's hidden folder.
+    let names: Vec<String> = std::fs::read_dir(mount.path.join(".djfs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["stats"]);
+}
+
+/// The inode count of `.djfs/stats`.
+fn inodes(mount: &Mount) -> u64 {
+    let stats = std::fs::read_to_string(mount.path.join(".djfs/stats")).unwrap();
+    stats
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("inodes")?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no inodes line in:\n{stats}"))
+}
+
+/// `find` over the table makes the mount hand out an inode number per file; once the kernel
+/// drops its cached entries (here: `drop_caches`) it forgets them, and the mount lets them go.
+/// Walked again, the table takes the same room again, not twice.
+#[test]
+fn forgotten_inodes_are_let_go_and_a_rewalk_reuses_the_room() {
+    let schema = "djfs_scale_forget";
+    let (_dir, config) = scale_schema(schema);
+    let mount = Mount::new(&config, Some(schema), &[]);
+    let walk = || {
+        let out = std::process::Command::new("find")
+            .arg(mount.path.join("Reading"))
+            .args(["-printf", "%s\n"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        // The table folder, a `.definition`, and per row its folder and 4 files.
+        assert_eq!(
+            out.stdout.iter().filter(|&&b| b == b'\n').count(),
+            2 + ROWS * 5
+        );
+    };
+    let drop_kernel_caches = || {
+        std::fs::write("/proc/sys/vm/drop_caches", "2").expect("drop_caches (tests run as root)");
+    };
+    walk();
+    let walked = inodes(&mount);
+    assert!(walked > ROWS as u64 * 5, "{walked} inodes after a walk");
+    drop_kernel_caches();
+    assert!(
+        common::eventually(Duration::from_secs(10), || inodes(&mount) < 50),
+        "still {} inodes after the kernel dropped its entries",
+        inodes(&mount)
+    );
+    walk();
+    let rewalked = inodes(&mount);
+    assert!(
+        rewalked <= walked + 10,
+        "{rewalked} inodes after the second walk, {walked} after the first"
+    );
+    drop_kernel_caches();
+    assert!(common::eventually(Duration::from_secs(10), || inodes(
+        &mount
+    ) < 50));
+}
