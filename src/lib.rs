@@ -7,6 +7,7 @@
 //! `fuse` + `mount` (the thin kernel adapter and the mount command).
 
 pub mod backend;
+pub mod cache;
 pub mod catalog;
 pub mod codec;
 pub mod config;

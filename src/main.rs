@@ -147,6 +147,10 @@ struct MountCli {
     /// are closed after a minute
     #[arg(long, default_value_t = djfs::backend::mysql::DEFAULT_CONNECTIONS, value_name = "N")]
     db_connections: usize,
+    /// About how many MiB of memory the mount's caches may hold together (listings, rows,
+    /// blob heads, renderings, value times); the least recently used go first
+    #[arg(long, default_value_t = djfs::fs::DEFAULT_CACHE_MIB, value_name = "MIB")]
+    cache_mib: usize,
     /// Removing a row folder also deletes the rows of other tables that depend on it
     #[arg(long)]
     cascade_delete: bool,
@@ -367,6 +371,7 @@ fn main() -> ExitCode {
         refresh: Duration::from_secs_f64(m.refresh),
         threads: m.threads,
         db_connections: m.db_connections,
+        cache_mib: m.cache_mib,
         cascade_delete: m.cascade_delete,
     };
     let ready_fd = m.ready_fd;

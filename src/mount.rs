@@ -34,6 +34,8 @@ pub struct MountArgs {
     pub threads: usize,
     /// At most this many database connections at once.
     pub db_connections: usize,
+    /// About how many MiB the caches may hold together.
+    pub cache_mib: usize,
     pub cascade_delete: bool,
 }
 
@@ -219,6 +221,7 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
             uid: unsafe { libc::getuid() },
             gid: unsafe { libc::getgid() },
             cascade_delete: args.cascade_delete,
+            cache_bytes: args.cache_mib << 20,
         },
     ));
     // Staging folders of djfs processes that are gone (crashed): their journals are settled

@@ -38,6 +38,7 @@ fn core_with(refresh: Duration, read_only: bool) -> Filesystem {
             uid: 0,
             gid: 0,
             cascade_delete: false,
+            cache_bytes: djfs::fs::DEFAULT_CACHE_MIB << 20,
         },
     )
 }
@@ -209,6 +210,7 @@ fn external_core() -> (Filesystem, tempfile::TempDir) {
             uid: 0,
             gid: 0,
             cascade_delete: false,
+            cache_bytes: djfs::fs::DEFAULT_CACHE_MIB << 20,
         },
     );
     (fs, dir)

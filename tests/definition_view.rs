@@ -327,6 +327,7 @@ fn views_need_no_query_after_the_catalog() {
             uid: 0,
             gid: 0,
             cascade_delete: false,
+            cache_bytes: djfs::fs::DEFAULT_CACHE_MIB << 20,
         },
     );
     let read = |ino: u64| -> String {

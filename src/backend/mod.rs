@@ -67,6 +67,48 @@ pub struct RowFacts {
     pub stamps: Vec<Stamp>,
 }
 
+impl RowFacts {
+    /// About how many bytes this row takes in memory (for the caches' byte budgets).
+    pub fn approx_bytes(&self) -> usize {
+        let strings: usize = self.key.iter().map(|k| k.len() + 24).sum::<usize>()
+            + self.folder.len()
+            + self.full_name.len();
+        let values: usize = self
+            .values
+            .iter()
+            .map(|v| {
+                48 + match v {
+                    Fact::Bytes(b) => b.len(),
+                    Fact::Blob { head, .. } => head.len(),
+                    Fact::Attach { name, .. } => name.len(),
+                    Fact::External {
+                        hash,
+                        attachment_name,
+                        filepath,
+                        ..
+                    } => {
+                        hash.len()
+                            + attachment_name.as_ref().map_or(0, |n| n.len())
+                            + filepath.as_ref().map_or(0, |p| p.len())
+                    }
+                    Fact::Null | Fact::BadAttach => 0,
+                }
+            })
+            .sum();
+        let stamps: usize = self
+            .stamps
+            .iter()
+            .map(|s| {
+                32 + match s {
+                    Stamp::Digest(d) => d.len(),
+                    _ => 0,
+                }
+            })
+            .sum();
+        120 + strings + values + stamps
+    }
+}
+
 /// What dates a value: an external object's tracking `timestamp` (seconds since the epoch), or
 /// a digest of an in-table blob or attachment computed by the server (MD5 of the value; of its
 /// length, first and last KiB above 1 MiB, so listing never hashes large values whole).

@@ -560,9 +560,12 @@ impl Backend for MySql {
     fn catalog_version(&self, schema: &str) -> Result<String> {
         let _timing = self.stats.start(QueryKind::Catalog);
         let rows = self.rows(
-            "SELECT COUNT(*), COALESCE(CAST(MAX(CREATE_TIME) AS CHAR), ''), \
-               COALESCE(SUM(CRC32(TABLE_NAME)), 0) \
-             FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?",
+            // Columns only (their names and types): information_schema answers these from the
+            // table definitions, without opening tables another client may have locked.
+            "SELECT COUNT(*), COUNT(DISTINCT TABLE_NAME), \
+               COALESCE(SUM(CRC32(CONCAT_WS(' ', TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, \
+                 IS_NULLABLE, COLUMN_KEY))), 0) \
+             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ?",
             vec![Value::from(schema)],
         )?;
         Ok(rows

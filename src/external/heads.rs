@@ -6,25 +6,39 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use crate::cache::ByteLru;
 use crate::codec::{classify_blob, BlobShape};
 use crate::namespace::BlobHead;
 
-#[derive(Default)]
 pub struct BlobHeads {
-    known: HashMap<Vec<u8>, BlobHead>,
+    /// Bounded by bytes: a head dropped is fetched again when a listing needs it.
+    known: ByteLru<Vec<u8>, BlobHead>,
     /// Why a head could not be fetched, and when.
     failures: HashMap<Vec<u8>, (Instant, String)>,
 }
 
 impl BlobHeads {
+    pub fn new(budget: usize) -> BlobHeads {
+        BlobHeads {
+            known: ByteLru::new(budget),
+            failures: HashMap::new(),
+        }
+    }
+
+    fn put(&mut self, hash: Vec<u8>, head: BlobHead) {
+        // A shape is a few numbers; a corrupt head's reason a line of text.
+        let bytes = 128 + hash.len();
+        self.known.put(hash, head, bytes);
+    }
+
     /// (known, failed).
     pub fn len(&self) -> (usize, usize) {
         (self.known.len(), self.failures.len())
     }
 
     /// What a listing shows of the blob `hash`.
-    pub fn head(&self, hash: &[u8]) -> BlobHead {
-        match self.known.get(hash) {
+    pub fn head(&mut self, hash: &[u8]) -> BlobHead {
+        match self.known.get(&hash.to_vec()) {
             Some(head) => head.clone(),
             None => BlobHead::Unavailable(
                 self.failures
@@ -37,7 +51,8 @@ impl BlobHeads {
 
     /// Whether the head of `hash` should be fetched: unknown, and not failed lately (`fresh`).
     pub fn wanted(&self, hash: &[u8], fresh: impl Fn(Instant) -> bool) -> bool {
-        !self.known.contains_key(hash) && !self.failures.get(hash).is_some_and(|(at, _)| fresh(*at))
+        self.known.peek(hash).is_none()
+            && !self.failures.get(hash).is_some_and(|(at, _)| fresh(*at))
     }
 
     /// The first bytes of a blob of `size` bytes were fetched (or why not).
@@ -49,7 +64,7 @@ impl BlobHeads {
                     Err(e) => BlobHead::Corrupt(e.to_string()),
                 };
                 self.failures.remove(&hash);
-                self.known.insert(hash, head);
+                self.put(hash, head);
             }
             Err(reason) => {
                 self.failures.insert(hash, (at, reason));
@@ -59,6 +74,6 @@ impl BlobHeads {
 
     /// A blob written through this mount: its head is known without fetching.
     pub fn written(&mut self, hash: Vec<u8>, shape: BlobShape) {
-        self.known.insert(hash, BlobHead::Known(shape));
+        self.put(hash, BlobHead::Known(shape));
     }
 }

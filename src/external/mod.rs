@@ -36,10 +36,11 @@ pub struct ExternalObjects {
 }
 
 impl ExternalObjects {
-    pub fn new(stores: Arc<Stores>) -> ExternalObjects {
+    /// `heads_budget`: about how many bytes of blob heads are kept.
+    pub fn new(stores: Arc<Stores>, heads_budget: usize) -> ExternalObjects {
         ExternalObjects {
             stores,
-            heads: Default::default(),
+            heads: Mutex::new(BlobHeads::new(heads_budget)),
         }
     }
 

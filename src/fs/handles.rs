@@ -2,7 +2,7 @@
 //! written (their staged bytes, by inode) and temporary files (the temp half of temp-then-rename
 //! saves). Reads look a handle up; writes add and end them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -12,12 +12,21 @@ use super::{Handle, Node};
 /// Inode numbers for nodes. A number is handed out on first sight and stays the node's while
 /// the kernel holds it: each reply that gives the kernel an entry (lookup, create, mkdir, every
 /// READDIRPLUS entry) counts one lookup, `forget` takes them back, and at zero the number and
-/// its node are dropped (a later lookup hands out a new number). Numbers are never reused.
+/// its node are dropped (a later lookup hands out a new number). Numbers handed out that the
+/// kernel never held (a plain READDIR's) are kept for the latest `MAX_UNHELD` of them, so a
+/// listing and the lookups after it agree. Numbers are never reused.
 pub(super) struct Inodes {
     by_node: HashMap<Node, u64>,
     nodes: HashMap<u64, Known>,
     next: u64,
+    /// Numbers handed out without a lookup, oldest first (some may have been looked up since).
+    unheld: VecDeque<u64>,
+    /// Numbers dropped since the owner last asked (`take_dropped`).
+    dropped: Vec<u64>,
 }
+
+/// How many numbers the kernel never held are kept (a few hundred bytes each).
+const MAX_UNHELD: usize = 65_536;
 
 struct Known {
     node: Node,
@@ -31,6 +40,8 @@ impl Inodes {
             by_node: HashMap::new(),
             nodes: HashMap::new(),
             next: super::ROOT_INO,
+            unheld: VecDeque::new(),
+            dropped: Vec::new(),
         };
         inodes.intern(Node::Root);
         inodes
@@ -51,6 +62,12 @@ impl Inodes {
             },
         );
         self.by_node.insert(node, ino);
+        self.unheld.push_back(ino);
+        while self.unheld.len() > MAX_UNHELD {
+            if let Some(old) = self.unheld.pop_front() {
+                self.drop_unheld(old);
+            }
+        }
         ino
     }
 
@@ -99,6 +116,7 @@ impl Inodes {
                 self.by_node.remove(&known.node);
             }
         }
+        self.dropped.push(ino);
         true
     }
 
@@ -188,15 +206,9 @@ impl Handles {
         inodes.forget(ino, n) && !pinned && inodes.drop_unheld(ino)
     }
 
-    /// Numbers handed out for a listing that the kernel never looked up (plain READDIR, or
-    /// entries past what a READDIRPLUS reply held) go when the listing is closed.
-    /// Returns the numbers that went.
-    pub fn drop_unheld(&self, inos: impl IntoIterator<Item = u64>) -> Vec<u64> {
-        let free: Vec<u64> = inos.into_iter().filter(|&ino| !self.pinned(ino)).collect();
-        let mut inodes = self.inodes.lock().unwrap();
-        free.into_iter()
-            .filter(|&ino| inodes.drop_unheld(ino))
-            .collect()
+    /// The numbers dropped since the last call (what is kept of them elsewhere can go).
+    pub fn take_dropped(&self) -> Vec<u64> {
+        std::mem::take(&mut self.inodes.lock().unwrap().dropped)
     }
 
     fn pinned(&self, ino: u64) -> bool {
@@ -259,14 +271,19 @@ mod tests {
     }
 
     #[test]
-    fn listed_but_never_looked_up_numbers_go_when_the_listing_closes() {
+    fn numbers_the_kernel_never_held_are_kept_for_the_latest_only() {
         let handles = Handles::default();
-        let listed: Vec<u64> = (0..100).map(|n| handles.intern(row(n))).collect();
-        let kept = handles.looked_up(row(7));
-        let dropped = handles.drop_unheld(listed.iter().copied());
-        assert_eq!(dropped.len(), 99);
-        assert!(!dropped.contains(&kept));
-        assert_eq!(handles.node(kept), Some(row(7)));
-        assert_eq!(handles.sizes().0, 2);
+        let kept = handles.looked_up(row(0));
+        let listed: Vec<u64> = (1..=MAX_UNHELD as u32 + 100)
+            .map(|n| handles.intern(row(n)))
+            .collect();
+        // The oldest 100 unheld went (row 0 was looked up: it stays); the latest are kept.
+        assert_eq!(handles.node(kept), Some(row(0)));
+        assert_eq!(handles.node(listed[0]), None);
+        assert_eq!(handles.node(listed[99]), None);
+        assert_eq!(handles.node(listed[100]), Some(row(101)));
+        assert_eq!(handles.sizes().0, MAX_UNHELD + 2);
+        assert_eq!(handles.take_dropped().len(), 100);
+        assert!(handles.take_dropped().is_empty());
     }
 }

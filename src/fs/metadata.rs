@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use super::{FsResult, Timed};
 use crate::backend::{RowFacts, Tracked};
+use crate::cache::ByteLru;
 use crate::catalog::{SchemaCatalog, TableInfo};
 use crate::namespace::RowId;
 
@@ -33,16 +34,15 @@ pub(super) type ListingSlot = Arc<Mutex<Option<Timed<Arc<Listing>>>>>;
 /// (schema, store, only unused)
 pub(super) type TrackedKey = (Arc<str>, Arc<str>, bool);
 
-/// Point-query results are dropped once there are more than this many (the stale ones first).
-const MAX_ROWS: usize = 100_000;
-
-#[derive(Default)]
 pub(super) struct MetadataCache {
     schemas: Mutex<Option<Timed<Arc<Vec<String>>>>>,
     catalogs: Mutex<HashMap<Arc<str>, CatalogEntry>>,
     listings: Mutex<HashMap<TableKey, ListingSlot>>,
-    /// Rows found by point queries (None: known absent).
-    rows: Mutex<HashMap<RowId, Timed<Option<Arc<RowFacts>>>>>,
+    /// The bytes of each table's listing, least recently listed first: over its budget, the
+    /// oldest listings are dropped (read again when needed).
+    listing_bytes: Mutex<ByteLru<TableKey, ()>>,
+    /// Rows found by point queries (None: known absent), bounded by bytes.
+    rows: Mutex<ByteLru<RowId, Timed<Option<Arc<RowFacts>>>>>,
     tracked: Mutex<HashMap<TrackedKey, Timed<Arc<TrackedListing>>>>,
 }
 
@@ -61,8 +61,8 @@ pub(super) struct CatalogEntry {
     pub checked_at: Instant,
 }
 
-/// The longest a catalog is kept without reading it again, whatever its fingerprint says (an
-/// ALTER that keeps the table's creation time is seen by then).
+/// The longest a catalog is kept without reading it again, whatever its fingerprint says (a
+/// change the fingerprint misses, such as a comment or a foreign key, is seen by then).
 pub(super) const CATALOG_TRUST: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The shortest time between two checks of a catalog's fingerprint, even with `--refresh 0`
@@ -74,11 +74,43 @@ pub(super) struct MetadataSizes {
     pub catalogs: usize,
     pub listings: usize,
     pub listed_rows: usize,
+    pub listing_bytes: usize,
     pub point_rows: usize,
+    pub point_row_bytes: usize,
     pub tracked_listings: usize,
 }
 
 impl MetadataCache {
+    /// A cache holding at most about `listings` bytes of table listings and `rows` bytes of
+    /// point-query rows.
+    pub fn new(listings: usize, rows: usize) -> MetadataCache {
+        MetadataCache {
+            schemas: Default::default(),
+            catalogs: Default::default(),
+            listings: Default::default(),
+            listing_bytes: Mutex::new(ByteLru::new(listings)),
+            rows: Mutex::new(ByteLru::new(rows)),
+            tracked: Default::default(),
+        }
+    }
+
+    /// A table's listing was read (`bytes` of it): listings past the budget, least recently
+    /// read first, are dropped.
+    pub fn listed(&self, schema: &Arc<str>, table: &TableInfo, bytes: usize) {
+        let dropped = self
+            .listing_bytes
+            .lock()
+            .unwrap()
+            .put(table_key(schema, table), (), bytes);
+        if !dropped.is_empty() {
+            let mut listings = self.listings.lock().unwrap();
+            for (key, ()) in dropped {
+                tracing::debug!(table = %key.1, "listing dropped from the cache");
+                listings.remove(&key);
+            }
+        }
+    }
+
     pub fn sizes(&self) -> MetadataSizes {
         let listings: Vec<ListingSlot> = self.listings.lock().unwrap().values().cloned().collect();
         let listed_rows = listings
@@ -89,7 +121,9 @@ impl MetadataCache {
             catalogs: self.catalogs.lock().unwrap().len(),
             listings: listings.len(),
             listed_rows,
+            listing_bytes: self.listing_bytes.lock().unwrap().bytes(),
             point_rows: self.rows.lock().unwrap().len(),
+            point_row_bytes: self.rows.lock().unwrap().bytes(),
             tracked_listings: self.tracked.lock().unwrap().len(),
         }
     }
@@ -149,24 +183,18 @@ impl MetadataCache {
         key: &RowId,
         fresh: impl Fn(Instant) -> bool,
     ) -> Option<Option<Arc<RowFacts>>> {
-        let rows = self.rows.lock().unwrap();
+        let mut rows = self.rows.lock().unwrap();
         rows.get(key)
             .filter(|t| fresh(t.at))
             .map(|t| t.value.clone())
     }
 
-    pub fn put_row(
-        &self,
-        key: RowId,
-        at: Instant,
-        found: Option<Arc<RowFacts>>,
-        fresh: impl Fn(Instant) -> bool,
-    ) {
-        let mut rows = self.rows.lock().unwrap();
-        if rows.len() > MAX_ROWS {
-            rows.retain(|_, t| fresh(t.at));
-        }
-        rows.insert(key, Timed { at, value: found });
+    pub fn put_row(&self, key: RowId, at: Instant, found: Option<Arc<RowFacts>>) {
+        let bytes = found.as_ref().map_or(64, |r| r.approx_bytes()) + key.folder.len();
+        self.rows
+            .lock()
+            .unwrap()
+            .put(key, Timed { at, value: found }, bytes);
     }
 
     pub fn tracked(
@@ -200,9 +228,11 @@ impl MetadataCache {
         if let Some(slot) = slot {
             *slot.lock().unwrap() = None;
         }
-        self.rows.lock().unwrap().retain(|r, _| {
-            !(r.schema == *schema && *r.class == *table.class_name && *r.folder == *folder)
-        });
+        self.rows.lock().unwrap().remove(&RowId::new(
+            schema.clone(),
+            table.class_name.as_str(),
+            folder,
+        ));
         self.forget_tracked(schema);
     }
 

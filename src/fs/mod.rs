@@ -32,7 +32,7 @@ use crate::codec::{classify_blob, BlobShape, NpyView};
 use crate::external::{ExternalObjects, WantedHead};
 use crate::namespace::{
     permissions, row_entries, Content, ExternalObject, FileEntry, Node, RowEntry, RowId,
-    Unavailable, CONTROL_DIR, EXTERNAL_DIR, STATS_FILE, UNUSED_DIR,
+    Unavailable, EXTERNAL_DIR, STATS_FILE, UNUSED_DIR,
 };
 use crate::rowname;
 use crate::source::{ByteSource, InflatingSource, MemorySource, NpyFile};
@@ -59,6 +59,32 @@ pub struct FsOptions {
     pub gid: u32,
     /// `rmdir` of a row also deletes the rows of other tables that depend on it.
     pub cascade_delete: bool,
+    /// About how many bytes the caches may hold together (`--cache-mib`); see `CacheBudget`.
+    pub cache_bytes: usize,
+}
+
+/// The default of `--cache-mib`.
+pub const DEFAULT_CACHE_MIB: usize = 128;
+
+/// How `FsOptions::cache_bytes` is shared among the caches.
+struct CacheBudget {
+    listings: usize,
+    rows: usize,
+    value_times: usize,
+    heads: usize,
+    renderings: usize,
+}
+
+impl CacheBudget {
+    fn of(total: usize) -> CacheBudget {
+        CacheBudget {
+            listings: total / 100 * 55,
+            rows: total / 100 * 15,
+            value_times: total / 100 * 10,
+            heads: total / 100 * 5,
+            renderings: total / 100 * 15,
+        }
+    }
 }
 
 /// A failure of the mount's own files (staging, cache files), with its cause; ENOSPC stays
@@ -182,17 +208,18 @@ impl Filesystem {
     ) -> Filesystem {
         // A private staging folder that also holds the upload journal (see crate::staging).
         let staging_dir = crate::staging::setup(&stores);
+        let budget = CacheBudget::of(opts.cache_bytes);
         let mounted_at = SystemTime::now();
         Filesystem {
             staging_dir,
             edits: Default::default(),
-            metadata: Default::default(),
+            metadata: metadata::MetadataCache::new(budget.listings, budget.rows),
             page_cache: Default::default(),
-            mtimes: mtimes::ValueTimes::new(mounted_at),
+            mtimes: mtimes::ValueTimes::new(mounted_at, budget.value_times),
             clock,
             db,
-            external: ExternalObjects::new(stores),
-            rendered: Default::default(),
+            external: ExternalObjects::new(stores, budget.heads),
+            rendered: rendered::RenderedViews::new(budget.renderings),
             opts,
             mounted_at,
             handles: Default::default(),
@@ -246,7 +273,13 @@ impl Filesystem {
     /// `forget`: the kernel dropped `n` lookups of `ino`; with none left its number and what is
     /// kept of it go (memory stays bounded by what the kernel holds).
     pub fn forget(&self, ino: u64, n: u64) {
-        if self.handles.forget(ino, n) {
+        self.handles.forget(ino, n);
+        self.forget_dropped();
+    }
+
+    /// What the page cache policy kept of inode numbers that went.
+    fn forget_dropped(&self) {
+        for ino in self.handles.take_dropped() {
             self.page_cache.forget(ino);
         }
     }
@@ -306,6 +339,7 @@ impl Filesystem {
                 }
             })
             .collect();
+        self.forget_dropped();
         Ok(self.new_handle(Handle::Dir(Arc::new(entries))))
     }
 
@@ -384,15 +418,8 @@ impl Filesystem {
     }
 
     pub fn release(&self, fh: u64) {
-        match self.handles.close(fh) {
-            Some(Handle::Write(w)) => self.release_write(&w),
-            // Numbers handed out for this listing that the kernel never looked up go now.
-            Some(Handle::Dir(entries)) => {
-                for ino in self.handles.drop_unheld(entries.iter().map(|e| e.ino)) {
-                    self.page_cache.forget(ino);
-                }
-            }
-            _ => {}
+        if let Some(Handle::Write(w)) = self.handles.close(fh) {
+            self.release_write(&w);
         }
     }
 
@@ -613,18 +640,16 @@ impl Filesystem {
                 .collect())
         };
         match node {
-            Node::Root => {
-                let mut children = match self.root_schema() {
-                    Some(schema) => tables(schema)?,
-                    None => self
-                        .schema_list()?
-                        .iter()
-                        .map(|s| (Node::Schema(s.as_str().into()), s.clone(), Listed::Dir))
-                        .collect(),
-                };
-                children.push((Node::Control, CONTROL_DIR.into(), Listed::Dir));
-                Ok(children)
-            }
+            // `.djfs` is found by name but not listed: `cp -r`, `rsync` and `find` of the mount
+            // see the schema only.
+            Node::Root => match self.root_schema() {
+                Some(schema) => tables(schema),
+                None => Ok(self
+                    .schema_list()?
+                    .iter()
+                    .map(|s| (Node::Schema(s.as_str().into()), s.clone(), Listed::Dir))
+                    .collect()),
+            },
             Node::Control => Ok(vec![(Node::Stats, STATS_FILE.into(), Listed::File(None))]),
             Node::Schema(schema) => {
                 self.check_dir(node)?;
@@ -1107,10 +1132,14 @@ impl Filesystem {
         let _ = writeln!(out, "  catalogs         {}", m.catalogs);
         let _ = writeln!(
             out,
-            "  listings         {} ({} rows)",
-            m.listings, m.listed_rows
+            "  listings         {} ({} rows, {} bytes)",
+            m.listings, m.listed_rows, m.listing_bytes
         );
-        let _ = writeln!(out, "  point rows       {}", m.point_rows);
+        let _ = writeln!(
+            out,
+            "  point rows       {} ({} bytes)",
+            m.point_rows, m.point_row_bytes
+        );
         let _ = writeln!(out, "  tracked listings {}", m.tracked_listings);
         let _ = writeln!(out, "  blob heads       {heads} ({head_failures} failed)");
         let _ = writeln!(
@@ -1250,6 +1279,8 @@ impl Filesystem {
             .map(|(i, r)| (r.folder.clone(), i))
             .collect();
         let listing = Arc::new(Listing { rows, by_folder });
+        let bytes = listing.rows.iter().map(|r| r.approx_bytes() + 48).sum();
+        self.metadata.listed(schema, table, bytes);
         *slot = Some(Timed {
             at: started,
             value: listing.clone(),
@@ -1315,8 +1346,7 @@ impl Filesystem {
                 .get(&**folder)
                 .map(|&i| listing.rows[i].clone());
         }
-        self.metadata
-            .put_row(key, self.clock.now(), found.clone(), |at| self.fresh(at));
+        self.metadata.put_row(key, self.clock.now(), found.clone());
         found.map(|r| (table, r)).ok_or(FsError::NotFound)
     }
 

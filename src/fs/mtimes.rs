@@ -3,25 +3,26 @@
 //! content (the mount's start for what it found there), so `rsync` and `make` see a change as
 //! newer without djfs claiming to know more than it does.
 
-use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use crate::backend::{Fact, Stamp};
+use crate::cache::ByteLru;
 use crate::namespace::RowId;
 
 pub(super) struct ValueTimes {
     mounted_at: SystemTime,
-    /// By row and column: what identified the content last seen, and since when.
-    seen: Mutex<HashMap<(RowId, usize), (u64, SystemTime)>>,
+    /// By row and column: what identified the content last seen, and since when; bounded by
+    /// bytes (a value forgotten shows the mount's time again when next seen).
+    seen: Mutex<ByteLru<(RowId, usize), (u64, SystemTime)>>,
 }
 
 impl ValueTimes {
-    pub fn new(mounted_at: SystemTime) -> ValueTimes {
+    pub fn new(mounted_at: SystemTime, budget: usize) -> ValueTimes {
         ValueTimes {
             mounted_at,
-            seen: Mutex::new(HashMap::new()),
+            seen: Mutex::new(ByteLru::new(budget)),
         }
     }
 
@@ -38,19 +39,15 @@ impl ValueTimes {
         let content = content_id(stamp, fact);
         let mut seen = self.seen.lock().unwrap();
         let key = (row.clone(), column);
-        match seen.get(&key) {
-            Some(&(id, at)) if id == content => at,
-            Some(_) => {
-                let now = SystemTime::now();
-                seen.insert(key, (content, now));
-                now
-            }
+        let at = match seen.get(&key) {
+            Some(&(id, at)) if id == content => return at,
+            Some(_) => SystemTime::now(),
             // First seen: as old as the mount (the value may be much older; djfs cannot know).
-            None => {
-                seen.insert(key, (content, self.mounted_at));
-                self.mounted_at
-            }
-        }
+            None => self.mounted_at,
+        };
+        let bytes = 96 + row.schema.len() + row.class.len() + row.folder.len();
+        seen.put(key, (content, at), bytes);
+        at
     }
 }
 
@@ -75,7 +72,7 @@ mod tests {
     #[test]
     fn a_value_is_as_old_as_the_mount_until_its_content_changes() {
         let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
-        let times = ValueTimes::new(start);
+        let times = ValueTimes::new(start, 1 << 20);
         let row = RowId::new("s", "T", "id=1");
         let a = Fact::Bytes(b"a".to_vec());
         assert_eq!(times.of(&row, 1, &Stamp::None, Some(&a)), start);

@@ -144,6 +144,7 @@ impl Harness {
                 uid: 0,
                 gid: 0,
                 cascade_delete: false,
+                cache_bytes: super::DEFAULT_CACHE_MIB << 20,
             },
             clock.clone(),
         );

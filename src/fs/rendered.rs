@@ -3,28 +3,30 @@
 //! and stored length, trusted for the refresh delay. Bounded by bytes: over budget, everything
 //! else is dropped.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-const RENDER_CACHE_BYTES: usize = 64 << 20;
+use crate::cache::ByteLru;
 
-#[derive(Default)]
+/// A rendering and when it was made.
+type Rendering = (Instant, Arc<[u8]>);
+
 pub(super) struct RenderedViews {
-    inner: Mutex<Renderings>,
-}
-
-#[derive(Default)]
-struct Renderings {
-    entries: HashMap<String, (Instant, Arc<[u8]>)>,
-    bytes: usize,
+    inner: Mutex<ByteLru<String, Rendering>>,
 }
 
 impl RenderedViews {
+    /// Renderings of at most about `budget` bytes.
+    pub fn new(budget: usize) -> RenderedViews {
+        RenderedViews {
+            inner: Mutex::new(ByteLru::new(budget)),
+        }
+    }
+
     /// (renderings kept, their bytes), for stats.
     pub fn size(&self) -> (usize, usize) {
         let inner = self.inner.lock().unwrap();
-        (inner.entries.len(), inner.bytes)
+        (inner.len(), inner.bytes())
     }
 
     /// A rendering made at a time `fresh` accepts (external ones: any time).
@@ -34,34 +36,29 @@ impl RenderedViews {
         in_table: bool,
         fresh: impl Fn(Instant) -> bool,
     ) -> Option<Arc<[u8]>> {
-        let inner = self.inner.lock().unwrap();
-        let (at, value) = inner.entries.get(key)?;
+        let mut inner = self.inner.lock().unwrap();
+        let (at, value) = inner.get(&key.to_string())?;
         (!in_table || fresh(*at)).then(|| value.clone())
     }
 
-    /// Keeps a rendering. Over budget, everything else is dropped first; a rendering larger than
-    /// the whole budget is still kept until the next one (so `stat` then `open` render it once).
+    /// Keeps a rendering; over budget, the least recently used go first (one larger than the
+    /// whole budget is kept alone until the next, so `stat` then `open` render it once).
     pub fn put(&self, key: String, value: Arc<[u8]>, at: Instant) {
-        let mut inner = self.inner.lock().unwrap();
-        if inner.bytes + value.len() > RENDER_CACHE_BYTES {
-            inner.entries.clear();
-            inner.bytes = 0;
-        }
-        inner.bytes += value.len();
-        if let Some((_, old)) = inner.entries.insert(key, (at, value)) {
-            inner.bytes -= old.len();
-        }
+        let bytes = value.len() + key.len() + 64;
+        self.inner.lock().unwrap().put(key, (at, value), bytes);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const RENDER_CACHE_BYTES: usize = 64 << 20;
     use std::time::Duration;
 
     #[test]
     fn in_table_renderings_expire_and_the_budget_drops_the_rest() {
-        let views = RenderedViews::default();
+        let views = RenderedViews::new(RENDER_CACHE_BYTES);
         let t0 = Instant::now();
         views.put("a".into(), Arc::from(&b"xy"[..]), t0);
         let fresh = |at: Instant| t0 + Duration::from_secs(1) > at + Duration::from_secs(1);
