@@ -117,13 +117,19 @@ impl MetadataCache {
             .iter()
             .filter_map(|slot| slot.try_lock().ok()?.as_ref().map(|t| t.value.rows.len()))
             .sum();
+        // (One lock at a time: a second `lock()` of the same mutex in one expression waits for
+        // ever.)
+        let (point_rows, point_row_bytes) = {
+            let rows = self.rows.lock().unwrap();
+            (rows.len(), rows.bytes())
+        };
         MetadataSizes {
             catalogs: self.catalogs.lock().unwrap().len(),
             listings: listings.len(),
             listed_rows,
             listing_bytes: self.listing_bytes.lock().unwrap().bytes(),
-            point_rows: self.rows.lock().unwrap().len(),
-            point_row_bytes: self.rows.lock().unwrap().bytes(),
+            point_rows,
+            point_row_bytes,
             tracked_listings: self.tracked.lock().unwrap().len(),
         }
     }
