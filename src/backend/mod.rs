@@ -250,6 +250,12 @@ pub trait Backend: Send + Sync {
     /// A schema's tables, columns, keys and foreign keys.
     fn load_catalog(&self, schema: &str) -> Result<SchemaCatalog>;
 
+    /// When the table's rows last changed, in whole seconds since the epoch, if the server
+    /// knows (InnoDB's `UPDATE_TIME`, kept in memory: unknown after a server restart until the
+    /// next change), and the server's clock now. One light query: an unchanged table's listing
+    /// is kept without reading it again.
+    fn table_changed_at(&self, table: &TableInfo) -> Result<(Option<i64>, i64)>;
+
     /// A cheap fingerprint of the schema's set of tables (one light query): the catalog is
     /// read again only when it changes (or after `CATALOG_TRUST`).
     fn catalog_version(&self, schema: &str) -> Result<String>;

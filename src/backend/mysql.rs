@@ -557,6 +557,20 @@ impl Backend for MySql {
         Ok(!rows.is_empty())
     }
 
+    fn table_changed_at(&self, table: &TableInfo) -> Result<(Option<i64>, i64)> {
+        let _slot = self.slots.enter(&qualified(table));
+        let _timing = self.stats.start(QueryKind::Listing);
+        let rows = self.rows(
+            "SELECT UNIX_TIMESTAMP(UPDATE_TIME), UNIX_TIMESTAMP() FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            vec![Value::from(&table.schema), Value::from(&table.name)],
+        )?;
+        let row = rows.first();
+        let changed = row.and_then(|r| int(&r[0])).map(|t| t as i64);
+        let now = row.and_then(|r| int(&r[1])).unwrap_or(0) as i64;
+        Ok((changed, now))
+    }
+
     fn catalog_version(&self, schema: &str) -> Result<String> {
         let _timing = self.stats.start(QueryKind::Catalog);
         let rows = self.rows(

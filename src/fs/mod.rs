@@ -1264,6 +1264,25 @@ impl Filesystem {
             None if !refresh => return Ok(None),
             _ => {}
         }
+        // A stale listing: one light query says whether the table changed since (then it is
+        // listed again) or not (then the listing is trusted for another refresh delay).
+        let mut changed_at = None;
+        if let Some(t) = slot.as_mut() {
+            let now = self.clock.now();
+            let (seen, server_second) = self.db.table_changed_at(table).map_err(|e| {
+                db_error(
+                    &format!("checking table {}.{}", table.schema, table.class_name),
+                    e,
+                )
+            })?;
+            if let (Some(seen), Some((before, checked))) = (seen, t.value.changed_at) {
+                if seen == before && seen < checked {
+                    t.at = now;
+                    return Ok(Some(t.value.clone()));
+                }
+            }
+            changed_at = seen.map(|seen| (seen, server_second));
+        }
         let started = Instant::now();
         let rows = self.db.list_rows(table).map_err(|e| {
             db_error(
@@ -1278,7 +1297,11 @@ impl Filesystem {
             .enumerate()
             .map(|(i, r)| (r.folder.clone(), i))
             .collect();
-        let listing = Arc::new(Listing { rows, by_folder });
+        let listing = Arc::new(Listing {
+            rows,
+            by_folder,
+            changed_at,
+        });
         let bytes = listing.rows.iter().map(|r| r.approx_bytes() + 48).sum();
         self.metadata.listed(schema, table, bytes);
         *slot = Some(Timed {
