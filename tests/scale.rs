@@ -167,3 +167,61 @@ fn forgotten_inodes_are_let_go_and_a_rewalk_reuses_the_room() {
         &mount
     ) < 50));
 }
+
+/// The figure of `kind` in `.djfs/stats` (its count).
+fn asked(mount: &Mount, kind: &str) -> u64 {
+    let stats = std::fs::read_to_string(mount.path.join(".djfs/stats")).unwrap();
+    stats
+        .lines()
+        .find_map(|l| {
+            let rest = l.trim_start().strip_prefix(kind)?;
+            rest.split_whitespace().next()?.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no {kind:?} line in:\n{stats}"))
+}
+
+/// A stale listing of an unchanged table costs one light check, not the table again; a change
+/// by another client (here: the client's `update1`) still shows within the refresh delay.
+#[test]
+fn an_unchanged_table_is_checked_not_listed_again_and_changes_still_show() {
+    let schema = "djfs_scale_changes";
+    let (_dir, config) = scale_schema(schema);
+    let mount = Mount::new(&config, Some(schema), &[]);
+    let table = mount.path.join("Reading");
+    let list = || std::fs::read_dir(&table).unwrap().count();
+    let past_refresh = || std::thread::sleep(Duration::from_millis(1300));
+    assert_eq!(list(), ROWS + 1);
+    past_refresh();
+    // The first re-check has nothing to compare with: listed again, with the table's time.
+    assert_eq!(list(), ROWS + 1);
+    let listings = asked(&mount, "listing");
+    let checks = asked(&mount, "change check");
+    for _ in 0..2 {
+        past_refresh();
+        assert_eq!(list(), ROWS + 1);
+    }
+    assert_eq!(
+        asked(&mount, "listing"),
+        listings,
+        "an unchanged table was listed again"
+    );
+    assert_eq!(asked(&mount, "change check"), checks + 2);
+
+    let e = common::env();
+    common::run_ok(std::process::Command::new(&e.python).arg("-c").arg(format!(
+        "import datajoint as dj; dj.config.load({:?}); \
+         m = dj.VirtualModule('m', {schema:?}); \
+         m.Reading.update1(dict(reading_id=5, label='changed by the client'))",
+        config.display().to_string()
+    )));
+    let label = table.join("reading_id=5/label");
+    assert!(
+        common::eventually(Duration::from_secs(4), || {
+            list();
+            std::fs::read_to_string(&label).unwrap() == "changed by the client\n"
+        }),
+        "the client's change did not show: {:?}",
+        std::fs::read_to_string(&label)
+    );
+    assert!(asked(&mount, "listing") > listings);
+}

@@ -16,6 +16,8 @@ pub enum QueryKind {
     Schemas,
     Catalog,
     Listing,
+    /// Whether a table changed since it was listed (`Backend::table_changed_at`).
+    ChangeCheck,
     Row,
     Value,
     Tracked,
@@ -25,10 +27,11 @@ pub enum QueryKind {
 }
 
 impl QueryKind {
-    pub const ALL: [QueryKind; 9] = [
+    pub const ALL: [QueryKind; 10] = [
         QueryKind::Schemas,
         QueryKind::Catalog,
         QueryKind::Listing,
+        QueryKind::ChangeCheck,
         QueryKind::Row,
         QueryKind::Value,
         QueryKind::Tracked,
@@ -42,6 +45,7 @@ impl QueryKind {
             QueryKind::Schemas => "schemas",
             QueryKind::Catalog => "catalog",
             QueryKind::Listing => "listing",
+            QueryKind::ChangeCheck => "change check",
             QueryKind::Row => "row",
             QueryKind::Value => "value",
             QueryKind::Tracked => "tracked objects",

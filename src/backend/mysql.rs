@@ -559,7 +559,7 @@ impl Backend for MySql {
 
     fn table_changed_at(&self, table: &TableInfo) -> Result<(Option<i64>, i64)> {
         let _slot = self.slots.enter(&qualified(table));
-        let _timing = self.stats.start(QueryKind::Listing);
+        let _timing = self.stats.start(QueryKind::ChangeCheck);
         let rows = self.rows(
             "SELECT UNIX_TIMESTAMP(UPDATE_TIME), UNIX_TIMESTAMP() FROM information_schema.TABLES \
              WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
