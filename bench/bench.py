@@ -8,6 +8,8 @@ under $DJFS_BENCH_DIR, default ~/.cache/djfs-dev/bench); `--fresh` rebuilds it.
 """
 
 import argparse
+import atexit
+import datetime
 import json
 import os
 import re
@@ -16,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "python"))
@@ -26,6 +29,7 @@ import numpy as np  # noqa: E402
 import djenv  # noqa: E402
 
 SCHEMA = "djfs_bench"
+SCALE_SCHEMA = "djfs_bench_scale"  # W9's big table (and W10's, when Item is too small)
 BENCH_DIR = os.environ.get("DJFS_BENCH_DIR") or os.path.expanduser("~/.cache/djfs-dev/bench")
 DJFS = os.environ.get("DJFS_BIN", "djfs")
 
@@ -171,20 +175,79 @@ def make_data(args, stores):
     return Item, Big, Many, Upload, Huge, InTable
 
 
+def define_scale(schema, name="Scale"):
+    """W9's table (and W10's when Item has too few rows): an int key and four scalars."""
+    table = type(name, (dj.Manual,), dict(definition="""
+        id : int
+        ---
+        a : int
+        b : float
+        c : varchar(32)
+        d : date
+        """))
+    return schema(table)
+
+
+def make_scale(rows, name="Scale"):
+    """The table `name` of `rows` rows in SCALE_SCHEMA, made once with the client (batch inserts
+    of 50,000 dicts) and kept; made again when its row count differs (or after --fresh)."""
+    table = define_scale(dj.Schema(SCALE_SCHEMA), name)
+    if len(table()) == rows:
+        return table
+    print(f"making {SCALE_SCHEMA}.{name} ({rows} rows) with the client", flush=True)
+    table.delete_quick()
+    day0 = datetime.date(2000, 1, 1)
+    t = time.perf_counter()
+    for lo in range(0, rows, 50000):
+        table.insert([dict(id=i, a=(i * 7919) % 1000003, b=i * 0.25, c=f"row {i}",
+                           d=day0 + datetime.timedelta(days=i % 10000)) for i in range(lo, min(rows, lo + 50000))])
+    print(f"  inserted in {time.perf_counter() - t:.1f} s", flush=True)
+    return table
+
+
+def make_plain_scale(table, rows, table_dir):
+    """W9's plain folder: `id=N` folders with the same five files as djfs shows (key + four
+    scalars, sizes from the same CAST(... AS CHAR) + newline) and the table's .definition. The
+    scalar files are sparse (their size, no data blocks: 5 files x 4 KiB x 1,000,000 rows would
+    be 20 GiB); W9 only lists and stats them. Made once, under the bench folder."""
+    plain = os.path.join(BENCH_DIR, f"plain-scale-{rows}")
+    if os.path.isdir(plain):
+        return plain
+    print(f"making the plain folder of {rows} rows (once)", flush=True)
+    tmp = plain + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    shutil.copyfile(os.path.join(table_dir, ".definition"), os.path.join(tmp, ".definition"))
+    names = ("id", "a", "b", "c", "d")
+    for lo in range(0, rows, 50000):
+        cur = dj.conn().query(
+            f"SELECT CAST(id AS CHAR), CAST(a AS CHAR), CAST(b AS CHAR), CAST(c AS CHAR), CAST(d AS CHAR) "
+            f"FROM {table.full_table_name} WHERE id >= %s AND id < %s", args=(lo, lo + 50000))
+        for row in cur.fetchall():
+            folder = os.path.join(tmp, f"id={row[0]}")
+            os.mkdir(folder)
+            for name, text in zip(names, row):
+                fd = os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                os.ftruncate(fd, len(text.encode()) + 1)
+                os.close(fd)
+    os.rename(tmp, plain)
+    return plain
+
+
 # ---------------------------------------------------------------------------------- the mount
 
 class Mount:
-    def __init__(self, config, extra=()):
-        self.config, self.extra = config, list(extra)
-        self.path = os.path.join(BENCH_DIR, "mnt")
+    def __init__(self, config, extra=(), schema=SCHEMA, path=None, log=None):
+        self.config, self.extra, self.schema = config, list(extra), schema
+        self.path = path or os.path.join(BENCH_DIR, "mnt")
         os.makedirs(self.path, exist_ok=True)
-        self.log = os.path.join(BENCH_DIR, "djfs.log")
+        self.log = log or os.path.join(BENCH_DIR, "djfs.log")
         self.pid = None
 
     def up(self):
         self.down()
-        subprocess.run([DJFS, "mount", "--config", self.config, "--log-file", self.log, *self.extra, SCHEMA,
-                        self.path], check=True)
+        subprocess.run([DJFS, "mount", "--config", self.config, "--log-file", self.log, *self.extra,
+                        self.schema, self.path], check=True)
         self.pid = None
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
@@ -227,7 +290,345 @@ class Mount:
         return total
 
 
+def status_kib(pid, key):
+    """A /proc/PID/status figure in KiB (VmRSS, VmHWM), None when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except (OSError, TypeError):
+        pass
+    return None
+
+
+def meminfo_kib(key):
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return None
+
+
+class RssSampler:
+    """VmRSS of a daemon sampled every 0.2 s in a thread while the block runs. `pid_fn` is asked
+    at each sample, so a remount (new pid) is followed. `phase()` returns the peak since the last
+    call (MiB); `peak` is the peak of the whole block."""
+
+    def __init__(self, pid_fn, every=0.2, limit_mib=None):
+        self.pid_fn, self.every, self.limit_mib = pid_fn, every, limit_mib
+        self.peak = self.phase_peak = 0.0
+        self.killed = None
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def sample(self):
+        pid = self.pid_fn()
+        kib = status_kib(pid, "VmRSS")
+        if kib is not None:
+            self.peak = max(self.peak, kib / 1024)
+            self.phase_peak = max(self.phase_peak, kib / 1024)
+            if self.limit_mib and kib / 1024 > self.limit_mib and not self.killed:
+                # A shared machine: a daemon growing past the limit is stopped, not left to
+                # take the machine's memory (the workload then fails and says so).
+                os.kill(pid, 9)
+                self.killed = f"djfs (pid {pid}) killed at {kib / 1024:.0f} MiB RSS, over the limit of " \
+                              f"{self.limit_mib:.0f} MiB"
+                print(self.killed, flush=True)
+
+    def check(self):
+        if self.killed:
+            raise RuntimeError(self.killed)
+
+    def run(self):
+        self.sample()
+        while not self.stop.wait(self.every):
+            self.sample()
+
+    def phase(self):
+        self.sample()
+        self.check()
+        peak, self.phase_peak = self.phase_peak, 0.0
+        return peak
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
 # ---------------------------------------------------------------------------------- workloads
+
+# ---------------------------------------------------------------------------------- W9, W10: scale
+
+def capture(cmd):
+    return subprocess.run(cmd, shell=True, check=True, stdout=subprocess.PIPE, text=True).stdout
+
+
+def w9(args, config, report, failures):
+    """A table of --w9-rows rows against a plain folder of as many `id=N` folders."""
+    n = args.w9_rows
+    Scale = make_scale(n)
+    m = Mount(config, schema=SCALE_SCHEMA, path=os.path.join(BENCH_DIR, "mnt-w9"),
+              log=os.path.join(BENCH_DIR, "djfs-w9.log"))
+    table = os.path.join(m.path, "Scale")
+    try:
+        m.up()
+        plain = make_plain_scale(Scale, n, table)
+        expected = 2 + 6 * n  # the table folder, .definition, and per row its folder and 5 files
+        # Stop the daemon if it takes more than 3/4 of the memory available now.
+        limit = meminfo_kib("MemAvailable") * 0.75 / 1024
+        with RssSampler(lambda: m.pid, limit_mib=limit) as rss:
+            out = []
+            d = timed(lambda: out.append(capture(f"ls -f {table!r} | head -n 100")), args.reps, cold=m.cold)
+            r1 = rss.phase()
+            first = out[-1].split()
+            p = timed(lambda: out.append(capture(f"ls -f {plain!r} | head -n 100")), args.reps, cold=drop_caches)
+            unknown = [x for x in first if not os.path.lexists(os.path.join(plain, x))]
+            if len(first) != 100 or unknown:
+                failures.append(f"W9: djfs's first names: {len(first)}, not in the plain folder: {unknown[:5]}")
+            report(f"W9 ls -f | head -n 100, {n} rows (cold)", d, "the same on the plain folder", p, "<= 2, < 1 s",
+                   f"(djfs peak RSS {r1:.0f} MiB)")
+
+            d = timed(lambda: out.append(capture(f"ls -f {table!r} | wc -l")), args.reps, cold=m.cold)
+            r2 = rss.phase()
+            dn = int(out[-1])
+            p = timed(lambda: out.append(capture(f"ls -f {plain!r} | wc -l")), args.reps, cold=drop_caches)
+            pn = int(out[-1])
+            if dn != pn:
+                failures.append(f"W9: ls -f | wc -l gives {dn} names through djfs, {pn} in the plain folder")
+            report(f"W9 ls -f | wc -l, {n} rows (cold)", d, "the same on the plain folder", p, "",
+                   f"({dn} names, plain {pn}; djfs peak RSS {r2:.0f} MiB)")
+
+            find = "find {} -printf '%s\\n' | wc -l"
+            d = timed(lambda: out.append(capture(find.format(repr(table)))), args.reps, cold=m.cold)
+            r3 = rss.phase()
+            dn = int(out[-1])
+            p = timed(lambda: out.append(capture(find.format(repr(plain)))), args.reps, cold=drop_caches)
+            pn = int(out[-1])
+            for who, got in (("djfs", dn), ("the plain folder", pn)):
+                if got != expected:
+                    failures.append(f"W9: find counts {got} entries in {who}, expected {expected} (2 + 6 x {n})")
+            report(f"W9 find -printf %s, {n} rows (cold)", d, "find plain folder", p, "<= 3",
+                   f"({dn} entries, plain {pn}, expected {expected}; djfs peak RSS {r3:.0f} MiB)")
+
+            # Three finds one after the other on one mount: RSS after each (it should level off).
+            m.cold()
+            after, times = [], []
+            for _ in range(3):
+                t = time.perf_counter()
+                dn = int(capture(find.format(repr(table))))
+                times.append(time.perf_counter() - t)
+                after.append((status_kib(m.pid, "VmRSS") or 0) / 1024)
+                if dn != expected:
+                    failures.append(f"W9: a repeated find counts {dn} entries, expected {expected}")
+            r4 = rss.phase()
+            hwm = m.peak_rss_mib()
+        rss.check()
+        capture(find.format(repr(plain)))
+        p = timed(lambda: capture(find.format(repr(plain))), args.reps)
+        peak = max(rss.peak, hwm)
+        growth = after[2] / after[1] - 1 if after[1] else float("nan")
+        report(f"W9 3rd of 3 finds on one mount, {n} rows", times[2], "find plain folder (warm)", p,
+               "RSS < 256 MiB, 3rd/2nd within 10%",
+               f"(djfs RSS after finds 1/2/3: {after[0]:.0f}/{after[1]:.0f}/{after[2]:.0f} MiB, 3rd/2nd "
+               f"{growth:+.0%}; peak RSS {max(r4, hwm):.0f} MiB, over all of W9 {peak:.0f} MiB; "
+               f"finds took {times[0]:.1f}/{times[1]:.1f}/{times[2]:.1f} s)")
+    finally:
+        m.down()
+
+
+def db_status(cur, *names):
+    cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN (" + ",".join(["%s"] * len(names)) + ")", names)
+    return {k: int(v) for k, v in cur.fetchall()}
+
+
+def db_sockets(pids, port):
+    """Established TCP connections to the database port held by each of `pids` (a list of
+    counts, by socket inode, from /proc/net/tcp{,6} and /proc/PID/fd)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if f[3] == "01" and int(f[2].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f[9])
+    counts = []
+    for pid in pids:
+        c = 0
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                try:
+                    link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                except OSError:
+                    continue
+                if link.startswith("socket:[") and link[8:-1] in inodes:
+                    c += 1
+        except (OSError, TypeError):
+            pass
+        counts.append(c)
+    return counts
+
+
+class ConnSampler:
+    """The server's Threads_connected (over a connection of its own, as the bench's user) and
+    the connections each mount holds (its sockets to the database port), every 0.2 s in a
+    thread. `phase()` returns the peaks since the last call and starts a new phase."""
+
+    def __init__(self, pid_fn, every=0.2):
+        import pymysql
+
+        host, self.port, user, password = djenv.db_settings()
+        ca = os.environ.get("DJFS_TLS_CA")
+        self.conn = pymysql.connect(host=host, port=self.port, user=user, password=password,
+                                    ssl={"ca": ca} if ca else None, autocommit=True)
+        self.cur = self.conn.cursor()
+        self.pid_fn, self.every = pid_fn, every
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.failed = 0
+        self.new_phase()
+
+    def new_phase(self):
+        self.peak_threads = self.peak_sum = self.peak_mount = 0
+
+    def now(self):
+        """(Threads_connected, each mount's connections) now."""
+        with self.lock:
+            threads = db_status(self.cur, "Threads_connected")["Threads_connected"]
+        return threads, db_sockets(self.pid_fn(), self.port)
+
+    def sample(self):
+        try:
+            threads, per_mount = self.now()
+        except Exception:  # noqa: BLE001 - a lost sample is counted, not fatal
+            self.failed += 1
+            return
+        self.peak_threads = max(self.peak_threads, threads)
+        self.peak_sum = max(self.peak_sum, sum(per_mount))
+        self.peak_mount = max([self.peak_mount, *per_mount])
+
+    def run(self):
+        while not self.stop.wait(self.every):
+            self.sample()
+
+    def phase(self):
+        self.sample()
+        peaks = (self.peak_threads, self.peak_sum, self.peak_mount)
+        self.new_phase()
+        return peaks
+
+    def status(self, *names):
+        with self.lock:
+            return db_status(self.cur, *names)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+        self.conn.close()
+
+
+def w10(args, config, report, Item):
+    """--w10-mounts mounts of one schema, 8 readers in each, against the same readers on one."""
+    n_mounts, readers_per_mount, n_rows = args.w10_mounts, 8, args.w10_rows
+    if len(Item()) >= 10000:
+        schema, cls = SCHEMA, "Item"
+    else:
+        make_scale(10000, "Scale10k")
+        schema, cls = SCALE_SCHEMA, "Scale10k"
+    root = os.path.join(BENCH_DIR, "mnt-w10")
+    mounts = [Mount(config, ["--refresh", f"{args.w10_refresh:g}"], schema=schema, path=os.path.join(root, f"m{i:02d}"),
+                    log=os.path.join(root, f"m{i:02d}.log")) for i in range(n_mounts)]
+    procs = []
+
+    def read_all(ms):
+        """8 `cat` processes per mount, each of the scalar files of every 8th row of the slice;
+        returns (files that failed, bytes read, first error)."""
+        results, threads = [], []
+        for m in ms:
+            for k in range(readers_per_mount):
+                files = [os.path.join(cls, r, f) for r in rows[k::readers_per_mount] for f in scalars]
+                p = subprocess.Popen(["cat", *files], cwd=m.path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                procs.append(p)
+                th = threading.Thread(target=lambda p=p: results.append(p.communicate()))
+                th.start()
+                threads.append(th)
+        for th in threads:
+            th.join()
+        procs.clear()
+        errors = [line for _, err in results for line in err.decode(errors="replace").splitlines()
+                  if line.startswith("cat:")]
+        return len(errors), sum(len(out) for out, _ in results), errors[0] if errors else ""
+
+    try:
+        solo = mounts[0]
+        solo.up()
+        names = [e for e in os.listdir(os.path.join(solo.path, cls)) if "=" in e]
+        rows = sorted(names, key=lambda e: int(e.split("=", 1)[1]))[:n_rows]
+        row0 = os.path.join(solo.path, cls, rows[0])
+        scalars = sorted(e for e in os.listdir(row0) if "." not in e and os.path.isfile(os.path.join(row0, e)))
+        n_files = len(rows) * len(scalars)
+        out = []
+        base = timed(lambda: out.append(read_all([solo])), args.reps, cold=solo.cold)
+        solo_errors, solo_bytes, _ = out[-1]
+        solo.down()
+
+        with ConnSampler(lambda: [m.pid for m in mounts]) as conns:
+            st0 = conns.status("Threads_connected", "Connection_errors_max_connections")
+            with conns.lock:
+                conns.cur.execute("SELECT @@GLOBAL.max_connections")
+                max_conn = conns.cur.fetchone()[0]
+            failed_mounts = []
+            for m in mounts:
+                try:
+                    m.up()
+                except subprocess.CalledProcessError as e:
+                    failed_mounts.append(f"{m.path}: {e}")
+            up = [m for m in mounts if os.path.ismount(m.path)]
+            drop_caches()
+            conns.phase()  # the peak of the readers only (not of the mounting)
+            t = time.perf_counter()
+            errors, nbytes, first_error = read_all(up)
+            wall = time.perf_counter() - t
+            busy_threads, busy_sum, busy_mount = conns.phase()
+            time.sleep(args.w10_idle)
+            idle_threads, idle_per_mount = conns.now()
+            st1 = conns.status("Connection_errors_max_connections")
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+        for m in mounts:
+            m.down()
+            if os.path.ismount(m.path):
+                subprocess.run(["fusermount3", "-u", "-z", m.path], check=False)
+
+    conn_errors = st1["Connection_errors_max_connections"] - st0["Connection_errors_max_connections"]
+    before = st0["Threads_connected"]
+    note = (f"(Threads_connected {before} before, peak {busy_threads} = {(busy_threads - before) / max(1, len(up)):.1f} "
+            f"per mount more, {idle_threads} after {args.w10_idle}s idle; max_connections {max_conn}; "
+            f"mounts' own connections peak {busy_sum}, largest mount {busy_mount}, idle {sum(idle_per_mount)} "
+            f"(largest {max(idle_per_mount)}); Connection_errors_max_connections +{conn_errors}; "
+            f"reader errors {errors} of {n_files * len(up)} files, {nbytes} bytes of {solo_bytes * len(up)}; "
+            f"solo reader errors {solo_errors}; mounts up {len(up)} of {n_mounts})")
+    report(f"W10 {len(up)} mounts x 8 readers x {n_rows} rows (--refresh {args.w10_refresh:g})", wall, "8 readers on one mount", base,
+           "<= 4 conn/busy mount, <= 1/idle mount, 0 errors", note)
+    if first_error:
+        print(f"  first reader error: {first_error}", flush=True)
+    for f in failed_mounts:
+        print(f"  mount failed: {f}", flush=True)
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -235,6 +636,12 @@ def main():
     ap.add_argument("--big-mib", type=int, default=256, help="size of the big attachment/blob (W3, W4)")
     ap.add_argument("--many", type=int, default=2000, help="100 KiB attachments for W8")
     ap.add_argument("--stat-gib", type=int, default=1, help="size of W6's compressed external blob")
+    ap.add_argument("--w9-rows", type=int, default=1000000, help="rows of W9's table")
+    ap.add_argument("--w10-mounts", type=int, default=32, help="mounts of one schema in W10")
+    ap.add_argument("--w10-idle", type=float, default=90, help="seconds W10 waits idle before counting connections")
+    ap.add_argument("--w10-rows", type=int, default=2000, help="rows each W10 mount reads (the first of the table)")
+    ap.add_argument("--w10-refresh", type=float, default=0,
+                    help="--refresh of W10's mounts (0: every lookup asks the database again)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--fresh", action="store_true", help="make the data again")
     ap.add_argument("--only", help="comma-separated workloads, e.g. W1,W3")
@@ -253,6 +660,9 @@ def main():
     only = set(args.only.split(",")) if args.only else None
     want = lambda w: only is None or w in only  # noqa: E731
     results = []
+    failures = []
+    if args.fresh and (want("W9") or want("W10")):
+        djenv.fresh_schema(SCALE_SCHEMA)
 
     def report(workload, djfs_s, baseline, base_s, target=None, note=""):
         ratio = djfs_s / base_s if base_s else float("nan")
@@ -262,6 +672,7 @@ def main():
 
     mount = Mount(config, ["--log-level", "debug"])
     mount.up()
+    atexit.register(mount.down)  # also when a workload fails
     table = os.path.join(mount.path, "Item")
 
     # A plain folder with the same names and sizes as the table (the limit for W1/W2).
@@ -418,12 +829,18 @@ def main():
         report(f"W7 cp {args.big_mib} MiB into attach@shared", d, "client insert1", c, "<= 1",
                f"(djfs peak RSS {rss:.0f} MiB)")
 
+    if want("W9"):
+        w9(args, config, report, failures)
+    if want("W10"):
+        w10(args, config, report, Item)
+
     mount.down()
     print()
     print(f"| workload | djfs s | baseline | baseline s | djfs/baseline | target |")
     print("|---|---|---|---|---|---|")
     for w, d, b, bs, r, t, note in results:
         print(f"| {w} {note} | {d:.3f} | {b} | {bs:.3f} | {r:.2f} | {t or ''} |")
+    assert not failures, "\n".join(failures)
 
 
 if __name__ == "__main__":
