@@ -26,6 +26,11 @@ pub struct FuseAdapter {
     /// Files made by `mknod` (see `mknod`): inode → the write handle of the new file, until the
     /// open that follows takes it over.
     made: Arc<Mutex<HashMap<u64, u64>>>,
+    /// FUSE passthrough: files served whole from a local file are read by the kernel directly
+    /// (root only; off when the kernel refuses it).
+    passthrough: Arc<std::sync::atomic::AtomicBool>,
+    /// The kernel's backing file of each passthrough handle, kept until its release.
+    backing: Arc<Mutex<HashMap<u64, fuser::BackingId>>>,
 }
 
 /// Workers answering requests at once, at most; idle ones end after this.
@@ -36,12 +41,44 @@ const WORKER_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
 const MADE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl FuseAdapter {
-    pub fn new(core: Arc<Filesystem>) -> FuseAdapter {
+    /// `passthrough`: try FUSE passthrough (needs root and a kernel that has it).
+    pub fn new(core: Arc<Filesystem>, passthrough: bool) -> FuseAdapter {
         FuseAdapter {
             core,
             workers: Workers::new(MAX_WORKERS, WORKER_IDLE),
             made: Default::default(),
+            passthrough: Arc::new(std::sync::atomic::AtomicBool::new(passthrough)),
+            backing: Default::default(),
         }
+    }
+
+    fn passthrough_on(&self) -> bool {
+        self.passthrough.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Answers an open for reading: through the kernel's passthrough when the handle is a local
+    /// file served whole and its pages may be shared, else as usual.
+    fn reply_opened(&self, reply: ReplyOpen, fh: u64, cache: PageCache) {
+        if self.passthrough_on() && cache != PageCache::Bypass {
+            if let Some(file) = self.core.backing_file(fh) {
+                match reply.open_backing(&file) {
+                    Ok(id) => {
+                        tracing::debug!(fh, "passthrough open");
+                        reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), &id);
+                        self.backing.lock().unwrap().insert(fh, id);
+                        return;
+                    }
+                    Err(e) => {
+                        self.passthrough
+                            .store(false, std::sync::atomic::Ordering::Relaxed);
+                        tracing::warn!(
+                            "FUSE passthrough refused ({e}): files are read through djfs"
+                        );
+                    }
+                }
+            }
+        }
+        reply.opened(FileHandle(fh), fopen_flags(cache));
     }
 
     /// Runs a request's work on a worker thread, which replies.
@@ -112,6 +149,19 @@ impl fuser::Filesystem for FuseAdapter {
         let _ = config.add_capabilities(InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP);
         let _ = config.set_max_readahead(1024 * 1024);
         let _ = config.set_max_background(64);
+        if self.passthrough_on() {
+            let granted = config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
+                && config.set_max_stack_depth(1).is_ok();
+            if granted {
+                tracing::info!(
+                    "FUSE passthrough: on (store and cache files are read by the kernel directly)"
+                );
+            } else {
+                self.passthrough
+                    .store(false, std::sync::atomic::Ordering::Relaxed);
+                tracing::info!("FUSE passthrough: off (the kernel does not offer it)");
+            }
+        }
         Ok(())
     }
 
@@ -157,6 +207,7 @@ impl fuser::Filesystem for FuseAdapter {
                 }
             }
             match me.core.open_with(ino.0, write || truncate, truncate) {
+                Ok((fh, cache)) if !(write || truncate) => me.reply_opened(reply, fh, cache),
                 Ok((fh, cache)) => reply.opened(FileHandle(fh), fopen_flags(cache)),
                 Err(e) => reply.error(failed("open", e)),
             }
@@ -191,6 +242,7 @@ impl fuser::Filesystem for FuseAdapter {
         reply: ReplyEmpty,
     ) {
         self.off_thread(move |me| {
+            me.backing.lock().unwrap().remove(&fh.0);
             me.core.release(fh.0);
             reply.ok();
         });

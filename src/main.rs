@@ -151,6 +151,10 @@ struct MountCli {
     /// blob heads, renderings, value times); the least recently used go first
     #[arg(long, default_value_t = djfs::fs::DEFAULT_CACHE_MIB, value_name = "MIB")]
     cache_mib: usize,
+    /// Never hand files to the kernel to read directly (FUSE passthrough, used by root mounts
+    /// for folder-store and cache files)
+    #[arg(long)]
+    no_passthrough: bool,
     /// Removing a row folder also deletes the rows of other tables that depend on it
     #[arg(long)]
     cascade_delete: bool,
@@ -372,6 +376,7 @@ fn main() -> ExitCode {
         threads: m.threads,
         db_connections: m.db_connections,
         cache_mib: m.cache_mib,
+        no_passthrough: m.no_passthrough,
         cascade_delete: m.cascade_delete,
     };
     let ready_fd = m.ready_fd;

@@ -36,6 +36,8 @@ pub struct MountArgs {
     pub db_connections: usize,
     /// About how many MiB the caches may hold together.
     pub cache_mib: usize,
+    /// Do not use FUSE passthrough even where it is possible.
+    pub no_passthrough: bool,
     pub cascade_delete: bool,
 }
 
@@ -285,16 +287,31 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
     fuse_config.acl = acl;
     fuse_config.n_threads = Some(args.threads.max(1));
     fuse_config.clone_fd = true;
-
-    let session =
-        match fuser::Session::new(FuseAdapter::new(core.clone()), &mountpoint, &fuse_config) {
-            Ok(s) => s,
-            Err(e) => {
-                let msg = format!("cannot mount {}: {e}", mountpoint.display());
-                ready(Err(msg.clone()));
-                bail!(msg);
+    // Passthrough needs CAP_SYS_ADMIN (the kernel's backing-file ioctl): root mounts only.
+    let passthrough = !args.no_passthrough && unsafe { libc::geteuid() } == 0;
+    if !passthrough {
+        tracing::info!(
+            "FUSE passthrough: off ({})",
+            if args.no_passthrough {
+                "--no-passthrough"
+            } else {
+                "not root"
             }
-        };
+        );
+    }
+
+    let session = match fuser::Session::new(
+        FuseAdapter::new(core.clone(), passthrough),
+        &mountpoint,
+        &fuse_config,
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            let msg = format!("cannot mount {}: {e}", mountpoint.display());
+            ready(Err(msg.clone()));
+            bail!(msg);
+        }
+    };
     let notifier = session.notifier();
     core.set_kernel_forget(Box::new(move |ino| {
         // Size and pages (offset 0, length -1: all). ENOENT: the kernel holds nothing of it.

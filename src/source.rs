@@ -22,6 +22,11 @@ pub trait ByteSource: Send + Sync {
     }
     /// Bytes `[offset, offset + len)`, fewer only at the end.
     fn read_at(&self, offset: u64, len: usize) -> io::Result<Vec<u8>>;
+    /// The local file holding exactly these bytes, if there is one (the kernel may then read it
+    /// directly: FUSE passthrough).
+    fn backing_file(&self) -> Option<&File> {
+        None
+    }
 }
 
 fn clamp(offset: u64, len: usize, total: u64) -> Range<u64> {
@@ -88,6 +93,10 @@ impl ByteSource for FileSource {
             done += n;
         }
         Ok(buf)
+    }
+
+    fn backing_file(&self) -> Option<&File> {
+        Some(&self.file)
     }
 }
 

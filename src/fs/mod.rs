@@ -394,6 +394,18 @@ impl Filesystem {
         Ok((self.new_handle(Handle::File(Arc::new(file))), cache))
     }
 
+    /// The local file an open (read-only) handle serves whole and unchanged, for FUSE
+    /// passthrough: a folder store's object or a DataJoint cache file shown as it is.
+    pub fn backing_file(&self, fh: u64) -> Option<std::fs::File> {
+        let Some(Handle::File(file)) = self.handles.get(fh) else {
+            return None;
+        };
+        match &file.body {
+            Body::Bytes(source) => source.backing_file()?.try_clone().ok(),
+            Body::Npy(_) => None,
+        }
+    }
+
     pub fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
         let file = match self.handles.get(fh) {
             Some(Handle::File(f)) => f.clone(),
