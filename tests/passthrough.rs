@@ -51,6 +51,9 @@ fn passthrough_reads_the_clients_bytes_and_can_be_turned_off() {
     let path = off.path.join("Doc/doc_id=1/pic").join(&name);
     assert_eq!(std::fs::read(&path).unwrap(), expected);
     let log = off.log_text();
-    assert!(log.contains("FUSE passthrough: off (--no-passthrough)"), "{log}");
+    assert!(
+        log.contains("FUSE passthrough: off (--no-passthrough)"),
+        "{log}"
+    );
     assert!(!log.contains("passthrough open"), "{log}");
 }

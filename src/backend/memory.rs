@@ -20,8 +20,8 @@ use crate::stores::paths::TrackedKind;
 
 use super::{
     content_digest, Backend, ColumnValue, DependencyPath, Dependent, Fact, Refused, RowFacts,
-    RowGone, SavedTracking, Stamp, Tracked, TrackingRow, WriteRefusal, ATTACH_NAME_SCAN,
-    BLOB_HEAD_BYTES,
+    RowGone, SavedTracking, Stamp, TableStamp, Tracked, TrackingRow, WriteRefusal,
+    ATTACH_NAME_SCAN, BLOB_HEAD_BYTES,
 };
 
 /// One stored row: a value per column (None: NULL), in column order.
@@ -607,10 +607,10 @@ impl Backend for Memory {
         Ok(self.schemas.lock().unwrap().contains_key(schema))
     }
 
-    /// Unknown: the core reads an in-memory table's listing again whenever it is stale.
-    fn table_changed_at(&self, _table: &TableInfo) -> Result<(Option<i64>, i64)> {
+    /// Cannot tell: the core reads an in-memory table's listing again whenever it is stale.
+    fn table_stamp(&self, _table: &TableInfo) -> Result<Option<TableStamp>> {
         self.count();
-        Ok((None, 0))
+        Ok(None)
     }
 
     fn catalog_version(&self, schema: &str) -> Result<String> {

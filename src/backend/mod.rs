@@ -67,6 +67,82 @@ pub struct RowFacts {
     pub stamps: Vec<Stamp>,
 }
 
+/// When a table's rows last changed as the server tells it (InnoDB's `UPDATE_TIME`, whole
+/// seconds; kept in memory, so None after a server restart until the table's next change), with
+/// the server's clock and the time it started, at the moment of asking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableStamp {
+    pub changed: Option<i64>,
+    pub now: i64,
+    pub started: i64,
+}
+
+impl TableStamp {
+    /// Whether the table cannot have changed between `self` (asked just before it was listed)
+    /// and `later`: the same server run, the same change time, and that time older than the
+    /// second of `self` (a change in that very second could have come after the listing).
+    pub fn unchanged_at(&self, later: &TableStamp) -> bool {
+        // (`started` is computed from the uptime, so it may move by a second between asks.)
+        let same_run = (self.started - later.started).abs() <= 2;
+        same_run
+            && self.changed == later.changed
+            && self.changed.is_none_or(|changed| changed < self.now)
+    }
+}
+
+#[cfg(test)]
+mod stamp_tests {
+    use super::TableStamp;
+
+    #[test]
+    fn a_table_is_unchanged_only_with_the_same_time_in_the_same_run() {
+        let before = TableStamp {
+            changed: Some(100),
+            now: 105,
+            started: 50,
+        };
+        let same = TableStamp {
+            changed: Some(100),
+            now: 110,
+            started: 51,
+        };
+        assert!(before.unchanged_at(&same));
+        assert!(!before.unchanged_at(&TableStamp {
+            changed: Some(107),
+            ..same
+        }));
+        // A restart in between: whatever the times say.
+        assert!(!before.unchanged_at(&TableStamp {
+            started: 108,
+            ..same
+        }));
+        // Changed in the very second it was asked: a later change may share that second.
+        let busy = TableStamp {
+            changed: Some(105),
+            now: 105,
+            started: 50,
+        };
+        assert!(!busy.unchanged_at(&TableStamp {
+            changed: Some(105),
+            ..same
+        }));
+        // Unknown since the server started, and still: no change since.
+        let quiet = TableStamp {
+            changed: None,
+            now: 105,
+            started: 50,
+        };
+        assert!(quiet.unchanged_at(&TableStamp {
+            changed: None,
+            ..same
+        }));
+        assert!(!quiet.unchanged_at(&TableStamp {
+            changed: Some(106),
+            ..same
+        }));
+    }
+}
+
 impl RowFacts {
     /// About how many bytes this row takes in memory (for the caches' byte budgets).
     pub fn approx_bytes(&self) -> usize {
@@ -250,11 +326,9 @@ pub trait Backend: Send + Sync {
     /// A schema's tables, columns, keys and foreign keys.
     fn load_catalog(&self, schema: &str) -> Result<SchemaCatalog>;
 
-    /// When the table's rows last changed, in whole seconds since the epoch, if the server
-    /// knows (InnoDB's `UPDATE_TIME`, kept in memory: unknown after a server restart until the
-    /// next change), and the server's clock now. One light query: an unchanged table's listing
-    /// is kept without reading it again.
-    fn table_changed_at(&self, table: &TableInfo) -> Result<(Option<i64>, i64)>;
+    /// What says whether the table's rows changed (one light query), or None when this
+    /// backend cannot tell (then a stale listing is always read again).
+    fn table_stamp(&self, table: &TableInfo) -> Result<Option<TableStamp>>;
 
     /// A cheap fingerprint of the schema's set of tables (one light query): the catalog is
     /// read again only when it changes (or after `CATALOG_TRUST`).

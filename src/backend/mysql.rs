@@ -19,7 +19,8 @@ use crate::rowname;
 
 use super::{
     Backend, ColumnValue, DependencyPath, Dependent, Fact, Refused, RowFacts, RowGone,
-    SavedTracking, Stamp, Tracked, TrackingRow, WriteRefusal, ATTACH_NAME_SCAN, BLOB_HEAD_BYTES,
+    SavedTracking, Stamp, TableStamp, Tracked, TrackingRow, WriteRefusal, ATTACH_NAME_SCAN,
+    BLOB_HEAD_BYTES,
 };
 
 /// Schemas that are MySQL's own, never shown.
@@ -557,18 +558,23 @@ impl Backend for MySql {
         Ok(!rows.is_empty())
     }
 
-    fn table_changed_at(&self, table: &TableInfo) -> Result<(Option<i64>, i64)> {
+    fn table_stamp(&self, table: &TableInfo) -> Result<Option<TableStamp>> {
         let _slot = self.slots.enter(&qualified(table));
         let _timing = self.stats.start(QueryKind::ChangeCheck);
         let rows = self.rows(
-            "SELECT UNIX_TIMESTAMP(UPDATE_TIME), UNIX_TIMESTAMP() FROM information_schema.TABLES \
-             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            "SELECT UNIX_TIMESTAMP(t.UPDATE_TIME), UNIX_TIMESTAMP(), \
+               UNIX_TIMESTAMP() - CAST(s.VARIABLE_VALUE AS SIGNED) \
+             FROM information_schema.TABLES t, information_schema.GLOBAL_STATUS s \
+             WHERE t.TABLE_SCHEMA = ? AND t.TABLE_NAME = ? AND s.VARIABLE_NAME = 'UPTIME'",
             vec![Value::from(&table.schema), Value::from(&table.name)],
         )?;
-        let row = rows.first();
-        let changed = row.and_then(|r| int(&r[0])).map(|t| t as i64);
-        let now = row.and_then(|r| int(&r[1])).unwrap_or(0) as i64;
-        Ok((changed, now))
+        Ok(rows.first().and_then(|r| {
+            Some(TableStamp {
+                changed: int(&r[0]).map(|t| t as i64),
+                now: int(&r[1])? as i64,
+                started: int(&r[2])? as i64,
+            })
+        }))
     }
 
     fn catalog_version(&self, schema: &str) -> Result<String> {

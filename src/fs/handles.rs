@@ -16,7 +16,8 @@ use super::{Handle, Node};
 /// kernel never held (a plain READDIR's) are kept for the latest `MAX_UNHELD` of them, so a
 /// listing and the lookups after it agree. Numbers are never reused.
 pub(super) struct Inodes {
-    by_node: HashMap<Node, u64>,
+    /// (Each node is stored once, shared by both maps: a walked table holds one per file.)
+    by_node: HashMap<Arc<Node>, u64>,
     nodes: HashMap<u64, Known>,
     next: u64,
     /// Numbers handed out without a lookup, oldest first (some may have been looked up since).
@@ -29,7 +30,7 @@ pub(super) struct Inodes {
 const MAX_UNHELD: usize = 65_536;
 
 struct Known {
-    node: Node,
+    node: Arc<Node>,
     /// Lookups the kernel holds.
     lookups: u64,
 }
@@ -52,6 +53,7 @@ impl Inodes {
         if let Some(&ino) = self.by_node.get(&node) {
             return ino;
         }
+        let node = Arc::new(node);
         let ino = self.next;
         self.next += 1;
         self.nodes.insert(
@@ -87,7 +89,7 @@ impl Inodes {
     }
 
     pub fn node(&self, ino: u64) -> Option<Node> {
-        self.nodes.get(&ino).map(|k| k.node.clone())
+        self.nodes.get(&ino).map(|k| Node::clone(&k.node))
     }
 
     pub fn find(&self, node: &Node) -> Option<u64> {
@@ -127,6 +129,7 @@ impl Inodes {
     /// `rename`: the inode the kernel moved to a new name now stands for that name.
     pub fn rename(&mut self, ino: u64, to: Node) {
         if let Some(known) = self.nodes.get_mut(&ino) {
+            let to = Arc::new(to);
             let from = std::mem::replace(&mut known.node, to.clone());
             if self.by_node.get(&from) == Some(&ino) {
                 self.by_node.remove(&from);

@@ -20,10 +20,9 @@ use crate::namespace::RowId;
 pub(super) struct Listing {
     pub rows: Vec<Arc<RowFacts>>,
     pub by_folder: HashMap<String, usize>,
-    /// The table's change time (`Backend::table_changed_at`) seen just before it was listed,
-    /// and the server's clock second of that check: while the server reports the same time, older
-    /// than that second, the table has not changed since (None: not checked).
-    pub changed_at: Option<(i64, i64)>,
+    /// What the server said of the table's last change just before it was listed
+    /// (`Backend::table_stamp`; None: not asked, or the backend cannot tell).
+    pub stamp: Option<crate::backend::TableStamp>,
 }
 
 /// The tracked objects of one store (all, or only the unused), by view name.

@@ -1278,22 +1278,22 @@ impl Filesystem {
         }
         // A stale listing: one light query says whether the table changed since (then it is
         // listed again) or not (then the listing is trusted for another refresh delay).
-        let mut changed_at = None;
+        let mut stamp = None;
         if let Some(t) = slot.as_mut() {
             let now = self.clock.now();
-            let (seen, server_second) = self.db.table_changed_at(table).map_err(|e| {
+            let seen = self.db.table_stamp(table).map_err(|e| {
                 db_error(
                     &format!("checking table {}.{}", table.schema, table.class_name),
                     e,
                 )
             })?;
-            if let (Some(seen), Some((before, checked))) = (seen, t.value.changed_at) {
-                if seen == before && seen < checked {
+            if let (Some(before), Some(seen)) = (t.value.stamp, seen) {
+                if before.unchanged_at(&seen) {
                     t.at = now;
                     return Ok(Some(t.value.clone()));
                 }
             }
-            changed_at = seen.map(|seen| (seen, server_second));
+            stamp = seen;
         }
         let started = Instant::now();
         let rows = self.db.list_rows(table).map_err(|e| {
@@ -1312,7 +1312,7 @@ impl Filesystem {
         let listing = Arc::new(Listing {
             rows,
             by_folder,
-            changed_at,
+            stamp,
         });
         let bytes = listing.rows.iter().map(|r| r.approx_bytes() + 48).sum();
         self.metadata.listed(schema, table, bytes);
