@@ -248,9 +248,15 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
     std::thread::Builder::new()
         .name("janitor".into())
         .spawn(move || {
+            let mut ticks: u64 = 0;
             while let Some(core) = janitor.upgrade() {
                 core.apply_due_nulls();
+                // Once a minute: what the caches hold and what was asked (debug log).
+                if ticks % 300 == 299 && tracing::enabled!(tracing::Level::DEBUG) {
+                    tracing::debug!("stats:\n{}", core.stats_text());
+                }
                 drop(core);
+                ticks += 1;
                 std::thread::sleep(Duration::from_millis(200));
             }
         })?;

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! ROOT/                       all-schemas mode: one folder per schema; else the schema itself
+//!   .djfs/stats               the mount's own figures (found by name, not listed)
 //!   .diagram.svg, .diagram.dot  the schema's tables and dependencies (`views::diagram`)
 //!   <Class>/                  a table, by DataJoint class name (`Session.Trial` for parts)
 //!     .definition             the table's definition as `describe()` prints it

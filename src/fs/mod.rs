@@ -1115,7 +1115,7 @@ impl Filesystem {
     }
 
     /// `.djfs/stats`: what this mount asked of its database, by kind, and what its caches hold.
-    fn stats_text(&self) -> String {
+    pub fn stats_text(&self) -> String {
         use std::fmt::Write;
         let mut out = String::new();
         let _ = writeln!(out, "database statements: {}", self.db.query_count());
