@@ -13,6 +13,10 @@ use common::{database_connections, Mount};
 const ROWS: usize = 2000;
 
 fn scale_schema(schema: &str) -> (tempfile::TempDir, PathBuf) {
+    scale_schema_of(schema, ROWS)
+}
+
+fn scale_schema_of(schema: &str, rows: usize) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("dj_config.json");
     let e = common::env();
@@ -23,7 +27,7 @@ fn scale_schema(schema: &str) -> (tempfile::TempDir, PathBuf) {
             .arg("--config-out")
             .arg(&config)
             .arg("--rows")
-            .arg(ROWS.to_string())
+            .arg(rows.to_string())
             .env("DJFS_LOCAL_STORE", dir.path().join("local")),
     );
     (dir, config)
@@ -224,4 +228,41 @@ fn an_unchanged_table_is_checked_not_listed_again_and_changes_still_show() {
         std::fs::read_to_string(&label)
     );
     assert!(asked(&mount, "listing") > listings);
+}
+
+/// The daemon's resident memory, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:")?.trim().strip_suffix("kB")?.trim().parse().ok())
+        .unwrap()
+}
+
+/// Three `find`s over 200,000 rows (a million files): the table is listed at most twice (a stale
+/// listing of the unchanged table is checked, not read again) and the daemon's memory does not
+/// grow from the second walk to the third (it holds what the kernel holds, not a copy per walk).
+#[test]
+fn memory_stays_bounded_over_three_walks_of_200000_rows() {
+    const BIG: usize = 200_000;
+    let schema = "djfs_scale_walks";
+    let (_dir, config) = scale_schema_of(schema, BIG);
+    let mount = Mount::new(&config, Some(schema), &[]);
+    let pid = mount.daemon_pid().unwrap();
+    let mut after = Vec::new();
+    for _ in 0..3 {
+        let out = std::process::Command::new("find")
+            .arg(mount.path.join("Reading"))
+            .args(["-printf", "%s\n"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert_eq!(out.stdout.iter().filter(|&&b| b == b'\n').count(), 2 + BIG * 5);
+        after.push(rss_kib(pid));
+    }
+    assert!(
+        after[2] as f64 <= after[1] as f64 * 1.10,
+        "RSS after each walk (KiB): {after:?}"
+    );
+    assert!(asked(&mount, "listing") <= 2, "the table was listed again");
 }
