@@ -364,8 +364,15 @@ class RssSampler:
 
 # ---------------------------------------------------------------------------------- W9, W10: scale
 
-def capture(cmd):
-    return subprocess.run(cmd, shell=True, check=True, stdout=subprocess.PIPE, text=True).stdout
+def capture(cmd, errors=None):
+    """The pipeline's output; what it says on stderr (e.g. find's EIO per entry) goes to the
+    list `errors` instead of the terminal."""
+    r = subprocess.run(cmd, shell=True, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if errors is not None:
+        errors.extend(r.stderr.splitlines())
+    elif r.stderr:
+        sys.stderr.write(r.stderr)
+    return r.stdout
 
 
 def w9(args, config, report, failures):
@@ -382,8 +389,8 @@ def w9(args, config, report, failures):
         # Stop the daemon if it takes more than 3/4 of the memory available now.
         limit = meminfo_kib("MemAvailable") * 0.75 / 1024
         with RssSampler(lambda: m.pid, limit_mib=limit) as rss:
-            out = []
-            d = timed(lambda: out.append(capture(f"ls -f {table!r} | head -n 100")), args.reps, cold=m.cold)
+            out, errors = [], []
+            d = timed(lambda: out.append(capture(f"ls -f {table!r} | head -n 100", errors)), args.reps, cold=m.cold)
             r1 = rss.phase()
             first = out[-1].split()
             p = timed(lambda: out.append(capture(f"ls -f {plain!r} | head -n 100")), args.reps, cold=drop_caches)
@@ -393,7 +400,7 @@ def w9(args, config, report, failures):
             report(f"W9 ls -f | head -n 100, {n} rows (cold)", d, "the same on the plain folder", p, "<= 2, < 1 s",
                    f"(djfs peak RSS {r1:.0f} MiB)")
 
-            d = timed(lambda: out.append(capture(f"ls -f {table!r} | wc -l")), args.reps, cold=m.cold)
+            d = timed(lambda: out.append(capture(f"ls -f {table!r} | wc -l", errors)), args.reps, cold=m.cold)
             r2 = rss.phase()
             dn = int(out[-1])
             p = timed(lambda: out.append(capture(f"ls -f {plain!r} | wc -l")), args.reps, cold=drop_caches)
@@ -404,7 +411,8 @@ def w9(args, config, report, failures):
                    f"({dn} names, plain {pn}; djfs peak RSS {r2:.0f} MiB)")
 
             find = "find {} -printf '%s\\n' | wc -l"
-            d = timed(lambda: out.append(capture(find.format(repr(table)))), args.reps, cold=m.cold)
+            e0 = len(errors)
+            d = timed(lambda: out.append(capture(find.format(repr(table)), errors)), args.reps, cold=m.cold)
             r3 = rss.phase()
             dn = int(out[-1])
             p = timed(lambda: out.append(capture(find.format(repr(plain)))), args.reps, cold=drop_caches)
@@ -413,14 +421,16 @@ def w9(args, config, report, failures):
                 if got != expected:
                     failures.append(f"W9: find counts {got} entries in {who}, expected {expected} (2 + 6 x {n})")
             report(f"W9 find -printf %s, {n} rows (cold)", d, "find plain folder", p, "<= 3",
-                   f"({dn} entries, plain {pn}, expected {expected}; djfs peak RSS {r3:.0f} MiB)")
+                   f"({dn} entries, plain {pn}, expected {expected}; {len(errors) - e0} errors; "
+                   f"djfs peak RSS {r3:.0f} MiB)")
 
             # Three finds one after the other on one mount: RSS after each (it should level off).
             m.cold()
+            e0 = len(errors)
             after, times = [], []
             for _ in range(3):
                 t = time.perf_counter()
-                dn = int(capture(find.format(repr(table))))
+                dn = int(capture(find.format(repr(table)), errors))
                 times.append(time.perf_counter() - t)
                 after.append((status_kib(m.pid, "VmRSS") or 0) / 1024)
                 if dn != expected:
@@ -436,7 +446,11 @@ def w9(args, config, report, failures):
                "RSS < 256 MiB, 3rd/2nd within 10%",
                f"(djfs RSS after finds 1/2/3: {after[0]:.0f}/{after[1]:.0f}/{after[2]:.0f} MiB, 3rd/2nd "
                f"{growth:+.0%}; peak RSS {max(r4, hwm):.0f} MiB, over all of W9 {peak:.0f} MiB; "
-               f"finds took {times[0]:.1f}/{times[1]:.1f}/{times[2]:.1f} s)")
+               f"finds took {times[0]:.1f}/{times[1]:.1f}/{times[2]:.1f} s; {len(errors) - e0} errors)")
+        if errors:
+            failures.append(f"W9: {len(errors)} errors through djfs, the first: {errors[0]}")
+            print(f"  {len(errors)} errors through djfs (ls, find), the first: {errors[0]}, the last: {errors[-1]}",
+                  flush=True)
     finally:
         m.down()
 
