@@ -12,6 +12,10 @@ use common::{database_connections, Mount};
 
 const ROWS: usize = 2000;
 
+/// Held by tests that drop the kernel's caches or measure memory that follows them: one
+/// test's `drop_caches` makes the kernel forget another mount's inodes in the middle of a walk.
+static KERNEL_CACHES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn scale_schema(schema: &str) -> (tempfile::TempDir, PathBuf) {
     scale_schema_of(schema, ROWS)
 }
@@ -132,6 +136,7 @@ fn inodes(mount: &Mount) -> u64 {
 /// Walked again, the table takes the same room again, not twice.
 #[test]
 fn forgotten_inodes_are_let_go_and_a_rewalk_reuses_the_room() {
+    let _caches = KERNEL_CACHES.lock().unwrap_or_else(|e| e.into_inner());
     let schema = "djfs_scale_forget";
     let (_dir, config) = scale_schema(schema);
     let mount = Mount::new(&config, Some(schema), &[]);
@@ -244,6 +249,7 @@ fn rss_kib(pid: u32) -> u64 {
 /// grow from the second walk to the third (it holds what the kernel holds, not a copy per walk).
 #[test]
 fn memory_stays_bounded_over_three_walks_of_200000_rows() {
+    let _caches = KERNEL_CACHES.lock().unwrap_or_else(|e| e.into_inner());
     const BIG: usize = 200_000;
     let schema = "djfs_scale_walks";
     let (_dir, config) = scale_schema_of(schema, BIG);
