@@ -310,7 +310,28 @@ def meminfo_kib(key):
     return None
 
 
-class RssSampler:
+class Sampler:
+    """A thread that calls `self.run()` while the `with` block runs (`run` loops until
+    `self.stop` is set); `close()` is called after it ends."""
+
+    def make_thread(self):
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+        self.close()
+
+
+class RssSampler(Sampler):
     """VmRSS of a daemon sampled every 0.2 s in a thread while the block runs. `pid_fn` is asked
     at each sample, so a remount (new pid) is followed. `phase()` returns the peak since the last
     call (MiB); `peak` is the peak of the whole block."""
@@ -319,8 +340,7 @@ class RssSampler:
         self.pid_fn, self.every, self.limit_mib = pid_fn, every, limit_mib
         self.peak = self.phase_peak = 0.0
         self.killed = None
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.make_thread()
 
     def sample(self):
         pid = self.pid_fn()
@@ -350,14 +370,6 @@ class RssSampler:
         self.check()
         peak, self.phase_peak = self.phase_peak, 0.0
         return peak
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
 
 
 # ---------------------------------------------------------------------------------- workloads
@@ -490,7 +502,7 @@ def db_sockets(pids, port):
     return counts
 
 
-class ConnSampler:
+class ConnSampler(Sampler):
     """The server's Threads_connected (over a connection of its own, as the bench's user) and
     the connections each mount holds (its sockets to the database port), every 0.2 s in a
     thread. `phase()` returns the peaks since the last call and starts a new phase."""
@@ -505,8 +517,7 @@ class ConnSampler:
         self.cur = self.conn.cursor()
         self.pid_fn, self.every = pid_fn, every
         self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.make_thread()
         self.failed = 0
         self.new_phase()
 
@@ -543,13 +554,7 @@ class ConnSampler:
         with self.lock:
             return db_status(self.cur, *names)
 
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
+    def close(self):
         self.conn.close()
 
 

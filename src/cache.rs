@@ -21,7 +21,11 @@ impl<K: Hash + Eq, V> ByteLru<K, V> {
     }
 
     /// The entry of `key`, now the most recently used.
-    pub fn get(&mut self, key: &K) -> Option<&V> {
+    pub fn get<Q>(&mut self, key: &Q) -> Option<&V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.entries.get(key).map(|(v, _)| v)
     }
 
@@ -32,10 +36,6 @@ impl<K: Hash + Eq, V> ByteLru<K, V> {
         Q: Hash + Eq + ?Sized,
     {
         self.entries.peek(key).map(|(v, _)| v)
-    }
-
-    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        self.entries.get_mut(key).map(|(v, _)| v)
     }
 
     /// Keeps `value` under `key` as `size` bytes, dropping the least recently used entries
@@ -95,10 +95,6 @@ impl<K: Hash + Eq, V> ByteLru<K, V> {
 
     pub fn bytes(&self) -> usize {
         self.bytes
-    }
-
-    pub fn values(&self) -> impl Iterator<Item = &V> {
-        self.entries.iter().map(|(_, (v, _))| v)
     }
 }
 

@@ -4,33 +4,13 @@
 
 mod common;
 
-use common::{client, Mount};
-
-/// The attachment `pic` (folder store `local`) of Doc 1 as the client fetches it.
-fn client_attachment(config: &std::path::Path, schema: &str) -> (String, Vec<u8>) {
-    let dir = tempfile::tempdir().unwrap();
-    let got = client(
-        config,
-        schema,
-        &[
-            "fetch-attach",
-            "Doc",
-            r#"{"doc_id": 1}"#,
-            "pic",
-            dir.path().to_str().unwrap(),
-        ],
-    );
-    (
-        got["name"].as_str().unwrap().to_string(),
-        std::fs::read(got["path"].as_str().unwrap()).unwrap(),
-    )
-}
+use common::Mount;
 
 #[test]
 fn passthrough_reads_the_clients_bytes_and_can_be_turned_off() {
     let schema = "djfs_pass_through";
     let (_dir, config) = common::schema_with_stores("make_regressions.py", schema, false);
-    let (name, expected) = client_attachment(&config, schema);
+    let (name, expected) = common::doc_attachment(&config, schema, 1, "pic").unwrap();
     assert!(!expected.is_empty());
 
     let on = Mount::new(&config, Some(schema), &["--log-level", "debug"]);

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{client, database_connections, eventually, Mount};
+use common::{client, database_connections, doc_attachment, eventually, Mount};
 use serde_json::Value;
 
 /// Longer than the grace of an `rm` (UNLINK_GRACE, 1 s) plus the janitor's tick.
@@ -26,27 +26,6 @@ fn doc(config: &Path, schema: &str, id: u32) -> Value {
         schema,
         &["row", "Doc", &format!(r#"{{"doc_id": {id}}}"#)],
     )
-}
-
-/// The attachment `attr` of Doc `id` as the client fetches it: (file name, bytes), or None.
-fn fetch_attach(config: &Path, schema: &str, id: u32, attr: &str) -> Option<(String, Vec<u8>)> {
-    let dir = tempfile::tempdir().unwrap();
-    let got = client(
-        config,
-        schema,
-        &[
-            "fetch-attach",
-            "Doc",
-            &format!(r#"{{"doc_id": {id}}}"#),
-            attr,
-            dir.path().to_str().unwrap(),
-        ],
-    );
-    let path = got["path"].as_str()?;
-    Some((
-        got["name"].as_str().unwrap().to_string(),
-        std::fs::read(path).unwrap(),
-    ))
 }
 
 /// Writes a file as `cp` does; the errno of `close` (0 when stored).
@@ -140,7 +119,7 @@ fn a_write_after_rm_is_never_undone() {
     }
     std::thread::sleep(PAST_GRACE);
     for attr in ["pic", "pic_s3", "pic_in"] {
-        let (name, bytes) = fetch_attach(&config, schema, 1, attr).expect(attr);
+        let (name, bytes) = doc_attachment(&config, schema, 1, attr).expect(attr);
         assert_eq!(name, format!("new_{attr}.txt"));
         assert_eq!(bytes, format!("new {attr}\n").into_bytes());
     }
@@ -177,7 +156,7 @@ fn shell_redirection_stores_once_at_the_last_close() {
     let tracked_before = client(&config, schema, &["tracked", "local"]);
     let out = sh(&format!("echo hi > '{}/pic/x.txt'", row.display()));
     assert!(out.status.success(), "{out:?}");
-    let (name, bytes) = fetch_attach(&config, schema, 1, "pic").unwrap();
+    let (name, bytes) = doc_attachment(&config, schema, 1, "pic").unwrap();
     assert_eq!((name.as_str(), bytes.as_slice()), ("x.txt", &b"hi\n"[..]));
     let tracked_after = client(&config, schema, &["tracked", "local"]);
     let added: Vec<&Value> = tracked_after["objects"]

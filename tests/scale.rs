@@ -87,19 +87,7 @@ fn eight_readers_stay_within_the_connection_budget() {
     );
 
     let stats = std::fs::read_to_string(mount.path.join(".djfs/stats")).unwrap();
-    let count = |kind: &str| -> u64 {
-        stats
-            .lines()
-            .find(|l| l.trim_start().starts_with(kind))
-            .and_then(|l| {
-                l.trim_start()[kind.len()..]
-                    .split_whitespace()
-                    .next()?
-                    .parse()
-                    .ok()
-            })
-            .unwrap_or_else(|| panic!("no {kind:?} line in:\n{stats}"))
-    };
+    let count = |kind: &str| figure(&stats, kind);
     // Every file read asked the server for its row (point query) or the table's listing.
     assert!(count("row") + count("listing") >= 1, "{stats}");
     assert!(count("catalog") >= 1, "{stats}");
@@ -124,11 +112,7 @@ fn eight_readers_stay_within_the_connection_budget() {
 
 /// The inode count of `.djfs/stats`.
 fn inodes(mount: &Mount) -> u64 {
-    let stats = std::fs::read_to_string(mount.path.join(".djfs/stats")).unwrap();
-    stats
-        .lines()
-        .find_map(|l| l.trim_start().strip_prefix("inodes")?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no inodes line in:\n{stats}"))
+    asked(mount, "inodes")
 }
 
 /// `find` over the table makes the mount hand out an inode number per file; once the kernel
@@ -141,17 +125,8 @@ fn forgotten_inodes_are_let_go_and_a_rewalk_reuses_the_room() {
     let (_dir, config) = scale_schema(schema);
     let mount = Mount::new(&config, Some(schema), &[]);
     let walk = || {
-        let out = std::process::Command::new("find")
-            .arg(mount.path.join("Reading"))
-            .args(["-printf", "%s\n"])
-            .output()
-            .unwrap();
-        assert!(out.status.success());
         // The table folder, a `.definition`, and per row its folder and 4 files.
-        assert_eq!(
-            out.stdout.iter().filter(|&&b| b == b'\n').count(),
-            2 + ROWS * 5
-        );
+        assert_eq!(find_entries(&mount.path.join("Reading")), 2 + ROWS * 5);
     };
     let drop_kernel_caches = || {
         std::fs::write("/proc/sys/vm/drop_caches", "2").expect("drop_caches (tests run as root)");
@@ -177,16 +152,21 @@ fn forgotten_inodes_are_let_go_and_a_rewalk_reuses_the_room() {
     ) < 50));
 }
 
-/// The figure of `kind` in `.djfs/stats` (its count).
-fn asked(mount: &Mount, kind: &str) -> u64 {
-    let stats = std::fs::read_to_string(mount.path.join(".djfs/stats")).unwrap();
+/// The first figure after `label` on a line of a `.djfs/stats` text (a count).
+fn figure(stats: &str, label: &str) -> u64 {
     stats
         .lines()
         .find_map(|l| {
-            let rest = l.trim_start().strip_prefix(kind)?;
+            let rest = l.trim_start().strip_prefix(label)?;
             rest.split_whitespace().next()?.parse().ok()
         })
-        .unwrap_or_else(|| panic!("no {kind:?} line in:\n{stats}"))
+        .unwrap_or_else(|| panic!("no {label:?} line in:\n{stats}"))
+}
+
+/// The figure of `kind` in the mount's `.djfs/stats` (its count).
+fn asked(mount: &Mount, kind: &str) -> u64 {
+    let stats = std::fs::read_to_string(mount.path.join(".djfs/stats")).unwrap();
+    figure(&stats, kind)
 }
 
 /// A stale listing of an unchanged table costs one light check, not the table again; a change
@@ -235,12 +215,30 @@ fn an_unchanged_table_is_checked_not_listed_again_and_changes_still_show() {
     assert!(asked(&mount, "listing") > listings);
 }
 
+/// `find -printf %s` over `dir`: how many entries it printed (it must succeed).
+fn find_entries(dir: &std::path::Path) -> usize {
+    let out = std::process::Command::new("find")
+        .arg(dir)
+        .args(["-printf", "%s\n"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    out.stdout.iter().filter(|&&b| b == b'\n').count()
+}
+
 /// The daemon's resident memory, in KiB.
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap()
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:")?.trim().strip_suffix("kB")?.trim().parse().ok())
+        .find_map(|l| {
+            l.strip_prefix("VmRSS:")?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()
+        })
         .unwrap()
 }
 
@@ -257,13 +255,7 @@ fn memory_stays_bounded_over_three_walks_of_200000_rows() {
     let pid = mount.daemon_pid().unwrap();
     let mut after = Vec::new();
     for _ in 0..3 {
-        let out = std::process::Command::new("find")
-            .arg(mount.path.join("Reading"))
-            .args(["-printf", "%s\n"])
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        assert_eq!(out.stdout.iter().filter(|&&b| b == b'\n').count(), 2 + BIG * 5);
+        assert_eq!(find_entries(&mount.path.join("Reading")), 2 + BIG * 5);
         after.push(rss_kib(pid));
     }
     assert!(

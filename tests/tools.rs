@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{client, Mount};
+use common::{client, doc_attachment, Mount};
 use serde_json::Value;
 
 fn row(config: &Path, schema: &str, id: u32) -> Value {
@@ -17,27 +17,6 @@ fn row(config: &Path, schema: &str, id: u32) -> Value {
         schema,
         &["row", "Doc", &format!(r#"{{"doc_id": {id}}}"#)],
     )
-}
-
-/// (file name, bytes) of attachment `attr` of Doc `id`, as the client fetches it.
-fn attachment(config: &Path, schema: &str, id: u32, attr: &str) -> Option<(String, Vec<u8>)> {
-    let dir = tempfile::tempdir().unwrap();
-    let got = client(
-        config,
-        schema,
-        &[
-            "fetch-attach",
-            "Doc",
-            &format!(r#"{{"doc_id": {id}}}"#),
-            attr,
-            dir.path().to_str().unwrap(),
-        ],
-    );
-    let path = got["path"].as_str()?;
-    Some((
-        got["name"].as_str()?.to_string(),
-        std::fs::read(path).unwrap(),
-    ))
 }
 
 /// Runs a shell command line; returns its output (the test asserts on the exit status).
@@ -84,7 +63,7 @@ fn copying_in() {
         "cp",
     );
     assert_eq!(
-        attachment(&config, schema_name, 2, "pic"),
+        doc_attachment(&config, schema_name, 2, "pic"),
         Some(("photo.jpg".into(), b"\xff\xd8 jpeg bytes".to_vec()))
     );
     assert_eq!(
@@ -104,7 +83,7 @@ fn copying_in() {
     let r = row(&config, schema_name, 30);
     assert_eq!(r["values"]["title"], "copied title", "{r}");
     assert_eq!(
-        attachment(&config, schema_name, 30, "pic").unwrap().0,
+        doc_attachment(&config, schema_name, 30, "pic").unwrap().0,
         "photo.jpg"
     );
 
@@ -132,8 +111,8 @@ fn copying_in() {
     }
     for attr in ["pic", "pic_s3", "pic_in"] {
         assert_eq!(
-            attachment(&config, schema_name, 1, attr),
-            attachment(&config, schema_name, 31, attr),
+            doc_attachment(&config, schema_name, 1, attr),
+            doc_attachment(&config, schema_name, 31, attr),
             "{attr}"
         );
     }
@@ -169,7 +148,7 @@ fn copying_in() {
     );
     assert!(!moved.exists());
     assert_eq!(
-        attachment(&config, schema_name, 4, "pic_s3"),
+        doc_attachment(&config, schema_name, 4, "pic_s3"),
         Some(("moved.txt".into(), b"moved in\n".to_vec()))
     );
     std::fs::write(dir.path().join("inst"), "installed\n").unwrap();
@@ -212,7 +191,7 @@ fn rsync_both_ways() {
             "synced title"
         );
         assert_eq!(
-            attachment(&config, schema_name, id, "pic"),
+            doc_attachment(&config, schema_name, id, "pic"),
             Some(("new.png".into(), b"\x89PNG not really".to_vec())),
             "row {id}: stored under its own name, not rsync's temporary one"
         );
@@ -296,7 +275,7 @@ fn editing_tools() {
     );
     assert_eq!(row(&config, schema_name, 60)["values"]["title"], "from tar");
     assert_eq!(
-        attachment(&config, schema_name, 60, "pic"),
+        doc_attachment(&config, schema_name, 60, "pic"),
         Some(("t.txt".into(), b"tarred\n".to_vec()))
     );
 
@@ -370,7 +349,7 @@ fn looking_and_reading() {
     let (dir, config) = schema(schema_name);
     let mount = Mount::new(&config, Some(schema_name), &[]);
     let r1 = mount.path.join("Doc/doc_id=1");
-    let (name, bytes) = attachment(&config, schema_name, 1, "pic_in").unwrap();
+    let (name, bytes) = doc_attachment(&config, schema_name, 1, "pic_in").unwrap();
     let file = r1.join("pic_in").join(&name);
 
     // stat and du: the sizes of what the client fetches.

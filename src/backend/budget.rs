@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-/// The kinds of questions a mount asks its database.
+/// The kinds of questions a mount asks its database (in the order of `ALL`: the discriminant
+/// is the index of its counters).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum QueryKind {
     Schemas,
@@ -84,11 +85,10 @@ impl QueryStats {
     pub fn snapshot(&self) -> Vec<KindStats> {
         QueryKind::ALL
             .iter()
-            .enumerate()
-            .map(|(i, &kind)| KindStats {
+            .map(|&kind| KindStats {
                 kind,
-                count: self.counts[i].load(Ordering::Relaxed),
-                total: Duration::from_micros(self.micros[i].load(Ordering::Relaxed)),
+                count: self.counts[kind as usize].load(Ordering::Relaxed),
+                total: Duration::from_micros(self.micros[kind as usize].load(Ordering::Relaxed)),
             })
             .collect()
     }
@@ -102,10 +102,7 @@ pub struct Timing<'a> {
 
 impl Drop for Timing<'_> {
     fn drop(&mut self) {
-        let i = QueryKind::ALL
-            .iter()
-            .position(|&k| k == self.kind)
-            .unwrap_or(0);
+        let i = self.kind as usize;
         let micros = self.started.elapsed().as_micros() as u64;
         self.stats.counts[i].fetch_add(1, Ordering::Relaxed);
         self.stats.micros[i].fetch_add(micros, Ordering::Relaxed);
@@ -192,6 +189,13 @@ mod tests {
         assert!(entered >= released);
         drop((b, other));
         assert!(slots.busy.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn every_kind_indexes_its_own_counters() {
+        for (i, &kind) in QueryKind::ALL.iter().enumerate() {
+            assert_eq!(kind as usize, i, "{kind:?}");
+        }
     }
 
     #[test]

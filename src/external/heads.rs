@@ -38,7 +38,7 @@ impl BlobHeads {
 
     /// What a listing shows of the blob `hash`.
     pub fn head(&mut self, hash: &[u8]) -> BlobHead {
-        match self.known.get(&hash.to_vec()) {
+        match self.known.get(hash) {
             Some(head) => head.clone(),
             None => BlobHead::Unavailable(
                 self.failures

@@ -160,6 +160,18 @@ impl MetadataCache {
         self.catalogs.lock().unwrap().get(schema).cloned()
     }
 
+    /// The catalog of `schema` if its last check is one `checked` accepts (the common case:
+    /// no copy of the entry).
+    pub fn checked_catalog(
+        &self,
+        schema: &Arc<str>,
+        checked: impl Fn(Instant) -> bool,
+    ) -> Option<Arc<SchemaCatalog>> {
+        let catalogs = self.catalogs.lock().unwrap();
+        let entry = catalogs.get(schema)?;
+        checked(entry.checked_at).then(|| entry.catalog.clone())
+    }
+
     pub fn put_catalog(&self, schema: &Arc<str>, entry: CatalogEntry) {
         self.catalogs.lock().unwrap().insert(schema.clone(), entry);
     }

@@ -1190,12 +1190,12 @@ impl Filesystem {
     fn catalog(&self, schema: &Arc<str>) -> FsResult<Arc<SchemaCatalog>> {
         let now = self.clock.now();
         let check_every = self.opts.refresh.max(metadata::CATALOG_CHECK_MIN);
-        let known = self.metadata.catalog(schema);
-        if let Some(entry) = &known {
-            if now.saturating_duration_since(entry.checked_at) < check_every {
-                return Ok(entry.catalog.clone());
-            }
+        if let Some(catalog) = self.metadata.checked_catalog(schema, |checked_at| {
+            now.saturating_duration_since(checked_at) < check_every
+        }) {
+            return Ok(catalog);
         }
+        let known = self.metadata.catalog(schema);
         if self.root_schema().is_none() && !self.schema_list()?.iter().any(|s| **s == **schema) {
             return Err(FsError::NotFound);
         }

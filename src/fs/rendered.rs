@@ -37,7 +37,7 @@ impl RenderedViews {
         fresh: impl Fn(Instant) -> bool,
     ) -> Option<Arc<[u8]>> {
         let mut inner = self.inner.lock().unwrap();
-        let (at, value) = inner.get(&key.to_string())?;
+        let (at, value) = inner.get(key)?;
         (!in_table || fresh(*at)).then(|| value.clone())
     }
 

@@ -323,3 +323,30 @@ pub fn database_connections(pid: u32) -> usize {
         })
         .count()
 }
+
+/// (file name, bytes) of attachment `attr` of `Doc` row `id` as the client fetches it, or None
+/// when the client fetched nothing (the schemas of make_regressions.py and make_demo.py).
+pub fn doc_attachment(
+    config: &Path,
+    schema: &str,
+    id: u32,
+    attr: &str,
+) -> Option<(String, Vec<u8>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let got = client(
+        config,
+        schema,
+        &[
+            "fetch-attach",
+            "Doc",
+            &format!(r#"{{"doc_id": {id}}}"#),
+            attr,
+            dir.path().to_str().unwrap(),
+        ],
+    );
+    let path = got["path"].as_str()?;
+    Some((
+        got["name"].as_str()?.to_string(),
+        std::fs::read(path).unwrap(),
+    ))
+}
