@@ -27,10 +27,12 @@ fn unhex(s: &str) -> Vec<u8> {
 fn cases() -> &'static [Case] {
     static CASES: OnceLock<Vec<Case>> = OnceLock::new();
     CASES.get_or_init(|| {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/blob_vectors.json"
-        );
+        // At run time first: the compiled-in path is stale when another checkout shares the target.
+        let path = std::path::Path::new(
+            &std::env::var_os("CARGO_MANIFEST_DIR")
+                .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+        )
+        .join("tests/fixtures/blob_vectors.json");
         let text = std::fs::read_to_string(path).expect("fixture file");
         let root: J = serde_json::from_str(&text).unwrap();
         root["cases"]

@@ -382,7 +382,9 @@ fn a_locked_table_delays_only_what_needs_it_and_idle_connections_close() {
     assert!(names.contains(&"tiny_id=1".to_string()), "{names:?}");
     assert!(
         took < Duration::from_secs(3),
-        "ls of an unlocked table took {took:?} while another was locked"
+        "ls of an unlocked table took {took:?} while another was locked\nstats:\n{}\nlog:\n{}",
+        std::fs::read_to_string(mount.path.join(".djfs/stats")).unwrap_or_default(),
+        mount.log_text()
     );
     assert!(locker.wait().unwrap().success());
     for mut w in waiting {

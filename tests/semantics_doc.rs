@@ -185,15 +185,18 @@ fn check(root: &Path, what: &str, text: &str) -> (Vec<String>, BTreeSet<Referenc
     (problems, refs)
 }
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+fn root() -> std::path::PathBuf {
+    // At run time first: the compiled-in path is stale when another checkout shares the target folder.
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
 }
 
 #[test]
 fn every_test_named_in_semantics_md_exists() {
     let path = root().join("doc/SEMANTICS.md");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let (mut problems, refs) = check(root(), "doc/SEMANTICS.md", &text);
+    let (mut problems, refs) = check(&root(), "doc/SEMANTICS.md", &text);
     if refs.len() < MIN_REFERENCES {
         problems.push(format!(
             "doc/SEMANTICS.md names {} distinct tests, fewer than {MIN_REFERENCES}",
@@ -202,7 +205,7 @@ fn every_test_named_in_semantics_md_exists() {
     }
     // The README's file-tool table names tests in the same form.
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    problems.extend(check(root(), "README.md", &readme).0);
+    problems.extend(check(&root(), "README.md", &readme).0);
     assert!(
         problems.is_empty(),
         "{} problem(s):\n{}",
@@ -230,7 +233,7 @@ Intro naming `tests/semantics_doc.rs::a_made_up_name_is_reported` and `tests/too
 |---|---|
 | not a claim | no tests needed |
 ";
-    let (problems, refs) = check(root(), "doc", doc);
+    let (problems, refs) = check(&root(), "doc", doc);
     let names: Vec<String> = refs.iter().map(|r| r.to_string()).collect();
     assert_eq!(
         names,
@@ -259,6 +262,6 @@ Intro naming `tests/semantics_doc.rs::a_made_up_name_is_reported` and `tests/too
     assert_eq!(problems.len(), 5, "{text}");
 
     // A word shaped like a reference that does not parse is reported too.
-    let (problems, _) = check(root(), "doc", "see `tests/tools.rs::` and `src/a.rs::b-c`");
+    let (problems, _) = check(&root(), "doc", "see `tests/tools.rs::` and `src/a.rs::b-c`");
     assert_eq!(problems.len(), 2, "{problems:?}");
 }

@@ -24,8 +24,16 @@ pub fn env() -> TestEnv {
         db_host: var("DJ_HOST"),
         db_user: var("DJ_USER"),
         db_pass: var("DJ_PASS"),
-        repo: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        repo: repo_root(),
     }
+}
+
+/// The checkout under test. Cargo sets CARGO_MANIFEST_DIR when it runs a test too; that beats the
+/// path compiled in, which is stale when another checkout built into the same target folder.
+pub fn repo_root() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
 /// Runs a command; panics with what it printed when it fails.
