@@ -261,35 +261,50 @@ impl fuser::Filesystem for FuseAdapter {
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
-        mut reply: ReplyDirectory,
+        reply: ReplyDirectory,
     ) {
-        let entries = match self.core.readdir(fh.0) {
-            Ok(entries) => entries,
-            Err(e) => return reply.error(failed("readdir", e)),
-        };
-        // Offsets: 1 = ".", 2 = "..", 3 + i = entries[i]. The parent's inode number does not
-        // matter to the kernel for "..", which it resolves itself.
-        let dots = [(ino.0, "."), (ino.0, "..")];
-        let mut next = offset;
-        while (next as usize) < dots.len() {
-            let (dot_ino, name) = dots[next as usize];
-            next += 1;
-            if reply.add(INodeNo(dot_ino), next, FileType::Directory, name) {
-                return reply.ok();
+        // Off the FUSE thread: a paged listing may read its next page here.
+        self.off_thread(move |me| {
+            let mut reply = reply;
+            // Offsets: 1 = ".", 2 = "..", 3 + i = entry i. The parent's inode number does not
+            // matter to the kernel for "..", which it resolves itself.
+            let dots = [(ino.0, "."), (ino.0, "..")];
+            let mut next = offset;
+            while (next as usize) < dots.len() {
+                let (dot_ino, name) = dots[next as usize];
+                next += 1;
+                if reply.add(INodeNo(dot_ino), next, FileType::Directory, name) {
+                    return reply.ok();
+                }
             }
-        }
-        for (i, entry) in entries.iter().enumerate().skip(next as usize - dots.len()) {
-            let kind = if entry.is_dir {
-                FileType::Directory
-            } else {
-                FileType::RegularFile
-            };
-            let entry_offset = (i + dots.len() + 1) as u64;
-            if reply.add(INodeNo(entry.ino), entry_offset, kind, &entry.name) {
-                break;
+            let mut from = next as usize - dots.len();
+            loop {
+                let chunk = match me.core.readdir(fh.0, from) {
+                    Ok(chunk) => chunk,
+                    Err(e) => return reply.error(failed("readdir", e)),
+                };
+                let skip = from.saturating_sub(chunk.first);
+                if chunk.entries.len() <= skip {
+                    return reply.ok();
+                }
+                for entry in &chunk.entries[skip..] {
+                    let kind = if entry.is_dir {
+                        FileType::Directory
+                    } else {
+                        FileType::RegularFile
+                    };
+                    from += 1;
+                    if reply.add(
+                        INodeNo(entry.ino),
+                        (from + dots.len()) as u64,
+                        kind,
+                        &entry.name,
+                    ) {
+                        return reply.ok();
+                    }
+                }
             }
-        }
-        reply.ok();
+        });
     }
 
     /// Entries with their attributes, from the listing query: `ls -l` and `find` need no lookup
@@ -304,10 +319,6 @@ impl fuser::Filesystem for FuseAdapter {
     ) {
         self.off_thread(move |me| {
             let mut reply = reply;
-            let entries = match me.core.readdir(fh.0) {
-                Ok(entries) => entries,
-                Err(e) => return reply.error(failed("readdirplus", e)),
-            };
             let ttl = me.core.attr_ttl();
             let mut next = offset;
             if next < 2 {
@@ -322,28 +333,39 @@ impl fuser::Filesystem for FuseAdapter {
                     }
                 }
             }
-            for (i, entry) in entries.iter().enumerate().skip(next as usize - 2) {
-                // The kernel counts each entry of a READDIRPLUS reply as a lookup (and will
-                // `forget` it): counted here, and handed out again if it went meanwhile. An
-                // entry the reply has no room for is taken back at once.
-                let ino = me.core.entry_given(entry);
-                let attr = me.file_attr(&Attr {
-                    ino,
-                    ..entry.attr.clone()
-                });
-                if reply.add(
-                    INodeNo(ino),
-                    (i + 3) as u64,
-                    &entry.name,
-                    &ttl,
-                    &attr,
-                    Generation(0),
-                ) {
-                    me.core.forget(ino, 1);
-                    break;
+            let mut from = next as usize - 2;
+            loop {
+                let chunk = match me.core.readdir(fh.0, from) {
+                    Ok(chunk) => chunk,
+                    Err(e) => return reply.error(failed("readdirplus", e)),
+                };
+                let skip = from.saturating_sub(chunk.first);
+                if chunk.entries.len() <= skip {
+                    return reply.ok();
+                }
+                for entry in &chunk.entries[skip..] {
+                    // The kernel counts each entry of a READDIRPLUS reply as a lookup (and will
+                    // `forget` it): counted here, and handed out again if it went meanwhile. An
+                    // entry the reply has no room for is taken back at once.
+                    let ino = me.core.entry_given(entry);
+                    let attr = me.file_attr(&Attr {
+                        ino,
+                        ..entry.attr.clone()
+                    });
+                    from += 1;
+                    if reply.add(
+                        INodeNo(ino),
+                        (from + 2) as u64,
+                        &entry.name,
+                        &ttl,
+                        &attr,
+                        Generation(0),
+                    ) {
+                        me.core.forget(ino, 1);
+                        return reply.ok();
+                    }
                 }
             }
-            reply.ok();
         });
     }
 

@@ -151,6 +151,10 @@ struct MountCli {
     /// blob heads, renderings, value times); the least recently used go first
     #[arg(long, default_value_t = djfs::fs::DEFAULT_CACHE_MIB, value_name = "MIB")]
     cache_mib: usize,
+    /// Rows in the first page of a table listing read from the database (later pages grow):
+    /// `ls | head` of a table of millions of rows waits for this many
+    #[arg(long, default_value_t = djfs::fs::FIRST_PAGE_ROWS, value_name = "N", hide = true)]
+    page_rows: usize,
     /// Never hand files to the kernel to read directly (FUSE passthrough, used by root mounts
     /// for folder-store and cache files)
     #[arg(long)]
@@ -376,6 +380,7 @@ fn main() -> ExitCode {
         threads: m.threads,
         db_connections: m.db_connections,
         cache_mib: m.cache_mib,
+        page_rows: m.page_rows,
         no_passthrough: m.no_passthrough,
         cascade_delete: m.cascade_delete,
     };

@@ -36,6 +36,8 @@ pub struct MountArgs {
     pub db_connections: usize,
     /// About how many MiB the caches may hold together.
     pub cache_mib: usize,
+    /// Rows in the first page of a paged table listing.
+    pub page_rows: usize,
     /// Do not use FUSE passthrough even where it is possible.
     pub no_passthrough: bool,
     pub cascade_delete: bool,
@@ -224,6 +226,7 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
             gid: unsafe { libc::getgid() },
             cascade_delete: args.cascade_delete,
             cache_bytes: args.cache_mib << 20,
+            page_rows: args.page_rows,
         },
     ));
     // Staging folders of djfs processes that are gone (crashed): their journals are settled

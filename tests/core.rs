@@ -17,6 +17,10 @@ fn core(refresh: Duration) -> Filesystem {
 }
 
 fn core_with(refresh: Duration, read_only: bool) -> Filesystem {
+    core_paged(refresh, read_only, djfs::fs::FIRST_PAGE_ROWS)
+}
+
+fn core_paged(refresh: Duration, read_only: bool, page_rows: usize) -> Filesystem {
     static MADE: OnceLock<()> = OnceLock::new();
     MADE.get_or_init(|| {
         common::python("make_reference.py", &[SCHEMA]);
@@ -39,6 +43,7 @@ fn core_with(refresh: Duration, read_only: bool) -> Filesystem {
             gid: 0,
             cascade_delete: false,
             cache_bytes: djfs::fs::DEFAULT_CACHE_MIB << 20,
+            page_rows,
         },
     )
 }
@@ -47,10 +52,20 @@ fn queries(fs: &Filesystem) -> u64 {
     fs.database().query_count()
 }
 
+/// The kinds of question asked so far other than the catalog's, with how many of each.
+fn query_kinds(fs: &Filesystem) -> Vec<(&'static str, u64)> {
+    fs.database()
+        .query_stats()
+        .into_iter()
+        .filter(|k| k.count > 0 && k.kind.name() != "catalog" && k.kind.name() != "schemas")
+        .map(|k| (k.kind.name(), k.count))
+        .collect()
+}
+
 fn list(fs: &Filesystem, ino: u64) -> Vec<(u64, bool, String)> {
     let fh = fs.opendir(ino).unwrap();
     let entries = fs
-        .readdir(fh)
+        .readdir_all(fh)
         .unwrap()
         .iter()
         .map(|e| (e.ino, e.is_dir, e.name.clone()))
@@ -84,8 +99,66 @@ fn walking_a_table_costs_one_query() {
         }
     }
     assert!(files >= 3 * rows.len());
-    // `ls -l`/`find` of the whole table: the listing query, nothing per row or per file.
-    assert_eq!(queries(&fs) - before, 1);
+    // `ls -l`/`find` of the whole table: the table's change stamp (so that the listing can be
+    // trusted again later without reading it) and its one page; nothing per row or per file.
+    assert_eq!(queries(&fs) - before, 2);
+    assert_eq!(
+        query_kinds(&fs),
+        vec![("listing page", 1), ("change check", 1)]
+    );
+}
+
+/// A table read in pages of 5, 20, 80 rows lists the same rows, once each and in key order, as
+/// one page; the first entries come after the first page alone; once read to its end the
+/// listing answers lookups as a single listing does.
+#[test]
+fn a_table_is_listed_page_by_page_in_key_order() {
+    let whole = core(Duration::from_secs(600));
+    let arrays = whole.lookup(ROOT_INO, OsStr::new("Arrays")).unwrap();
+    let expected = list(&whole, arrays.ino);
+    assert!(expected.len() > 40, "{}", expected.len());
+
+    let fs = core_paged(Duration::from_secs(600), false, 5);
+    let arrays = fs.lookup(ROOT_INO, OsStr::new("Arrays")).unwrap();
+    let before = queries(&fs);
+    let fh = fs.opendir(arrays.ino).unwrap();
+    // `.definition`, then the first page only.
+    let first = fs.readdir(fh, 1).unwrap();
+    assert_eq!(first.first, 1);
+    assert_eq!(first.entries.len(), 5);
+    assert_eq!(queries(&fs) - before, 2, "change check and one page");
+    let all = fs.readdir_all(fh).unwrap();
+    fs.release(fh);
+    let names: Vec<&str> = all.iter().map(|e| e.name.as_str()).collect();
+    let expected_names: Vec<&str> = expected.iter().map(|e| e.2.as_str()).collect();
+    assert_eq!(names, expected_names);
+    // Pages of 5, 20, 80, ... rows until one comes back short.
+    let rows = expected.len() - 1;
+    let (mut pages, mut read, mut size) = (0, 0, 5);
+    loop {
+        pages += 1;
+        read += size;
+        if read > rows {
+            break;
+        }
+        size *= 4;
+    }
+    assert_eq!(
+        query_kinds(&fs),
+        vec![("listing page", pages), ("change check", 1)]
+    );
+    // Key order: the ids grow.
+    let ids: Vec<i64> = names
+        .iter()
+        .filter_map(|n| n.split('=').nth(1)?.parse().ok())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    // Read to its end, the listing is the table's cached one: lookups need no query.
+    let before = queries(&fs);
+    for name in names.iter().filter(|n| n.contains('=')) {
+        assert!(fs.lookup(arrays.ino, OsStr::new(name)).unwrap().is_dir);
+    }
+    assert_eq!(queries(&fs) - before, 0);
 }
 
 #[test]
@@ -211,6 +284,7 @@ fn external_core() -> (Filesystem, tempfile::TempDir) {
             gid: 0,
             cascade_delete: false,
             cache_bytes: djfs::fs::DEFAULT_CACHE_MIB << 20,
+            page_rows: djfs::fs::FIRST_PAGE_ROWS,
         },
     );
     (fs, dir)

@@ -328,6 +328,7 @@ fn views_need_no_query_after_the_catalog() {
             gid: 0,
             cascade_delete: false,
             cache_bytes: djfs::fs::DEFAULT_CACHE_MIB << 20,
+            page_rows: djfs::fs::FIRST_PAGE_ROWS,
         },
     );
     let read = |ino: u64| -> String {

@@ -17,6 +17,8 @@ pub enum QueryKind {
     Schemas,
     Catalog,
     Listing,
+    /// One page of a paged listing (or a read-ahead of rows after a looked-up one).
+    Page,
     /// Whether a table changed since it was listed (`Backend::table_changed_at`).
     ChangeCheck,
     Row,
@@ -28,10 +30,11 @@ pub enum QueryKind {
 }
 
 impl QueryKind {
-    pub const ALL: [QueryKind; 10] = [
+    pub const ALL: [QueryKind; 11] = [
         QueryKind::Schemas,
         QueryKind::Catalog,
         QueryKind::Listing,
+        QueryKind::Page,
         QueryKind::ChangeCheck,
         QueryKind::Row,
         QueryKind::Value,
@@ -46,6 +49,7 @@ impl QueryKind {
             QueryKind::Schemas => "schemas",
             QueryKind::Catalog => "catalog",
             QueryKind::Listing => "listing",
+            QueryKind::Page => "listing page",
             QueryKind::ChangeCheck => "change check",
             QueryKind::Row => "row",
             QueryKind::Value => "value",

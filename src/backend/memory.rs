@@ -19,8 +19,8 @@ use crate::rowname;
 use crate::stores::paths::TrackedKind;
 
 use super::{
-    content_digest, Backend, ColumnValue, DependencyPath, Dependent, Fact, Refused, RowFacts,
-    RowGone, SavedTracking, Stamp, TableStamp, Tracked, TrackingRow, WriteRefusal,
+    content_digest, Backend, ColumnValue, DependencyPath, Dependent, Fact, PageStart, Refused,
+    RowFacts, RowGone, SavedTracking, Stamp, TableStamp, Tracked, TrackingRow, WriteRefusal,
     ATTACH_NAME_SCAN, BLOB_HEAD_BYTES,
 };
 
@@ -649,6 +649,34 @@ impl Backend for Memory {
             .into_iter()
             .flat_map(|rows| rows.values())
             .map(|row| self.facts(&schemas, table, row))
+            .collect())
+    }
+
+    fn list_rows_page(
+        &self,
+        table: &TableInfo,
+        from: PageStart<'_>,
+        limit: usize,
+    ) -> Result<Vec<RowFacts>> {
+        use std::ops::Bound;
+        self.count();
+        // Keys are kept as normalized text: pages follow that order, as the listing does.
+        let normalized =
+            |key: &[String]| normalize_key(table, key).unwrap_or_else(|_| key.to_vec());
+        let start = match from {
+            PageStart::First => Bound::Unbounded,
+            PageStart::After(key) => Bound::Excluded(normalized(key)),
+            PageStart::At(key) => Bound::Included(normalized(key)),
+        };
+        let schemas = self.schemas.lock().unwrap();
+        let schema = find(&schemas, &table.schema)?;
+        let Some(rows) = schema.tables.get(&table.name) else {
+            return Ok(Vec::new());
+        };
+        Ok(rows
+            .range((start, Bound::Unbounded))
+            .take(limit)
+            .map(|(_, row)| self.facts(&schemas, table, row))
             .collect())
     }
 

@@ -307,6 +307,17 @@ pub fn content_digest(value: &[u8]) -> Vec<u8> {
     md5.finalize().to_vec()
 }
 
+/// Where a page of a paged listing starts (keys as text, as in folder names).
+#[derive(Clone, Copy, Debug)]
+pub enum PageStart<'a> {
+    /// At the table's first row.
+    First,
+    /// At the first row whose key is greater than this one.
+    After(&'a [String]),
+    /// At this row if it exists, else at the next one.
+    At(&'a [String]),
+}
+
 /// What the filesystem core asks of a database. Keys are the key values as text, in key order
 /// (as in folder names); columns are indexes into `TableInfo::columns`.
 pub trait Backend: Send + Sync {
@@ -336,6 +347,15 @@ pub trait Backend: Send + Sync {
 
     /// Every row of a table with the facts needed to list it and size every file: one query.
     fn list_rows(&self, table: &TableInfo) -> Result<Vec<RowFacts>>;
+
+    /// Up to `limit` rows in primary-key order, from `from` on (keyset pagination: rows that
+    /// exist throughout a paged walk are seen exactly once, whatever changes meanwhile).
+    fn list_rows_page(
+        &self,
+        table: &TableInfo,
+        from: PageStart<'_>,
+        limit: usize,
+    ) -> Result<Vec<RowFacts>>;
 
     /// The row with these key values, by one point query.
     fn find_row(&self, table: &TableInfo, key: &[String]) -> Result<Option<RowFacts>>;

@@ -18,7 +18,7 @@ use crate::config::{DbConfig, Tls};
 use crate::rowname;
 
 use super::{
-    Backend, ColumnValue, DependencyPath, Dependent, Fact, Refused, RowFacts, RowGone,
+    Backend, ColumnValue, DependencyPath, Dependent, Fact, PageStart, Refused, RowFacts, RowGone,
     SavedTracking, Stamp, TableStamp, Tracked, TrackingRow, WriteRefusal, ATTACH_NAME_SCAN,
     BLOB_HEAD_BYTES,
 };
@@ -621,6 +621,36 @@ impl Backend for MySql {
             .collect()
     }
 
+    fn list_rows_page(
+        &self,
+        table: &TableInfo,
+        from: PageStart<'_>,
+        limit: usize,
+    ) -> Result<Vec<RowFacts>> {
+        let _slot = self.slots.enter(&qualified(table));
+        let _timing = self.stats.start(QueryKind::Page);
+        let select = RowSelect::new(table);
+        let (condition, params) = match from {
+            PageStart::First => (String::new(), Vec::new()),
+            PageStart::After(key) => key_range(table, key, false),
+            PageStart::At(key) => key_range(table, key, true),
+        };
+        let order: Vec<String> = table
+            .key
+            .iter()
+            .map(|&i| format!("t.{}", quote(&table.columns[i].name)))
+            .collect();
+        let sql = format!(
+            "{}{condition} ORDER BY {} LIMIT {limit}",
+            select.sql,
+            order.join(", ")
+        );
+        let rows = self.rows(&sql, params)?;
+        rows.into_iter()
+            .map(|r| self.decode_row(table, &select, r))
+            .collect()
+    }
+
     /// The row with these key values (text, as in folder names), by one point query.
     fn find_row(&self, table: &TableInfo, key: &[String]) -> Result<Option<RowFacts>> {
         let _slot = self.slots.enter(&qualified(table));
@@ -1151,6 +1181,42 @@ fn content_digest_sql(c: &str) -> String {
 /// `WHERE` condition and parameters selecting one row by its key texts (table alias `t`).
 fn key_condition(table: &TableInfo, key: &[String]) -> (String, Vec<Value>) {
     key_condition_as(table, key, "t")
+}
+
+/// ` WHERE` the key is after (or, `inclusive`, at or after) `key`, in key order, spelled out
+/// column by column (`k1 > ? OR (k1 = ? AND k2 > ?)`) so that the server's range optimizer uses
+/// the primary key whatever its version.
+fn key_range(table: &TableInfo, key: &[String], inclusive: bool) -> (String, Vec<Value>) {
+    let term = |i: usize, value: &str, op: &str| -> (String, Value) {
+        let column = &table.columns[i];
+        let c = format!("t.{}", quote(&column.name));
+        match column.kind {
+            AttrKind::Uuid | AttrKind::Binary => {
+                (format!("{c} {op} UNHEX(?)"), value.replace('-', "").into())
+            }
+            _ => (format!("{c} {op} ?"), value.into()),
+        }
+    };
+    let mut alternatives = Vec::new();
+    let mut params = Vec::new();
+    let n = table.key.len().min(key.len());
+    for last in 0..n {
+        let mut parts = Vec::new();
+        for (j, (&i, value)) in table.key.iter().zip(key).take(last + 1).enumerate() {
+            let op = if j < last {
+                "="
+            } else if inclusive && last + 1 == n {
+                ">="
+            } else {
+                ">"
+            };
+            let (sql, param) = term(i, value, op);
+            parts.push(sql);
+            params.push(param);
+        }
+        alternatives.push(format!("({})", parts.join(" AND ")));
+    }
+    (format!(" WHERE {}", alternatives.join(" OR ")), params)
 }
 
 /// The same for another table alias.

@@ -12,6 +12,7 @@ mod handles;
 mod metadata;
 mod mtimes;
 mod pagecache;
+mod paging;
 mod rendered;
 mod write;
 
@@ -24,6 +25,7 @@ pub use edits::UNLINK_GRACE;
 pub use error::{ErrorKind, FsError, FsResult};
 use metadata::{Listing, TrackedListing};
 pub use pagecache::PageCache;
+pub use paging::{DirChunk, FIRST_PAGE_ROWS};
 use write::WriteHandle;
 
 use crate::backend::{Backend, Fact, RowFacts, Tracked};
@@ -61,6 +63,8 @@ pub struct FsOptions {
     pub cascade_delete: bool,
     /// About how many bytes the caches may hold together (`--cache-mib`); see `CacheBudget`.
     pub cache_bytes: usize,
+    /// Rows in the first page of a paged table listing (`--page-rows`; see `paging`).
+    pub page_rows: usize,
 }
 
 /// The default of `--cache-mib`.
@@ -152,9 +156,16 @@ enum Body {
 
 #[derive(Clone)]
 enum Handle {
-    Dir(Arc<Vec<DirEntry>>),
+    Dir(Arc<DirListing>),
     File(Arc<OpenFile>),
     Write(Arc<WriteHandle>),
+}
+
+/// An open folder's entries: read whole at `opendir`, or (a table without a cached listing) page
+/// by page as `readdir` asks (see `paging`).
+enum DirListing {
+    Whole(Arc<Vec<DirEntry>>),
+    Paged(std::sync::Mutex<paging::PagedDir>),
 }
 
 /// A file found by path: what it shows and how to fetch it.
@@ -192,6 +203,10 @@ pub struct Filesystem {
     mtimes: mtimes::ValueTimes,
     /// What every delay is measured on (see `clock`).
     clock: Arc<dyn clock::Clock>,
+    /// How the caches share `FsOptions::cache_bytes`.
+    cache_budget: CacheBudget,
+    /// How many rows a lookup reads ahead, by table (see `paging`).
+    read_ahead: paging::ReadAhead,
 }
 
 impl Filesystem {
@@ -223,6 +238,8 @@ impl Filesystem {
             opts,
             mounted_at,
             handles: Default::default(),
+            cache_budget: budget,
+            read_ahead: Default::default(),
         }
     }
 
@@ -295,10 +312,29 @@ impl Filesystem {
         self.attr_of(ino, &node)
     }
 
-    /// Lists a directory once and keeps the list for the handle, so paging is consistent.
+    /// Lists a directory for a handle: at once and whole (kept for the handle, so `readdir`
+    /// offsets stay consistent), or for a table without a cached listing, page by page.
     pub fn opendir(&self, ino: u64) -> FsResult<u64> {
         let node = self.node(ino)?;
-        let children = self.children(&node)?;
+        if let Node::Table { schema, class } = &node {
+            let table = self.table(schema, class)?;
+            let (cached, stamp) = self.listing_checked(schema, &table)?;
+            if cached.is_none() {
+                let head = self.entries_for(vec![self.definition_entry(schema, class)?]);
+                let paged = self.open_paged(schema, class, table, stamp, head)?;
+                self.forget_dropped();
+                return Ok(self.new_handle(Handle::Dir(Arc::new(DirListing::Paged(
+                    std::sync::Mutex::new(paged),
+                )))));
+            }
+        }
+        let entries = self.entries_for(self.children(&node)?);
+        self.forget_dropped();
+        Ok(self.new_handle(Handle::Dir(Arc::new(DirListing::Whole(Arc::new(entries))))))
+    }
+
+    /// Directory entries (with inode numbers and attributes) for listed children.
+    fn entries_for(&self, children: Vec<(Node, String, Listed)>) -> Vec<DirEntry> {
         let named: Vec<(u64, Node, String, Listed)> = {
             let mut inodes = self.handles.inodes.lock().unwrap();
             children
@@ -306,7 +342,7 @@ impl Filesystem {
                 .map(|(node, name, listed)| (inodes.intern(node.clone()), node, name, listed))
                 .collect()
         };
-        let entries: Vec<DirEntry> = named
+        named
             .into_iter()
             .map(|(ino, node, name, listed)| {
                 let attr = match listed {
@@ -338,15 +374,39 @@ impl Filesystem {
                     attr,
                 }
             })
-            .collect();
-        self.forget_dropped();
-        Ok(self.new_handle(Handle::Dir(Arc::new(entries))))
+            .collect()
     }
 
-    pub fn readdir(&self, fh: u64) -> FsResult<Arc<Vec<DirEntry>>> {
-        match self.handles.get(fh) {
-            Some(Handle::Dir(entries)) => Ok(entries.clone()),
-            _ => Err(FsError::BadHandle),
+    /// The entries of an open folder from entry number `from` on (no `.`/`..`): a chunk
+    /// that starts at or before `from`, empty at the end. A paged listing reads its next page
+    /// here when `from` reaches it.
+    pub fn readdir(&self, fh: u64, from: usize) -> FsResult<DirChunk> {
+        let Some(Handle::Dir(listing)) = self.handles.get(fh) else {
+            return Err(FsError::BadHandle);
+        };
+        match &*listing {
+            DirListing::Whole(entries) => Ok(DirChunk {
+                first: 0,
+                entries: entries.clone(),
+            }),
+            DirListing::Paged(paged) => {
+                let chunk = self.paged_chunk(&mut paged.lock().unwrap(), from);
+                self.forget_dropped();
+                chunk
+            }
+        }
+    }
+
+    /// Every entry of an open folder (reads a paged listing to its end).
+    pub fn readdir_all(&self, fh: u64) -> FsResult<Vec<DirEntry>> {
+        let mut all: Vec<DirEntry> = Vec::new();
+        loop {
+            let chunk = self.readdir(fh, all.len())?;
+            let skip = all.len() - chunk.first;
+            if chunk.entries.len() <= skip {
+                return Ok(all);
+            }
+            all.extend(chunk.entries[skip..].iter().cloned());
         }
     }
 
@@ -673,14 +733,7 @@ impl Filesystem {
                 let pending = self.edits.pending_folders(schema, class, |folder| {
                     listing.by_folder.contains_key(folder)
                 });
-                let definition = (
-                    Node::Definition {
-                        schema: schema.clone(),
-                        class: class.clone(),
-                    },
-                    definition::FILE_NAME.to_string(),
-                    Listed::File(Some(self.definition_file(schema, class)?.len() as u64)),
-                );
+                let definition = self.definition_entry(schema, class)?;
                 let now = SystemTime::now();
                 Ok(std::iter::once(definition)
                     .chain(
@@ -1235,6 +1288,22 @@ impl Filesystem {
         Ok(catalog)
     }
 
+    /// The `.definition` entry of a table folder.
+    fn definition_entry(
+        &self,
+        schema: &Arc<str>,
+        class: &Arc<str>,
+    ) -> FsResult<(Node, String, Listed)> {
+        Ok((
+            Node::Definition {
+                schema: schema.clone(),
+                class: class.clone(),
+            },
+            definition::FILE_NAME.to_string(),
+            Listed::File(Some(self.definition_file(schema, class)?.len() as u64)),
+        ))
+    }
+
     /// `<Class>/.definition`: rendered from the catalog (no query of its own).
     fn definition_file(&self, schema: &Arc<str>, class: &str) -> FsResult<Arc<[u8]>> {
         let catalog = self.catalog(schema)?;
@@ -1281,12 +1350,7 @@ impl Filesystem {
         let mut stamp = None;
         if let Some(t) = slot.as_mut() {
             let now = self.clock.now();
-            let seen = self.db.table_stamp(table).map_err(|e| {
-                db_error(
-                    &format!("checking table {}.{}", table.schema, table.class_name),
-                    e,
-                )
-            })?;
+            let seen = self.table_stamp(table)?;
             if let (Some(before), Some(seen)) = (t.value.stamp, seen) {
                 if before.unchanged_at(&seen) {
                     t.at = now;
@@ -1321,6 +1385,43 @@ impl Filesystem {
             value: listing.clone(),
         });
         Ok(Some(listing))
+    }
+
+    /// What the server says of the table's last change (one light query).
+    fn table_stamp(&self, table: &TableInfo) -> FsResult<Option<crate::backend::TableStamp>> {
+        self.db.table_stamp(table).map_err(|e| {
+            db_error(
+                &format!("checking table {}.{}", table.schema, table.class_name),
+                e,
+            )
+        })
+    }
+
+    /// The table's cached listing if it is fresh, or stale but the table unchanged since (one
+    /// light query; it is then trusted for another refresh delay). Else None, with the table's
+    /// change stamp as of now, for the listing about to be read.
+    fn listing_checked(
+        &self,
+        schema: &Arc<str>,
+        table: &TableInfo,
+    ) -> FsResult<(Option<Arc<Listing>>, Option<crate::backend::TableStamp>)> {
+        let slot = self.metadata.listing_slot(schema, table);
+        let mut slot = slot.lock().unwrap();
+        if let Some(t) = slot.as_ref() {
+            if self.fresh(t.at) {
+                return Ok((Some(t.value.clone()), None));
+            }
+        }
+        let seen = self.table_stamp(table)?;
+        if let Some(t) = slot.as_mut() {
+            if let (Some(before), Some(seen)) = (t.value.stamp, seen) {
+                if before.unchanged_at(&seen) {
+                    t.at = self.clock.now();
+                    return Ok((Some(t.value.clone()), None));
+                }
+            }
+        }
+        Ok((None, seen))
     }
 
     fn listing(
@@ -1367,8 +1468,7 @@ impl Filesystem {
         });
         if let Some(values) = canonical {
             let row = self
-                .db
-                .find_row(&table, values)
+                .find_row_reading_ahead(schema, class, &table, values)
                 .map_err(|e| db_error(&format!("looking up {}/{folder}", table.class_name), e))?;
             // The database may match a different spelling (`03`, case, trailing spaces): the
             // row must have exactly this name.

@@ -145,6 +145,7 @@ impl Harness {
                 gid: 0,
                 cascade_delete: false,
                 cache_bytes: super::DEFAULT_CACHE_MIB << 20,
+                page_rows: super::FIRST_PAGE_ROWS,
             },
             clock.clone(),
         );
@@ -194,7 +195,7 @@ impl Harness {
         let fh = self.fs.opendir(ino).unwrap();
         let names = self
             .fs
-            .readdir(fh)
+            .readdir_all(fh)
             .unwrap()
             .iter()
             .map(|e| e.name.clone())

@@ -1,11 +1,12 @@
 #!/usr/bin/env python
 """Create the schema of the scale tests with the real DataJoint client (0.14.10).
 
-    make_scale.py SCHEMA --config-out FILE [--rows N]
+    make_scale.py SCHEMA --config-out FILE [--rows N] [--step S]
 
 Drops SCHEMA if it exists, then declares and fills:
   Reading  Manual  reading_id : int; value : float; label : varchar(32); day : date
-           N rows (default 2000), inserted in batches as a pipeline would.
+           N rows (default 2000) with ids 0, S, 2S, ... (default S = 1), inserted in
+           batches as a pipeline would.
 """
 
 import argparse
@@ -37,6 +38,7 @@ def main():
     ap.add_argument("schema")
     ap.add_argument("--config-out", metavar="FILE", required=True)
     ap.add_argument("--rows", type=int, default=2000)
+    ap.add_argument("--step", type=int, default=1)
     args = ap.parse_args()
 
     stores = djenv.configure(with_stores=True)
@@ -48,7 +50,7 @@ def main():
     batch = 10000
     for first in range(0, args.rows, batch):
         Reading.insert(
-            dict(reading_id=i, value=i / 4, label=f"reading {i}", day=start + datetime.timedelta(days=i % 3000))
+            dict(reading_id=i * args.step, value=i / 4, label=f"reading {i}", day=start + datetime.timedelta(days=i % 3000))
             for i in range(first, min(first + batch, args.rows))
         )
     djenv.write_config(args.config_out, stores)
