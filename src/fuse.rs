@@ -14,7 +14,7 @@ use fuser::{
     ReplyOpen, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
-use crate::fs::{Attr, Filesystem, FsError, PageCache};
+use crate::fs::{Attr, DirCaching, Filesystem, FsError, PageCache};
 use crate::workers::Workers;
 
 /// Requests that may wait on the database or a store are answered on `workers`, so the FUSE
@@ -168,7 +168,11 @@ impl fuser::Filesystem for FuseAdapter {
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let name = name.to_owned();
         self.off_thread(move |me| match me.core.lookup(parent.0, &name) {
-            Ok(attr) => reply.entry(&me.core.attr_ttl(), &me.file_attr(&attr), Generation(0)),
+            Ok(attr) => reply.entry(
+                &me.core.entry_ttl(attr.ino),
+                &me.file_attr(&attr),
+                Generation(0),
+            ),
             Err(e) => reply.error(failed("lookup", e)),
         });
     }
@@ -181,7 +185,7 @@ impl fuser::Filesystem for FuseAdapter {
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         self.off_thread(move |me| match me.core.getattr(ino.0) {
-            Ok(attr) => reply.attr(&me.core.attr_ttl(), &me.file_attr(&attr)),
+            Ok(attr) => reply.attr(&me.core.entry_ttl(attr.ino), &me.file_attr(&attr)),
             Err(e) => reply.error(failed("getattr", e)),
         });
     }
@@ -250,7 +254,14 @@ impl fuser::Filesystem for FuseAdapter {
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         self.off_thread(move |me| match me.core.opendir(ino.0) {
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Ok((fh, caching)) => reply.opened(
+                FileHandle(fh),
+                match caching {
+                    DirCaching::Never => FopenFlags::empty(),
+                    DirCaching::Fill => FopenFlags::FOPEN_CACHE_DIR,
+                    DirCaching::Keep => FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE,
+                },
+            ),
             Err(e) => reply.error(failed("opendir", e)),
         });
     }
@@ -357,7 +368,7 @@ impl fuser::Filesystem for FuseAdapter {
                         INodeNo(ino),
                         (from + 2) as u64,
                         &entry.name,
-                        &ttl,
+                        &me.core.entry_ttl(ino),
                         &attr,
                         Generation(0),
                     ) {
@@ -480,7 +491,7 @@ impl fuser::Filesystem for FuseAdapter {
                 None => me.core.getattr(ino.0),
             };
             match result {
-                Ok(attr) => reply.attr(&me.core.attr_ttl(), &me.file_attr(&attr)),
+                Ok(attr) => reply.attr(&me.core.entry_ttl(attr.ino), &me.file_attr(&attr)),
                 Err(e) => reply.error(failed("setattr", e)),
             }
         });
@@ -497,7 +508,11 @@ impl fuser::Filesystem for FuseAdapter {
     ) {
         let name = name.to_owned();
         self.off_thread(move |me| match me.core.mkdir(parent.0, &name) {
-            Ok(attr) => reply.entry(&me.core.attr_ttl(), &me.file_attr(&attr), Generation(0)),
+            Ok(attr) => reply.entry(
+                &me.core.entry_ttl(attr.ino),
+                &me.file_attr(&attr),
+                Generation(0),
+            ),
             Err(e) => reply.error(failed("mkdir", e)),
         });
     }
@@ -596,7 +611,11 @@ impl fuser::Filesystem for FuseAdapter {
                     core.release(fh);
                 }
             });
-            reply.entry(&me.core.attr_ttl(), &me.file_attr(&attr), Generation(0));
+            reply.entry(
+                &me.core.entry_ttl(attr.ino),
+                &me.file_attr(&attr),
+                Generation(0),
+            );
         });
     }
 

@@ -19,7 +19,7 @@ use fuser::{Config as FuseConfig, MountOption, SessionACL};
 use crate::backend::mysql::MySql;
 use crate::backend::Backend;
 use crate::config;
-use crate::fs::{Filesystem, FsOptions};
+use crate::fs::{Filesystem, FsOptions, KernelInvalidation};
 use crate::fuse::FuseAdapter;
 use crate::stores::Stores;
 
@@ -330,6 +330,35 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
             }
         }
     }));
+    // The watcher: every refresh delay, asks whether the tables whose rows the kernel keeps
+    // longer changed, and makes the kernel forget those that did (see `fs::watch`).
+    if !args.refresh.is_zero() {
+        let watcher = Arc::downgrade(&core);
+        let notifier = session.notifier();
+        let every = args.refresh;
+        std::thread::Builder::new()
+            .name("watcher".into())
+            .spawn(move || loop {
+                std::thread::sleep(every);
+                let Some(core) = watcher.upgrade() else { break };
+                let invalidations = core.check_watched();
+                drop(core);
+                for inval in invalidations {
+                    let result = match &inval {
+                        KernelInvalidation::Entry { parent, name } => notifier
+                            .inval_entry(fuser::INodeNo(*parent), std::ffi::OsStr::new(name)),
+                        KernelInvalidation::Inode(ino) => {
+                            notifier.inval_inode(fuser::INodeNo(*ino), 0, -1)
+                        }
+                    };
+                    if let Err(e) = result {
+                        if e.raw_os_error() != Some(libc::ENOENT) {
+                            tracing::debug!("{inval:?}: {e}");
+                        }
+                    }
+                }
+            })?;
+    }
     raise_readahead(&mountpoint);
     let mp = mountpoint.clone();
     std::thread::Builder::new()

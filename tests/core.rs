@@ -63,7 +63,7 @@ fn query_kinds(fs: &Filesystem) -> Vec<(&'static str, u64)> {
 }
 
 fn list(fs: &Filesystem, ino: u64) -> Vec<(u64, bool, String)> {
-    let fh = fs.opendir(ino).unwrap();
+    let (fh, _) = fs.opendir(ino).unwrap();
     let entries = fs
         .readdir_all(fh)
         .unwrap()
@@ -121,7 +121,7 @@ fn a_table_is_listed_page_by_page_in_key_order() {
     let fs = core_paged(Duration::from_secs(600), false, 5);
     let arrays = fs.lookup(ROOT_INO, OsStr::new("Arrays")).unwrap();
     let before = queries(&fs);
-    let fh = fs.opendir(arrays.ino).unwrap();
+    let (fh, _) = fs.opendir(arrays.ino).unwrap();
     // `.definition`, then the first page only.
     let first = fs.readdir(fh, 1).unwrap();
     assert_eq!(first.first, 1);

@@ -184,6 +184,11 @@ impl Handles {
         self.inodes.lock().unwrap().node(ino)
     }
 
+    /// The inode number of a node, if it has one.
+    pub fn find(&self, node: &Node) -> Option<u64> {
+        self.inodes.lock().unwrap().find(node)
+    }
+
     /// The inode number of a node (handed out now if it has none).
     pub fn intern(&self, node: Node) -> u64 {
         self.inodes.lock().unwrap().intern(node)

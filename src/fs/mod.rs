@@ -14,6 +14,7 @@ mod mtimes;
 mod pagecache;
 mod paging;
 mod rendered;
+mod watch;
 mod write;
 
 pub mod clock;
@@ -26,6 +27,7 @@ pub use error::{ErrorKind, FsError, FsResult};
 use metadata::{Listing, TrackedListing};
 pub use pagecache::PageCache;
 pub use paging::{DirChunk, FIRST_PAGE_ROWS};
+pub use watch::{DirCaching, KernelInvalidation, KERNEL_TTL};
 use write::WriteHandle;
 
 use crate::backend::{Backend, Fact, RowFacts, Tracked};
@@ -166,6 +168,8 @@ enum Handle {
 enum DirListing {
     Whole(Arc<Vec<DirEntry>>),
     Paged(std::sync::Mutex<paging::PagedDir>),
+    /// Made at the first `readdir`, if any (the kernel keeps a listing of its own).
+    Lazy(Node, std::sync::OnceLock<Arc<Vec<DirEntry>>>),
 }
 
 /// A file found by path: what it shows and how to fetch it.
@@ -207,6 +211,20 @@ pub struct Filesystem {
     cache_budget: CacheBudget,
     /// How many rows a lookup reads ahead, by table (see `paging`).
     read_ahead: paging::ReadAhead,
+    /// Tables whose rows the kernel keeps longer, checked for changes (see `watch`).
+    watched: watch::Watched,
+    /// How many lookups, getattrs, opendirs and readdirs the kernel sent (for `.djfs/stats`:
+    /// what the kernel's caches did not answer).
+    requests: [std::sync::atomic::AtomicU64; 4],
+}
+
+/// The kernel requests counted in `Filesystem::requests`.
+#[derive(Clone, Copy)]
+enum Request {
+    Lookup,
+    Getattr,
+    Opendir,
+    Readdir,
 }
 
 impl Filesystem {
@@ -240,6 +258,8 @@ impl Filesystem {
             handles: Default::default(),
             cache_budget: budget,
             read_ahead: Default::default(),
+            watched: Default::default(),
+            requests: Default::default(),
         }
     }
 
@@ -276,7 +296,12 @@ impl Filesystem {
 
     // ----- public operations (what the FUSE adapter calls) -----
 
+    fn count(&self, request: Request) {
+        self.requests[request as usize].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn lookup(&self, parent: u64, name: &OsStr) -> FsResult<Attr> {
+        self.count(Request::Lookup);
         let parent = self.node(parent)?;
         let name = name.to_str().ok_or(FsError::NotFound)?;
         let child = self.child(&parent, name)?;
@@ -298,6 +323,7 @@ impl Filesystem {
     fn forget_dropped(&self) {
         for ino in self.handles.take_dropped() {
             self.page_cache.forget(ino);
+            self.watched.forget_dir(ino);
         }
     }
 
@@ -308,14 +334,24 @@ impl Filesystem {
     }
 
     pub fn getattr(&self, ino: u64) -> FsResult<Attr> {
+        self.count(Request::Getattr);
         let node = self.node(ino)?;
         self.attr_of(ino, &node)
     }
 
     /// Lists a directory for a handle: at once and whole (kept for the handle, so `readdir`
     /// offsets stay consistent), or for a table without a cached listing, page by page.
-    pub fn opendir(&self, ino: u64) -> FsResult<u64> {
+    /// Also says what the kernel may keep of the listing (see `watch`).
+    pub fn opendir(&self, ino: u64) -> FsResult<(u64, DirCaching)> {
+        self.count(Request::Opendir);
         let node = self.node(ino)?;
+        let caching = self.dir_caching(ino);
+        if caching == DirCaching::Keep {
+            // The kernel lists from its own copy: entries are made only if it asks after all.
+            self.check_dir(&node)?;
+            let lazy = DirListing::Lazy(node, std::sync::OnceLock::new());
+            return Ok((self.new_handle(Handle::Dir(Arc::new(lazy))), caching));
+        }
         if let Node::Table { schema, class } = &node {
             let table = self.table(schema, class)?;
             let (cached, stamp) = self.listing_checked(schema, &table)?;
@@ -323,14 +359,14 @@ impl Filesystem {
                 let head = self.entries_for(vec![self.definition_entry(schema, class)?]);
                 let paged = self.open_paged(schema, class, table, stamp, head)?;
                 self.forget_dropped();
-                return Ok(self.new_handle(Handle::Dir(Arc::new(DirListing::Paged(
-                    std::sync::Mutex::new(paged),
-                )))));
+                let paged = DirListing::Paged(std::sync::Mutex::new(paged));
+                return Ok((self.new_handle(Handle::Dir(Arc::new(paged))), caching));
             }
         }
         let entries = self.entries_for(self.children(&node)?);
         self.forget_dropped();
-        Ok(self.new_handle(Handle::Dir(Arc::new(DirListing::Whole(Arc::new(entries))))))
+        let whole = DirListing::Whole(Arc::new(entries));
+        Ok((self.new_handle(Handle::Dir(Arc::new(whole))), caching))
     }
 
     /// Directory entries (with inode numbers and attributes) for listed children.
@@ -381,6 +417,7 @@ impl Filesystem {
     /// that starts at or before `from`, empty at the end. A paged listing reads its next page
     /// here when `from` reaches it.
     pub fn readdir(&self, fh: u64, from: usize) -> FsResult<DirChunk> {
+        self.count(Request::Readdir);
         let Some(Handle::Dir(listing)) = self.handles.get(fh) else {
             return Err(FsError::BadHandle);
         };
@@ -393,6 +430,16 @@ impl Filesystem {
                 let chunk = self.paged_chunk(&mut paged.lock().unwrap(), from);
                 self.forget_dropped();
                 chunk
+            }
+            DirListing::Lazy(node, entries) => {
+                let entries = match entries.get() {
+                    Some(e) => e.clone(),
+                    None => {
+                        let made = Arc::new(self.entries_for(self.children(node)?));
+                        entries.get_or_init(|| made).clone()
+                    }
+                };
+                Ok(DirChunk { first: 0, entries })
             }
         }
     }
@@ -1172,6 +1219,15 @@ impl Filesystem {
         use std::fmt::Write;
         let mut out = String::new();
         let _ = writeln!(out, "database statements: {}", self.db.query_count());
+        let [lookups, getattrs, opendirs, readdirs] = self
+            .requests
+            .each_ref()
+            .map(|n| n.load(std::sync::atomic::Ordering::Relaxed));
+        let _ = writeln!(out, "kernel requests:");
+        let _ = writeln!(out, "  lookup           {lookups}");
+        let _ = writeln!(out, "  getattr          {getattrs}");
+        let _ = writeln!(out, "  opendir          {opendirs}");
+        let _ = writeln!(out, "  readdir          {readdirs}");
         let _ = writeln!(out, "queries by kind (count, total ms, mean ms):");
         for k in self.db.query_stats() {
             let total = k.total.as_secs_f64() * 1000.0;
@@ -1212,6 +1268,7 @@ impl Filesystem {
             "  renderings       {renderings} ({rendered_bytes} bytes)"
         );
         let _ = writeln!(out, "  value times      {}", self.mtimes.len());
+        let _ = writeln!(out, "  watched tables   {}", self.watched.len());
         let _ = writeln!(out, "  inodes           {inodes}");
         let _ = writeln!(
             out,
@@ -1340,7 +1397,9 @@ impl Filesystem {
         let slot = self.metadata.listing_slot(schema, table);
         let mut slot = slot.lock().unwrap();
         match slot.as_ref() {
-            Some(t) if self.fresh(t.at) => return Ok(Some(t.value.clone())),
+            Some(t) if self.fresh_in(schema, &table.class_name, t.at) => {
+                return Ok(Some(t.value.clone()))
+            }
             Some(t) if !refresh && t.value.rows.len() > RELIST_MAX_ROWS => return Ok(None),
             None if !refresh => return Ok(None),
             _ => {}
@@ -1351,6 +1410,7 @@ impl Filesystem {
         if let Some(t) = slot.as_mut() {
             let now = self.clock.now();
             let seen = self.table_stamp(table)?;
+            self.watch_table(schema, table, seen);
             if let (Some(before), Some(seen)) = (t.value.stamp, seen) {
                 if before.unchanged_at(&seen) {
                     t.at = now;
@@ -1408,11 +1468,12 @@ impl Filesystem {
         let slot = self.metadata.listing_slot(schema, table);
         let mut slot = slot.lock().unwrap();
         if let Some(t) = slot.as_ref() {
-            if self.fresh(t.at) {
+            if self.fresh_in(schema, &table.class_name, t.at) {
                 return Ok((Some(t.value.clone()), None));
             }
         }
         let seen = self.table_stamp(table)?;
+        self.watch_table(schema, table, seen);
         if let Some(t) = slot.as_mut() {
             if let (Some(before), Some(seen)) = (t.value.stamp, seen) {
                 if before.unchanged_at(&seen) {
@@ -1454,7 +1515,10 @@ impl Filesystem {
             };
         }
         let key = RowId::new(schema.clone(), class.clone(), folder.clone());
-        if let Some(found) = self.metadata.row(&key, |at| self.fresh(at)) {
+        if let Some(found) = self
+            .metadata
+            .row(&key, |at| self.fresh_in(schema, class, at))
+        {
             return found.map(|r| (table, r)).ok_or(FsError::NotFound);
         }
         let parsed = rowname::parse(folder, &table.key_names());
@@ -1632,7 +1696,7 @@ impl Filesystem {
             ));
         };
         let key = render_key("json", external, *stored_len, target);
-        if let Some(hit) = self.cached_render(&key, external.is_none()) {
+        if let Some(hit) = self.cached_render(&key, target, external.is_none()) {
             return Ok(hit);
         }
         let place = &target.place;
@@ -1666,8 +1730,12 @@ impl Filesystem {
 
     /// A cached rendering: external ones (by hash) never go stale, in-table ones are trusted for
     /// the refresh delay.
-    fn cached_render(&self, key: &str, in_table: bool) -> Option<Arc<[u8]>> {
-        self.rendered.get(key, in_table, |at| self.fresh(at))
+    fn cached_render(&self, key: &str, target: &FileTarget, in_table: bool) -> Option<Arc<[u8]>> {
+        self.rendered
+            .get(key, in_table, |at| match &target.in_table {
+                Some((table, ..)) => self.fresh_in(&target.schema, &table.class_name, at),
+                None => self.fresh(at),
+            })
     }
 
     /// The `.png` view of an image array, made when it is opened: the array's data read whole
@@ -1686,7 +1754,7 @@ impl Filesystem {
             ));
         };
         let key = render_key("png", external, *stored_len, target);
-        if let Some(hit) = self.cached_render(&key, external.is_none()) {
+        if let Some(hit) = self.cached_render(&key, target, external.is_none()) {
             return Ok(hit);
         }
         let place = &target.place;

@@ -192,7 +192,7 @@ impl Harness {
     }
 
     fn list(&self, ino: u64) -> Vec<String> {
-        let fh = self.fs.opendir(ino).unwrap();
+        let (fh, _) = self.fs.opendir(ino).unwrap();
         let names = self
             .fs
             .readdir_all(fh)

@@ -1,0 +1,274 @@
+//! Warm metadata at kernel speed (issue 14 item 4). The kernel may keep the entries and
+//! attributes of a table's rows, and the listings of its row folders, for `KERNEL_TTL` instead
+//! of the refresh delay — when the table is *watched*: a watcher (`check_watched`, run every
+//! refresh delay by the mount) asks the server whether each watched table changed (one light
+//! query each, `Backend::table_stamp`) and, when it did, tells the kernel to forget the table's
+//! folder (one FUSE notification: its dentries go, so rows are looked up again) and marks what
+//! djfs itself read of the table before as stale. So `--refresh` keeps its meaning — the longest
+//! a change by another client stays unseen — while an unchanged table is served by the kernel.
+//!
+//! A table is watched once djfs has its change stamp (a listing asks for it), and stops being
+//! watched when the kernel can hold nothing of it with the long timeout any more. Backends that
+//! cannot tell changes (no stamp) are never watched: their rows keep the refresh delay.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::Filesystem;
+use crate::backend::TableStamp;
+use crate::catalog::TableInfo;
+use crate::namespace::Node;
+
+/// How long the kernel may keep what it was told of a watched table's rows.
+pub const KERNEL_TTL: Duration = Duration::from_secs(300);
+
+/// What the kernel must forget: a name in a folder (with everything under it), or an inode's
+/// attributes and cached pages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KernelInvalidation {
+    Entry { parent: u64, name: String },
+    Inode(u64),
+}
+
+type TableKey = (Arc<str>, Arc<str>);
+
+#[derive(Default)]
+pub(super) struct Watched {
+    tables: Mutex<HashMap<TableKey, Watch>>,
+    /// Folders whose listing the kernel was allowed to keep, and since when (by inode).
+    dirs: Mutex<HashMap<u64, Instant>>,
+}
+
+/// What the kernel may do with a folder's listing at an `opendir`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirCaching {
+    /// Ask djfs each time (not a watched table's).
+    Never,
+    /// Read it from djfs now and keep it.
+    Fill,
+    /// Keep using the listing it has (nothing changed since it was read).
+    Keep,
+}
+
+struct Watch {
+    /// What the server said at the last check.
+    stamp: TableStamp,
+    /// What djfs read of the table before this is stale (the watch began, or a change was seen).
+    valid_from: Instant,
+    /// When the kernel was last given something of the table with the long timeout.
+    last_given: Instant,
+    /// A change was seen at the last check: the kernel is told once more at the next one (a
+    /// reply under way during the first notification may have given it the old rows again).
+    settle: bool,
+}
+
+impl Watched {
+    /// Starts watching a table (its stamp as just asked); a table watched already keeps its
+    /// own stamp (only the watcher moves it on, so no change goes unnoticed).
+    fn watch(&self, schema: &Arc<str>, table: &TableInfo, stamp: TableStamp, now: Instant) {
+        let key = (schema.clone(), Arc::from(table.class_name.as_str()));
+        self.tables
+            .lock()
+            .unwrap()
+            .entry(key)
+            .or_insert_with(|| Watch {
+                stamp,
+                valid_from: now,
+                last_given: now,
+                settle: false,
+            });
+    }
+
+    /// Whether the table is watched; if so, the kernel is being given something of it now.
+    fn given(&self, schema: &Arc<str>, class: &Arc<str>, now: Instant) -> bool {
+        let mut tables = self.tables.lock().unwrap();
+        match tables.get_mut(&(schema.clone(), class.clone())) {
+            Some(w) => {
+                w.last_given = now;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether something read of the table at `at` may still be used (not before the watch
+    /// began or the last change seen).
+    fn current(&self, schema: &Arc<str>, class: &str, at: Instant) -> bool {
+        let tables = self.tables.lock().unwrap();
+        match tables.get(&(schema.clone(), Arc::from(class))) {
+            Some(w) => at >= w.valid_from,
+            None => true,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.tables.lock().unwrap().len()
+    }
+
+    /// Inode `ino` went: its folder listing is not the kernel's any more.
+    pub fn forget_dir(&self, ino: u64) {
+        self.dirs.lock().unwrap().remove(&ino);
+    }
+}
+
+impl Filesystem {
+    /// A table's change stamp was asked just now: watch the table from now on.
+    pub(super) fn watch_table(
+        &self,
+        schema: &Arc<str>,
+        table: &TableInfo,
+        stamp: Option<TableStamp>,
+    ) {
+        // (`--refresh 0`: every access asks the database; the kernel keeps nothing.)
+        if self.opts.refresh.is_zero() {
+            return;
+        }
+        if let Some(stamp) = stamp {
+            self.watched.watch(schema, table, stamp, self.clock.now());
+        }
+    }
+
+    /// Whether what was read of table `class` at `at` is still to be used: within the refresh
+    /// delay, and not before the watcher last saw the table change.
+    pub(super) fn fresh_in(&self, schema: &Arc<str>, class: &str, at: Instant) -> bool {
+        self.fresh(at) && self.watched.current(schema, class, at)
+    }
+
+    /// How long the kernel may keep the entry and attributes of inode `ino`: the long timeout
+    /// for a watched table's rows and what is in them, else the refresh delay.
+    pub fn entry_ttl(&self, ino: u64) -> Duration {
+        let Some(node) = self.handles.node(ino) else {
+            return self.opts.refresh;
+        };
+        match &node {
+            Node::Row { schema, class, .. }
+            | Node::RowEntry { schema, class, .. }
+            | Node::AttachFile { schema, class, .. }
+                if self.watched.given(schema, class, self.clock.now()) =>
+            {
+                KERNEL_TTL.max(self.opts.refresh)
+            }
+            _ => self.opts.refresh,
+        }
+    }
+
+    /// What the kernel may do with the listing of folder `ino` at this `opendir`: a row's or an
+    /// attachment folder's listing in a watched table is kept by the kernel, until the table
+    /// changes (then the next `opendir` has it read again).
+    pub fn dir_caching(&self, ino: u64) -> DirCaching {
+        let now = self.clock.now();
+        let (schema, class) = match self.handles.node(ino) {
+            Some(Node::Row { schema, class, .. }) | Some(Node::RowEntry { schema, class, .. }) => {
+                (schema, class)
+            }
+            _ => return DirCaching::Never,
+        };
+        if !self.watched.given(&schema, &class, now) {
+            return DirCaching::Never;
+        }
+        let mut dirs = self.watched.dirs.lock().unwrap();
+        let kept_since = dirs.get(&ino).copied();
+        if kept_since.is_some_and(|since| self.watched.current(&schema, &class, since)) {
+            return DirCaching::Keep;
+        }
+        dirs.insert(ino, now);
+        DirCaching::Fill
+    }
+
+    /// The watcher's round: asks whether each watched table changed; returns what the kernel
+    /// must forget. Tables the kernel can hold nothing of with the long timeout stop being
+    /// watched.
+    pub fn check_watched(&self) -> Vec<KernelInvalidation> {
+        let now = self.clock.now();
+        let due: Vec<(TableKey, TableStamp, bool)> = {
+            let mut tables = self.watched.tables.lock().unwrap();
+            let keep = KERNEL_TTL + self.opts.refresh;
+            tables.retain(|_, w| now.saturating_duration_since(w.last_given) < keep);
+            tables
+                .iter()
+                .map(|(k, w)| (k.clone(), w.stamp, w.settle))
+                .collect()
+        };
+        let mut out = Vec::new();
+        for ((schema, class), before, settle) in due {
+            // (From the catalog: a table dropped meanwhile stops being watched.)
+            let seen = match self.table(&schema, &class).map(|t| self.db.table_stamp(&t)) {
+                Ok(Ok(Some(seen))) => seen,
+                Err(e) if e.kind() == super::ErrorKind::NotFound => {
+                    self.watched
+                        .tables
+                        .lock()
+                        .unwrap()
+                        .remove(&(schema.clone(), class.clone()));
+                    continue;
+                }
+                Ok(Ok(None)) => {
+                    self.watched
+                        .tables
+                        .lock()
+                        .unwrap()
+                        .remove(&(schema.clone(), class.clone()));
+                    continue;
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(table = %class, "checking a watched table: {e:#}");
+                    continue;
+                }
+                Err(e) => {
+                    // Asked again at the next round; meanwhile the kernel keeps what it has.
+                    tracing::debug!(table = %class, "checking a watched table: {e}");
+                    continue;
+                }
+            };
+            let changed = !before.unchanged_at(&seen);
+            if let Some(w) = self
+                .watched
+                .tables
+                .lock()
+                .unwrap()
+                .get_mut(&(schema.clone(), class.clone()))
+            {
+                w.stamp = seen;
+                w.settle = changed;
+                if changed {
+                    w.valid_from = self.clock.now();
+                }
+            }
+            if changed || settle {
+                tracing::debug!(table = %class, changed, "watched table: the kernel forgets its rows");
+                out.extend(self.forget_table_in_kernel(&schema, &class));
+            }
+        }
+        out
+    }
+
+    /// What makes the kernel forget a table's folder: its name in its parent (the rows under it
+    /// are looked up again) and the folder's own attributes.
+    fn forget_table_in_kernel(
+        &self,
+        schema: &Arc<str>,
+        class: &Arc<str>,
+    ) -> Vec<KernelInvalidation> {
+        let parent = if self.root_schema().as_deref() == Some(&**schema) {
+            Some(super::ROOT_INO)
+        } else {
+            self.handles.find(&Node::Schema(schema.clone()))
+        };
+        let table = self.handles.find(&Node::Table {
+            schema: schema.clone(),
+            class: class.clone(),
+        });
+        let mut out = Vec::new();
+        if let Some(parent) = parent {
+            out.push(KernelInvalidation::Entry {
+                parent,
+                name: class.to_string(),
+            });
+        }
+        if let Some(table) = table {
+            out.push(KernelInvalidation::Inode(table));
+        }
+        out
+    }
+}
