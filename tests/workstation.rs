@@ -830,6 +830,10 @@ fn unprivileged_user_mounts_through_fusermount3_and_allow_other_needs_fuse_conf(
     );
     assert!(!super_options.contains("allow_other"), "{super_options}");
     demo.assert_mount_matches(&mnt, Some(&user));
+    // Not root: no FUSE passthrough; files are read through djfs (the bytes checked above).
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(text.contains("FUSE passthrough: off (not root)"), "{text}");
+    assert!(!text.contains("passthrough open"), "{text}");
     // Only the user gets in: root is refused by FUSE itself.
     assert!(std::fs::read_dir(&mnt).is_err());
     // The password is in no process's arguments, and not in the log.
