@@ -33,7 +33,8 @@ shorten_name), so 0.14 and 2.x schemas follow one naming contract. Layout (issue
                           manifest; the manifest sidecar is not shown)
   <attr>                  <hash@s>: the object's raw bytes (== the client's fetch)
   <attr>/<basename>       <filepath@s> of a file (== ObjectRef.read())
-  <attr>.json             unknown codecs: the stored metadata
+  <attr>.json             add-on codecs djfs does not know, on a json column: the stored metadata
+  <attr>                  ... on a bytes column: the raw column bytes
 NULL: a scalar/json/bytes/blob/npy/hash attribute has no file (stat gives ENOENT); an attachment,
 object or filepath attribute is an empty folder (as 0.14 NULL attachments). Every object of a
 stored attribute is read from the store at `location + "/" + metadata.path` and must equal what the
@@ -66,6 +67,10 @@ CORE_SQL = {  # 2.x core type -> the MySQL spelling check_mount.py's helpers tak
     "float32": "float", "float64": "double", "bool": "tinyint",
     "uuid": "binary(16)", "json": "json", "bytes": "longblob",
 }
+
+
+# Not fetched in bulk: attachments (one by one, below) and add-on codecs (compared by SQL).
+ADDON_SKIP = {"attach", dj2env.LabStackCodec.name, dj2env.LabNoteCodec.name}
 
 
 class Attr:
@@ -146,7 +151,8 @@ class Model:
         heading = Heading(pk, attrs)
         # Attachments are fetched one by one, each into a folder of its own (the client renames a
         # download whose name is already taken in the download folder).
-        fetchable = [n for n, a in attrs.items() if not a.in_key and not a.client_cannot_fetch and a.codec != "attach"]
+        fetchable = [n for n, a in attrs.items() if not a.in_key and not a.client_cannot_fetch
+                     and a.codec not in ADDON_SKIP]
         fetched = tbl.proj(*fetchable).to_dicts()
         raw_rows = conn.query(
             "SELECT {} FROM {}".format(",".join(adapter.quote_identifier(n) for n in attrs), full), as_dict=True
@@ -250,13 +256,13 @@ class Model:
                 self.problem(where, "the client's read() differs from the stored object")
             fname = a + (meta.get("ext") or "") if codec == "object" else posixpath.basename(meta["path"])
             entries[a] = Entry("tree", a, a, files={fname: data})
-        elif codec is not None:  # add-on codec: its stored metadata (json) or raw bytes
+        elif codec is not None:  # add-on codec: its stored metadata (json) or its raw bytes
             if raw is None:
-                nulls.append(f"{a}.json")
+                nulls += [f"{a}.json", a]
             elif attr.json:
                 entries[f"{a}.json"] = Entry("jsontext", a, f"{a}.json", value=as_meta(raw))
             else:
-                entries[f"{a}.json"] = Entry("rawbytes", a, f"{a}.json", data=as_bytes(raw))
+                entries[a] = Entry("rawbytes", a, a, data=as_bytes(raw))
         elif raw is None:
             nulls.append(a)
         elif attr.json:

@@ -188,3 +188,32 @@ def read_store_object(spec, path):
 def content_hash(data):
     """2.x content hash: base32 (lowercase, no padding) of the MD5 of the bytes."""
     return base64.b32encode(hashlib.md5(data).digest()).decode().lower().rstrip("=")
+
+
+# =============================================================================== add-on codecs
+# Two codecs of "a lab's plugin", registered by importing this module (the maker and the checker
+# both do, so the client can read the heading). djfs does not know them: it must show a json-typed
+# one as `<attr>.json` (the stored metadata) and a bytes-typed one as raw bytes, as for `<zarr@>`.
+
+from datajoint.builtin_codecs.object import ObjectCodec  # noqa: E402
+
+
+class LabStackCodec(ObjectCodec):
+    """`<labstack@store>`: an <object@>-like folder/file in a store, its metadata in a json column."""
+
+    name = "labstack"
+
+
+class LabNoteCodec(dj.Codec):
+    """`<labnote>`: a str kept as UTF-8 bytes in the table (a bytes column)."""
+
+    name = "labnote"
+
+    def get_dtype(self, is_store):
+        return "bytes"
+
+    def encode(self, value, *, key=None, context=None, store_name=None):
+        return ("labnote:" + value).encode("utf-8")
+
+    def decode(self, stored, *, key=None, context=None):
+        return bytes(stored).decode("utf-8")[len("labnote:"):]

@@ -17,6 +17,7 @@ stores removed first. Stores: `local` (a folder, DIR/local; also `stores.default
   Objects (<object@local>, <object@shared>: a file with an extension, bytes without one, an
     (ext, bytes) tuple, a folder tree with unicode names, NULLs),
   Filepaths (<filepath@local>, <filepath@shared> of files the script puts in the stores first),
+  Plugins (add-on codecs djfs does not know: <labstack@shared>, json metadata; <labnote>, bytes),
   Session (Manual) with part Session.Trial, Stimulus (Lookup with contents),
   Recording (Imported, populated; part Recording.Channel), Analysis (Computed, populated).
 MySQL family (our MariaDB: 2.x connects with a warning, stored-object types fail there): in-table
@@ -305,6 +306,22 @@ def make_postgres(schema_name, tmp, stores):
     insert_each(Filepaths, [
         dict(fp_id=1, fp_local=fp_rel[(L, "session1/raw data µ.dat")], fp_s3=fp_rel[(S, "session2/notes.txt")]),
         dict(fp_id=2, fp_local=fp_rel[(L, "session2/notes.txt")], fp_s3=None),
+    ])
+
+    @schema
+    class Plugins(dj.Manual):
+        definition = f"""
+        # add-on codecs djfs does not know (defined in dj2env.py)
+        plugin_id : int32
+        ---
+        stack = null : <labstack@{S}>
+        note = null : <labnote>
+        """
+
+    insert_each(Plugins, [
+        dict(plugin_id=1, stack=tree, note="a note, µ"),
+        dict(plugin_id=2, stack=notes, note=""),
+        dict(plugin_id=3),
     ])
 
     @schema

@@ -110,6 +110,10 @@ mutate "a .json of a non-array <blob@shared>" $PG_SCHEMA pg "Blobs/blob_id=3/val
   sh -c 'echo "{}" > Blobs/blob_id=3/value_s3.json'
 mutate "a <filepath@local> file" $PG_SCHEMA pg "Filepaths/fp_id=2/fp_local/notes.txt" \
   sh -c 'echo changed > Filepaths/fp_id=2/fp_local/notes.txt'
+mutate "the metadata of an add-on codec (<labstack@shared>)" $PG_SCHEMA pg "Plugins/plugin_id=1/stack.json" \
+  sed -i 's/"is_dir": true/"is_dir": false/' Plugins/plugin_id=1/stack.json
+mutate "an add-on codec's bytes shown as .json" $PG_SCHEMA pg "Plugins/plugin_id=2" \
+  mv Plugins/plugin_id=2/note Plugins/plugin_id=2/note.json
 mutate "a missing row of a part table" $PG_SCHEMA pg "Recording.Channel" \
   sh -c 'rm -r Recording.Channel/*channel=1'
 mutate "a missing table" $PG_SCHEMA pg "missing ['Analysis']" rm -r Analysis
