@@ -28,6 +28,7 @@ import datajoint as dj  # noqa: E402
 
 STORE_FILE = "local"  # protocol file
 STORE_S3 = "shared"  # protocol s3 (s3s-fs), with a location prefix
+STORE_DEEP = "deep"  # protocol file, with non-default prefixes, subfolding and token length
 S3_LOCATION = "lab/v2"
 
 
@@ -63,12 +64,16 @@ def s3_settings():
 
 
 def stores_config(store_root):
-    """The two 2.x stores: `local` (a folder) and `shared` (S3 with a location prefix), and
-    `stores.default` naming `local`. `secure` is written out: 2.x defaults it to true."""
+    """The 2.x stores: `local` (a folder), `shared` (S3 with a location prefix), `deep` (a folder
+    with its own hash_prefix, schema_prefix, subfolding and token_length), and `stores.default`
+    naming `local`. `secure` is written out: 2.x defaults it to true."""
     s3 = s3_settings()
+    root = os.path.abspath(store_root)
     return {
         "default": STORE_FILE,
-        STORE_FILE: {"protocol": "file", "location": os.path.join(os.path.abspath(store_root), "local")},
+        STORE_FILE: {"protocol": "file", "location": os.path.join(root, "local")},
+        STORE_DEEP: {"protocol": "file", "location": os.path.join(root, "deep"), "hash_prefix": "objects/by-hash",
+                     "schema_prefix": "objects/by-key", "subfolding": [2, 3], "token_length": 12},
         STORE_S3: {"protocol": "s3", "endpoint": s3["endpoint"], "bucket": s3["bucket"], "location": S3_LOCATION,
                    "access_key": s3["access_key"], "secret_key": s3["secret_key"], "secure": False},
     }

@@ -4,9 +4,10 @@
     make_v2_reference.py SCHEMA --backend postgresql --store-root DIR --config-out FILE
     make_v2_reference.py SCHEMA --backend mysql --config-out FILE
 
-PostgreSQL (every 2.x type, both stores): the schema is dropped and made anew, its objects in both
-stores removed first. Stores: `local` (a folder, DIR/local; also `stores.default`) and `shared`
-(S3 on the private s3s-fs, bucket $DJFS_V2_S3_BUCKET, location `lab/v2`). Tables:
+PostgreSQL (every 2.x type, all stores): the schema is dropped and made anew, its objects in the
+stores removed first. Stores: `local` (a folder, DIR/local; also `stores.default`), `shared`
+(S3 on the private s3s-fs, bucket $DJFS_V2_S3_BUCKET, location `lab/v2`) and `deep` (a folder,
+DIR/deep, non-default prefixes). Tables:
   Lab (Lookup with contents: unicode and awkward string keys), Subject (Manual: enum, date, float32),
   Scalars (every core type: int8..int64, float32/64, bool, uuid, json, bytes, varchar, char, date,
     datetime, datetime(3), decimal, enum; extremes, unicode, a row of NULLs),
@@ -17,6 +18,8 @@ stores removed first. Stores: `local` (a folder, DIR/local; also `stores.default
   Objects (<object@local>, <object@shared>: a file with an extension, bytes without one, an
     (ext, bytes) tuple, a folder tree with unicode names, NULLs),
   Filepaths (<filepath@local>, <filepath@shared> of files the script puts in the stores first),
+  Relocated (every stored type in store `deep`: hash_prefix `objects/by-hash`, schema_prefix
+    `objects/by-key`, subfolding (2, 3), token_length 12),
   Plugins (add-on codecs djfs does not know: <labstack@shared>, json metadata; <labnote>, bytes),
   Session (Manual) with part Session.Trial, Stimulus (Lookup with contents),
   Recording (Imported, populated; part Recording.Channel), Analysis (Computed, populated).
@@ -308,6 +311,27 @@ def make_postgres(schema_name, tmp, stores):
         dict(fp_id=2, fp_local=fp_rel[(L, "session2/notes.txt")], fp_s3=None),
     ])
 
+    D = dj2env.STORE_DEEP
+
+    @schema
+    class Relocated(dj.Manual):
+        definition = f"""
+        # a store with its own hash_prefix, schema_prefix, subfolding and token_length
+        rel_id : int32
+        ---
+        blob = null : <blob@{D}>
+        doc = null : <attach@{D}>
+        digest = null : <hash@{D}>
+        arr = null : <npy@{D}>
+        obj = null : <object@{D}>
+        """
+
+    insert_each(Relocated, [
+        dict(rel_id=1, blob=np.arange(5.0), doc=resume, digest=b"relocated\n", arr=image_grey(8, 8), obj=tree),
+        dict(rel_id=2, blob={"where": "deep"}, doc=photo, digest=payload, arr=np.arange(3), obj=notes),
+        dict(rel_id=3),
+    ])
+
     @schema
     class Plugins(dj.Manual):
         definition = f"""
@@ -562,7 +586,8 @@ def main():
         dj2env.ensure_stores(stores)
         for name, spec in stores.items():
             if isinstance(spec, dict):
-                for rel in (f"_hash/{args.schema}", f"_schema/{args.schema}", f"files/{args.schema}"):
+                for prefix in (spec.get("hash_prefix", "_hash"), spec.get("schema_prefix", "_schema"), "files"):
+                    rel = f"{prefix}/{args.schema}"
                     dj2env.remove_store_prefix(spec, rel)
 
     with tempfile.TemporaryDirectory(prefix="djfs-v2ref-") as tmp:
