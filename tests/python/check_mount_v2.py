@@ -300,6 +300,17 @@ class Model:
 
 # =============================================================================== the checker
 
+def json_diff(got, want):
+    """Where two JSON values differ, for the failure line (empty when equal)."""
+    if got == want and type(got) is type(want):
+        return ""
+    if isinstance(got, dict) and isinstance(want, dict):
+        keys = sorted(k for k in set(got) | set(want) if k not in got or k not in want or got[k] != want[k])
+        return " (differs at " + ", ".join(f"{k!r}: {str(got.get(k, '<missing>'))[:40]} vs "
+                                           f"{str(want.get(k, '<missing>'))[:40]}" for k in keys[:5]) + ")"
+    return f" ({str(got)[:80]} vs {str(want)[:80]})"
+
+
 class Checker(cm.Checker):
     """check_mount.py's checker (names, modes, listings, rows, scalars, .npy/.png/.blob/.json) with
     the 2.x kinds added."""
@@ -326,8 +337,8 @@ class Checker(cm.Checker):
         except ValueError as err:
             self.fail(where, f"not valid JSON: {err}")
             return
-        self.ok(doc == e.info["value"] and type(doc) is type(e.info["value"]), where,
-                f"JSON equals the client's value ({str(doc)[:80]} vs {str(e.info['value'])[:80]})")
+        want = e.info["value"]
+        self.ok(doc == want and type(doc) is type(want), where, "JSON equals the client's value" + json_diff(doc, want))
 
     def check_npyobj(self, path, e):
         """<npy@s>: the stored .npy object itself, and np.load of it == the client's load()."""
