@@ -62,7 +62,7 @@ db_admin() { mariadb-admin --no-defaults --protocol=socket --socket="$DJFS_DB_SO
 # $2 (so that a recycled pid or someone else's server never counts as ours); fails otherwise.
 our_pid() {
   local pid
-  { read -r pid <"$1"; } 2>/dev/null || return 1
+  { read -r pid <"$1" || [[ -n "${pid:-}" ]]; } 2>/dev/null || return 1  # last line may lack its newline
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
   local cmdline
   cmdline="$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")" || return 1
