@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Self-test of the DataJoint 2.x test world, usable before djfs can mount PostgreSQL:
-#   tests/python/selftest_v2.sh [WORKDIR]
-# brings the private services up (scripts/install, scripts/services-up), writes both 2.x reference
+#   tests/python/selftest_v2.sh [--no-services-up] [WORKDIR]
+# brings the private services up (scripts/install, scripts/services-up; not with --no-services-up,
+# e.g. while scripts/test runs: its fault tests stop services on purpose), writes both 2.x reference
 # schemas with the real client (djfs_v2_ref on PostgreSQL, djfs_v2_ref_my on MariaDB), shows with
 # psql / mariadb that the data is there, exports the tree a mount must show (check_mount_v2.py
 # --export), checks that tree (must pass), then alters copies of it one way each (a changed byte,
@@ -11,8 +12,14 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 source "$ROOT/scripts/lib.sh"
-bash "$ROOT/scripts/install"
-bash "$ROOT/scripts/services-up"
+if [[ "${1:-}" == --no-services-up ]]; then
+  shift
+  pg_pid >/dev/null && db_pid >/dev/null && s3_pid >/dev/null ||
+    { log "--no-services-up: the private PostgreSQL, MariaDB and s3s-fs must all be running"; exit 1; }
+else
+  bash "$ROOT/scripts/install"
+  bash "$ROOT/scripts/services-up"
+fi
 
 WORK="${1:-$(mktemp -d /tmp/djfs-v2-selftest.XXXXXX)}"
 mkdir -p "$WORK"
@@ -114,6 +121,8 @@ mutate "the metadata of an add-on codec (<labstack@shared>)" $PG_SCHEMA pg "Plug
   sed -i 's/"is_dir": true/"is_dir": false/' Plugins/plugin_id=1/stack.json
 mutate "an add-on codec's bytes shown as .json" $PG_SCHEMA pg "Plugins/plugin_id=2" \
   mv Plugins/plugin_id=2/note Plugins/plugin_id=2/note.json
+mutate "a file of a folder <object@deep> (own prefixes, subfolding)" $PG_SCHEMA pg "Relocated/rel_id=1/obj/summary.txt" \
+  sh -c 'echo other > Relocated/rel_id=1/obj/summary.txt'
 mutate "a missing row of a part table" $PG_SCHEMA pg "Recording.Channel" \
   sh -c 'rm -r Recording.Channel/*channel=1'
 mutate "a missing table" $PG_SCHEMA pg "missing ['Analysis']" rm -r Analysis
