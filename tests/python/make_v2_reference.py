@@ -21,8 +21,9 @@ DIR/deep, non-default prefixes). Tables:
   Relocated (every stored type in store `deep`: hash_prefix `objects/by-hash`, schema_prefix
     `objects/by-key`, subfolding (2, 3), token_length 12),
   Plugins (add-on codecs djfs does not know: <labstack@shared>, json metadata; <labnote>, bytes),
-  Session (Manual) with part Session.Trial, Stimulus (Lookup with contents),
-  Recording (Imported, populated; part Recording.Channel), Analysis (Computed, populated).
+  Session (Manual, hidden `_prov`) with part Session.Trial, Stimulus (Lookup with contents),
+  Recording (Imported, populated; part Recording.Channel), Analysis (Computed, populated); both
+  with the hidden job columns `_job_start_time`, `_job_duration`, `_job_version`.
 MySQL family (our MariaDB: 2.x connects with a warning, stored-object types fail there): in-table
 types only (json included: MariaDB reports the column as longtext, the client goes by its comment),
 with Lookup, Manual + Part, Computed.
@@ -348,6 +349,12 @@ def make_postgres(schema_name, tmp, stores):
         dict(plugin_id=3),
     ])
 
+    # Hidden columns the mount must not show: `_prov` (json) on Session (provenance capture on while
+    # it is declared and filled), `_job_start_time`, `_job_duration`, `_job_version` on Recording
+    # and Analysis (job metadata on).
+    dj.config["provenance.capture"] = True
+    dj.config["jobs.add_job_metadata"] = True
+
     @schema
     class Session(dj.Manual):
         definition = """
@@ -437,6 +444,8 @@ def make_postgres(schema_name, tmp, stores):
 
     Recording.populate()
     Analysis.populate()
+    dj.config["provenance.capture"] = False
+    dj.config["jobs.add_job_metadata"] = False
     return schema
 
 

@@ -123,6 +123,8 @@ mutate "an add-on codec's bytes shown as .json" $PG_SCHEMA pg "Plugins/plugin_id
   mv Plugins/plugin_id=2/note Plugins/plugin_id=2/note.json
 mutate "a file of a folder <object@deep> (own prefixes, subfolding)" $PG_SCHEMA pg "Relocated/rel_id=1/obj/summary.txt" \
   sh -c 'echo other > Relocated/rel_id=1/obj/summary.txt'
+mutate "a hidden column (_prov) shown" $PG_SCHEMA pg "unexpected ['_prov']" \
+  sh -c 'echo "{}" > "Session/lab=neuro,subject_id=1,session_idx=1/_prov"'
 mutate "a missing row of a part table" $PG_SCHEMA pg "Recording.Channel" \
   sh -c 'rm -r Recording.Channel/*channel=1'
 mutate "a missing table" $PG_SCHEMA pg "missing ['Analysis']" rm -r Analysis
