@@ -23,10 +23,12 @@ DIR/deep, non-default prefixes). Tables:
   Plugins (add-on codecs djfs does not know: <labstack@shared>, json metadata; <labnote>, bytes),
   Session (Manual, hidden `_prov`) with part Session.Trial, Stimulus (Lookup with contents),
   Recording (Imported, populated; part Recording.Channel), Analysis (Computed, populated); both
-  with the hidden job columns `_job_start_time`, `_job_duration`, `_job_version`.
+  with the hidden job columns `_job_start_time`, `_job_duration`, `_job_version`, populated with
+  reserve_jobs=True so that the jobs tables `~~recording` and `~~analysis` exist (with `~lineage`:
+  system tables the mount must not show).
 MySQL family (our MariaDB: 2.x connects with a warning, stored-object types fail there): in-table
 types only (json included: MariaDB reports the column as longtext, the client goes by its comment),
-with Lookup, Manual + Part, Computed.
+with Lookup, Manual + Part, Computed (and its jobs table `~~summary`).
 
 2.3.5 on PostgreSQL cannot insert a uuid value (it sends bytes to a uuid column, also for a
 secondary attribute) nor fetch one (UUID(bytes=str)): the uuid columns there get their value from
@@ -442,8 +444,8 @@ def make_postgres(schema_name, tmp, stores):
             figure = (".png", png_bytes(8, 6, int(key["subject_id"]))) if key["stim"] == "tone" else None
             self.insert1(dict(key, mean=float(trace.mean()), report=report, figure=figure))
 
-    Recording.populate()
-    Analysis.populate()
+    Recording.populate(reserve_jobs=True)  # with the jobs tables ~~recording, ~~analysis (hidden)
+    Analysis.populate(reserve_jobs=True)
     dj.config["provenance.capture"] = False
     dj.config["jobs.add_job_metadata"] = False
     return schema
@@ -557,7 +559,7 @@ def make_mysql(schema_name, tmp):
             rows = (Session.Trial & key).to_dicts()
             self.insert1(dict(key, n_trials=len(rows), responses=[r["trial"] for r in rows]))
 
-    Summary.populate()
+    Summary.populate(reserve_jobs=True)  # with the jobs table ~~summary (hidden)
     return schema
 
 
