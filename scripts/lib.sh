@@ -11,6 +11,11 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$DJFS_CACHE/target}"
 DJ_PY_REQUIREMENTS=(datajoint==0.14.10 numpy==2.4.6 pillow==12.2.0 imageio==2.38.1)
 DJFS_VENV="$DJFS_CACHE/venv-dj0.14.10"
 DJFS_PY="$DJFS_VENV/bin/python"
+# The DataJoint 2.x client (PostgreSQL through psycopg2, S3 stores through s3fs), in its own
+# virtualenv beside the 0.14 one; numpy and pillow pinned as in the 0.14 one.
+DJ2_PY_REQUIREMENTS=(datajoint==2.3.5 psycopg2-binary==2.9.13 s3fs==2026.9.0 numpy==2.4.6 pillow==12.2.0)
+DJFS_VENV2="$DJFS_CACHE/venv-dj2.3.5"
+DJFS_PY2="$DJFS_VENV2/bin/python"
 
 S3S_VERSION=0.14.1
 S3S_BIN="$DJFS_CACHE/s3s-fs-$S3S_VERSION/bin/s3s-fs"
@@ -35,16 +40,29 @@ DJFS_S3_SECRET_KEY="${DJFS_S3_SECRET_KEY:-datajoint}"
 DJFS_S3_DATA="$DJFS_SERVICES/s3"
 # Pid files and logs of the S3 server.
 DJFS_RUN="$DJFS_SERVICES/run"
+# PostgreSQL 15 (Debian postgresql-15, started with initdb + pg_ctl, never through systemd or
+# pg_ctlcluster): data, socket, pid file (data/postmaster.pid) and log in $DJFS_PG_DIR. The server
+# may not run as root: when root, it runs as the OS user `postgres`, and when that user cannot reach
+# $DJFS_SERVICES (e.g. under /root, mode 0700), $DJFS_PG_DIR is a symlink to a folder of ours
+# under /var/lib/djfs-dev (scripts/services-up makes it). DJFS_PG_USER is a password superuser
+# (scram-sha-256 over TCP); the DataJoint 2.x schemas live in database DJFS_PG_DATABASE.
+DJFS_PG_BIN="${DJFS_PG_BIN:-/usr/lib/postgresql/15/bin}"
+DJFS_PG_HOST=127.0.0.1
+DJFS_PG_PORT="${DJFS_PG_PORT:-15432}"
+DJFS_PG_DIR="${DJFS_PG_DIR:-$DJFS_SERVICES/postgresql}"
+DJFS_PG_USER="${DJFS_PG_USER:-djfs_test}"
+DJFS_PG_PASS="${DJFS_PG_PASS:-djfs_test_pw}"
+DJFS_PG_DATABASE="${DJFS_PG_DATABASE:-djfs_test}"
 
 # Clients of our private MariaDB as its root (unix-socket authentication, as the OS user).
 db_root() { mariadb --no-defaults --protocol=socket --socket="$DJFS_DB_SOCKET" -uroot "$@"; }
 db_admin() { mariadb-admin --no-defaults --protocol=socket --socket="$DJFS_DB_SOCKET" -uroot "$@"; }
 
-# The pid in pid file $1 when that process is alive and its command line contains $2 (so that a
-# recycled pid or someone else's server never counts as ours); fails otherwise.
+# The pid in pid file $1 (its first line) when that process is alive and its command line contains
+# $2 (so that a recycled pid or someone else's server never counts as ours); fails otherwise.
 our_pid() {
   local pid
-  pid="$(cat "$1" 2>/dev/null)" || return 1
+  { read -r pid <"$1" || [[ -n "${pid:-}" ]]; } 2>/dev/null || return 1  # last line may lack its newline
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
   local cmdline
   cmdline="$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")" || return 1
@@ -53,6 +71,16 @@ our_pid() {
 }
 db_pid() { our_pid "$DJFS_DB_PID_FILE" "--datadir=$DJFS_DB_DATA"; }
 s3_pid() { our_pid "$DJFS_RUN/s3s-fs.pid" "$DJFS_S3_DATA"; }
+# The OS user our PostgreSQL runs as (it refuses to run as root).
+pg_os_user() { if (($(id -u) == 0)); then echo postgres; else id -un; fi; }
+# Runs a command as that user (from /, so its working folder is always readable).
+as_pg() { if (($(id -u) == 0)); then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
+# The real folder of our PostgreSQL (the symlink's target when $DJFS_PG_DIR is one).
+pg_real_dir() { readlink -f "$DJFS_PG_DIR"; }
+# postmaster.pid's first line when that process is our postgres (its command line names our data).
+pg_pid() { local d; d="$(pg_real_dir)" && our_pid "$d/data/postmaster.pid" "-D $d/data"; }
+# psql as our server's superuser over its socket (peer authentication), never reading ~/.psqlrc.
+pg_root() { as_pg "$DJFS_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$(pg_real_dir)" -p "$DJFS_PG_PORT" -U "$(pg_os_user)" "$@"; }
 # Whether something (anything) accepts connections on 127.0.0.1:$1.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
