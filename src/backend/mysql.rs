@@ -638,7 +638,7 @@ impl Backend for MySql {
         let order: Vec<String> = table
             .key
             .iter()
-            .map(|&i| format!("t.{}", quote(&table.columns[i].name)))
+            .map(|&i| key_order_expr(&table.columns[i]))
             .collect();
         let sql = format!(
             "{}{condition} ORDER BY {} LIMIT {limit}",
@@ -1189,7 +1189,7 @@ fn key_condition(table: &TableInfo, key: &[String]) -> (String, Vec<Value>) {
 fn key_range(table: &TableInfo, key: &[String], inclusive: bool) -> (String, Vec<Value>) {
     let term = |i: usize, value: &str, op: &str| -> (String, Value) {
         let column = &table.columns[i];
-        let c = format!("t.{}", quote(&column.name));
+        let c = key_order_expr(column);
         match column.kind {
             AttrKind::Uuid | AttrKind::Binary => {
                 (format!("{c} {op} UNHEX(?)"), value.replace('-', "").into())
@@ -1217,6 +1217,19 @@ fn key_range(table: &TableInfo, key: &[String], inclusive: bool) -> (String, Vec
         alternatives.push(format!("({})", parts.join(" AND ")));
     }
     (format!(" WHERE {}", alternatives.join(" OR ")), params)
+}
+
+/// A key column as pages are ordered and compared by. ENUM and SET columns sort by their
+/// members' positions but compare with a string by text: they are ordered by their text, so that
+/// `> last` and `ORDER BY` agree.
+fn key_order_expr(column: &crate::catalog::ColumnInfo) -> String {
+    let c = format!("t.{}", quote(&column.name));
+    let t = column.column_type.to_ascii_lowercase();
+    if t.starts_with("enum(") || t.starts_with("set(") {
+        format!("CAST({c} AS CHAR)")
+    } else {
+        c
+    }
 }
 
 /// The same for another table alias.

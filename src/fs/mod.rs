@@ -1532,7 +1532,7 @@ impl Filesystem {
         });
         if let Some(values) = canonical {
             let row = self
-                .find_row_reading_ahead(schema, class, &table, values)
+                .find_row_reading_ahead(schema, class, &table, values, folder)
                 .map_err(|e| db_error(&format!("looking up {}/{folder}", table.class_name), e))?;
             // The database may match a different spelling (`03`, case, trailing spaces): the
             // row must have exactly this name.

@@ -277,32 +277,36 @@ impl Filesystem {
         listing
     }
 
-    /// A row of a table without a cached listing, by its canonical key: one query, which also
-    /// reads the following rows when lookups in this table come in quick succession.
+    /// A row of a table without a cached listing, by its canonical key (and the folder name it
+    /// has): one query, which also reads the following rows when lookups in this table come in
+    /// quick succession. (Pages and point queries compare keys alike: a row absent from a page
+    /// that starts at its key does not exist.)
     pub(super) fn find_row_reading_ahead(
         &self,
         schema: &Arc<str>,
         class: &Arc<str>,
         table: &TableInfo,
         key: &[String],
+        folder: &str,
     ) -> anyhow::Result<Option<RowFacts>> {
         let now = self.clock.now();
         let ahead = self.read_ahead.rows_for(schema, class, now);
         if ahead <= 1 {
             return self.db.find_row(table, key);
         }
-        let mut rows = self.db.list_rows_page(table, PageStart::At(key), ahead)?;
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        let first = rows.remove(0);
+        let rows = self.db.list_rows_page(table, PageStart::At(key), ahead)?;
+        let mut found = None;
         for facts in rows {
+            if found.is_none() && facts.folder == folder {
+                found = Some(facts);
+                continue;
+            }
             self.metadata.put_row(
                 RowId::new(schema.clone(), class.clone(), facts.folder.as_str()),
                 now,
                 Some(Arc::new(facts)),
             );
         }
-        Ok(Some(first))
+        Ok(found)
     }
 }
