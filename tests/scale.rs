@@ -403,6 +403,7 @@ fn memory_stays_bounded_over_three_walks_of_200000_rows() {
         assert_eq!(find_entries(&mount.path.join("Reading")), 2 + BIG * 5);
         after.push(rss_kib(pid));
     }
+    eprintln!("RSS after each walk (KiB): {after:?}");
     assert!(
         after[2] as f64 <= after[1] as f64 * 1.10,
         "RSS after each walk (KiB): {after:?}"

@@ -223,8 +223,26 @@ pub fn delete_unused(
     object: &Tracked,
 ) -> Result<Outcome> {
     let loc = stores.locate(store, schema, &object.hash, &object.kind)?;
-    let Some(saved) = db.delete_unused_tracking(schema, store, &object.hash)? else {
-        return Ok(Outcome::Referenced);
+    let saved = match db.delete_unused_tracking(schema, store, &object.hash) {
+        Ok(Some(saved)) => saved,
+        Ok(None) => return Ok(Outcome::Referenced),
+        Err(e) => {
+            // The connection may have broken after the DELETE committed. Then the row is gone
+            // and so must the object be: in the store and tracked by nothing, neither `.unused`
+            // nor `djfs gc` would ever see it again.
+            if db.tracking_exists(schema, store, &object.hash).ok() != Some(false) {
+                return Err(e);
+            }
+            tracing::warn!(
+                "the tracking row of {} went although its deletion reported: {e:#}",
+                hex(&object.hash)
+            );
+            stores
+                .delete(&loc)
+                .map_err(|d| d.context(format!("removing {} (its tracking row is gone)", loc.display)))?;
+            tracing::info!("deleted {}", loc.display);
+            return Ok(Outcome::Deleted);
+        }
     };
     if let Err(e) = stores.delete(&loc) {
         if let Err(restore) = db.restore_tracking(schema, store, saved) {
