@@ -470,6 +470,32 @@ pub fn column_kind(column_type: &str, comment: &str, external_store: Option<&Str
         Some("attach") if is_blob_type(&column_type) => return AttrKind::Attach,
         _ => {}
     }
+    // DataJoint 2.x labels (`:<blob>:`, `:bytes:`, …), decided per column: a 0.14 label never
+    // has angle brackets nor says `bytes`. The SQL type says how the value is stored (a
+    // migrated table may keep `longblob` under a 2.x label), the label what it means.
+    let stored_bytes = is_blob_type(&column_type) || column_type == "bytea";
+    if let Some(label) = label.as_deref() {
+        if let Some(codec) = label.strip_prefix('<').and_then(|l| l.strip_suffix('>')) {
+            if stored_bytes {
+                return match codec {
+                    "blob" => AttrKind::Blob,
+                    "attach" => AttrKind::Attach,
+                    // In-table values of other codecs: their raw bytes.
+                    _ => AttrKind::Binary,
+                };
+            }
+        } else if label == "bytes" && stored_bytes {
+            return AttrKind::Binary;
+        }
+    }
+    if column_type == "uuid" {
+        // PostgreSQL's own uuid type (2.x `uuid`): its text is already the hyphenated form.
+        return AttrKind::Uuid;
+    }
+    if column_type == "bytea" {
+        // Only 2.x writes PostgreSQL, where an unlabelled binary column is raw bytes.
+        return AttrKind::Binary;
+    }
     if is_blob_type(&column_type) {
         AttrKind::Blob
     } else if column_type.starts_with("binary") || column_type.starts_with("varbinary") {
@@ -544,6 +570,27 @@ mod tests {
                 kind: ExternalKind::Filepath
             }
         );
+    }
+
+    #[test]
+    fn kinds_of_datajoint_2_columns() {
+        // PostgreSQL (2.x): bytea is raw bytes unless labelled a blob or an attachment.
+        assert_eq!(column_kind("bytea", ":<blob>:trace", None), AttrKind::Blob);
+        assert_eq!(column_kind("bytea", ":<attach>:", None), AttrKind::Attach);
+        assert_eq!(column_kind("bytea", ":bytes:raw", None), AttrKind::Binary);
+        assert_eq!(column_kind("bytea", "", None), AttrKind::Binary);
+        assert_eq!(column_kind("bytea", ":<zarr>:", None), AttrKind::Binary);
+        assert_eq!(column_kind("uuid", ":uuid:", None), AttrKind::Uuid);
+        assert_eq!(column_kind("integer", ":int32:", None), AttrKind::Text);
+        assert_eq!(column_kind("jsonb", ":json:", None), AttrKind::Text);
+        assert_eq!(column_kind("enum('a','b')", ":enum('a', 'b'):", None), AttrKind::Text);
+        // MySQL (2.x in-table types): the same labels on longblob.
+        assert_eq!(column_kind("longblob", ":<blob>:", None), AttrKind::Blob);
+        assert_eq!(column_kind("longblob", ":<attach>:", None), AttrKind::Attach);
+        assert_eq!(column_kind("longblob", ":bytes:", None), AttrKind::Binary);
+        assert_eq!(column_kind("binary(16)", ":uuid:", None), AttrKind::Uuid);
+        // A 0.14 unlabelled longblob stays a blob.
+        assert_eq!(column_kind("longblob", "", None), AttrKind::Blob);
     }
 
     #[test]
