@@ -583,10 +583,16 @@ mod tests {
         assert_eq!(column_kind("uuid", ":uuid:", None), AttrKind::Uuid);
         assert_eq!(column_kind("integer", ":int32:", None), AttrKind::Text);
         assert_eq!(column_kind("jsonb", ":json:", None), AttrKind::Text);
-        assert_eq!(column_kind("enum('a','b')", ":enum('a', 'b'):", None), AttrKind::Text);
+        assert_eq!(
+            column_kind("enum('a','b')", ":enum('a', 'b'):", None),
+            AttrKind::Text
+        );
         // MySQL (2.x in-table types): the same labels on longblob.
         assert_eq!(column_kind("longblob", ":<blob>:", None), AttrKind::Blob);
-        assert_eq!(column_kind("longblob", ":<attach>:", None), AttrKind::Attach);
+        assert_eq!(
+            column_kind("longblob", ":<attach>:", None),
+            AttrKind::Attach
+        );
         assert_eq!(column_kind("longblob", ":bytes:", None), AttrKind::Binary);
         assert_eq!(column_kind("binary(16)", ":uuid:", None), AttrKind::Uuid);
         // A 0.14 unlabelled longblob stays a blob.

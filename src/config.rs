@@ -217,7 +217,10 @@ pub fn from_json(
         .or_else(|| setting_str(json, "database.host"))
         .unwrap_or_else(|| "localhost".to_string());
     let mut port = match env("DJ_PORT") {
-        Some(p) => Some(p.parse().with_context(|| format!("DJ_PORT must be a port, got {p:?}"))?),
+        Some(p) => Some(
+            p.parse()
+                .with_context(|| format!("DJ_PORT must be a port, got {p:?}"))?,
+        ),
         None => match setting(json, "database.port") {
             Some(Value::Number(n)) => n.as_u64().and_then(|p| u16::try_from(p).ok()),
             Some(Value::String(s)) => s.parse().ok(),
@@ -561,7 +564,10 @@ mod tests {
         assert_eq!(cfg.database.port, 15432);
         // MySQL stays the default, on its own port.
         let cfg = from_json(&json!({"database.user": "u"}), None, no_env).unwrap();
-        assert_eq!((cfg.database.backend, cfg.database.port), (DbBackend::MySql, 3306));
+        assert_eq!(
+            (cfg.database.backend, cfg.database.port),
+            (DbBackend::MySql, 3306)
+        );
         let err = from_json(
             &json!({"database.user": "u", "database.backend": "oracle"}),
             None,

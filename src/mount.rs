@@ -213,13 +213,18 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
         }
     };
 
+    // djfs does not write to PostgreSQL yet: such a mount is read-only (0444 files, EROFS).
+    let read_only = args.read_only || cfg.database.backend == config::DbBackend::PostgreSql;
+    if read_only && !args.read_only {
+        tracing::info!("PostgreSQL: mounted read-only (djfs does not write to PostgreSQL yet)");
+    }
     let journal_stores = stores.clone();
     let core = Arc::new(Filesystem::new(
         db,
         stores,
         FsOptions {
             schema: args.schema.clone(),
-            read_only: args.read_only,
+            read_only,
             refresh: args.refresh,
             uid: unsafe { libc::getuid() },
             gid: unsafe { libc::getgid() },
@@ -273,7 +278,7 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
         MountOption::NoAtime,
         MountOption::NoDev,
         MountOption::NoSuid,
-        if args.read_only {
+        if read_only {
             MountOption::RO
         } else {
             MountOption::RW

@@ -21,8 +21,8 @@ use pg::types::{ToSql, Type};
 
 use super::budget::{KindStats, QueryKind, QueryStats, TableSlots};
 use super::{
-    Backend, ColumnValue, DependencyPath, Dependent, Fact, Refused, RowFacts, SavedTracking,
-    Stamp, TableStamp, Tracked, TrackingRow, WriteRefusal, ATTACH_NAME_SCAN, BLOB_HEAD_BYTES,
+    Backend, ColumnValue, DependencyPath, Dependent, Fact, Refused, RowFacts, SavedTracking, Stamp,
+    TableStamp, Tracked, TrackingRow, WriteRefusal, ATTACH_NAME_SCAN, BLOB_HEAD_BYTES,
 };
 use crate::catalog::{
     build_catalog, AttrKind, ColumnInfo, RawCatalog, RawColumn, RawForeignKeyColumn,
@@ -284,7 +284,11 @@ fn key_condition(
     let mut parts = Vec::new();
     for (n, &i) in table.key.iter().enumerate().take(key.len()) {
         let column = &table.columns[i];
-        let (col, val) = key_sides(column, &format!("{alias}.{}", quote(&column.name)), first + n);
+        let (col, val) = key_sides(
+            column,
+            &format!("{alias}.{}", quote(&column.name)),
+            first + n,
+        );
         parts.push(format!("{col} = {val}"));
     }
     (parts.join(" AND "), key.to_vec())
@@ -420,6 +424,12 @@ fn explain_connect_error(err: &pg::Error, cfg: &DbConfig) -> String {
     // The cause without the driver's own prefix ("error connecting to server: …").
     let mut source = std::error::Error::source(err);
     while let Some(e) = source {
+        if e.to_string().contains("does not support TLS") {
+            return format!(
+                "the server offers no TLS ({} asks for TLS)",
+                cfg.tls_setting
+            );
+        }
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
             return format!("TLS handshake failed: {tls}");
         }
@@ -431,11 +441,7 @@ fn explain_connect_error(err: &pg::Error, cfg: &DbConfig) -> String {
         }
         source = e.source();
     }
-    let text = err.to_string();
-    if text.contains("server does not support TLS") {
-        return format!("the server offers no TLS ({} asks for TLS)", cfg.tls_setting);
-    }
-    text
+    err.to_string()
 }
 
 /// TLS without checking the server's certificate: what the client's `sslmode=require` /
@@ -1015,7 +1021,10 @@ impl Backend for Postgres {
             format!("({c})::bytea")
         };
         let (condition, params) = key_condition(table, key, "t", 1);
-        let sql = format!("SELECT {expr} FROM {} AS t WHERE {condition}", qualified(table));
+        let sql = format!(
+            "SELECT {expr} FROM {} AS t WHERE {condition}",
+            qualified(table)
+        );
         let rows = match self.rows(&sql, &params) {
             Ok(rows) => rows,
             Err(e) if bad_text(&e) => return Ok(None),
@@ -1161,7 +1170,9 @@ impl Backend for Postgres {
     }
 
     fn restore_tracking(&self, schema: &str, store: &str, _saved: SavedTracking) -> Result<()> {
-        Err(refused(&format!("restoring a tracking row of {schema} in {store}")))
+        Err(refused(&format!(
+            "restoring a tracking row of {schema} in {store}"
+        )))
     }
 }
 
@@ -1271,14 +1282,20 @@ mod tests {
     #[test]
     fn defaults_as_mariadb_gives_them() {
         assert_eq!(mariadb_default(None), None);
-        assert_eq!(mariadb_default(Some("NULL::numeric")).as_deref(), Some("NULL"));
+        assert_eq!(
+            mariadb_default(Some("NULL::numeric")).as_deref(),
+            Some("NULL")
+        );
         assert_eq!(
             mariadb_default(Some("'it''s'::character varying")).as_deref(),
             Some("'it''s'")
         );
         assert_eq!(mariadb_default(Some("true")).as_deref(), Some("true"));
         assert_eq!(mariadb_default(Some("42")).as_deref(), Some("42"));
-        assert_eq!(mariadb_default(Some("'-1'::integer")).as_deref(), Some("'-1'"));
+        assert_eq!(
+            mariadb_default(Some("'-1'::integer")).as_deref(),
+            Some("'-1'")
+        );
         assert_eq!(mariadb_default(Some("(-1)")).as_deref(), Some("-1"));
         assert_eq!(
             mariadb_default(Some("CURRENT_TIMESTAMP")).as_deref(),
@@ -1293,6 +1310,9 @@ mod tests {
     #[test]
     fn writes_are_refused_as_read_only() {
         let err = refused("updating s.t");
-        assert_eq!(super::super::write_refusal(&err), Some(WriteRefusal::ReadOnly));
+        assert_eq!(
+            super::super::write_refusal(&err),
+            Some(WriteRefusal::ReadOnly)
+        );
     }
 }
