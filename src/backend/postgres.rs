@@ -345,7 +345,7 @@ impl RowSelect {
         for (i, column) in table.columns.iter().enumerate() {
             let c = format!("t.{}", quote(&column.name));
             match &column.kind {
-                AttrKind::Text | AttrKind::Uuid => {
+                AttrKind::Text | AttrKind::Uuid | AttrKind::Stored { .. } => {
                     exprs.push(text_expr(column, &c));
                     fetches.push(Fetch::Text);
                 }
@@ -1014,7 +1014,10 @@ impl Backend for Postgres {
         let _timing = self.stats.start(QueryKind::Value);
         let info = &table.columns[column];
         let c = format!("t.{}", quote(&info.name));
-        let text = matches!(info.kind, AttrKind::Text | AttrKind::Uuid);
+        let text = matches!(
+            info.kind,
+            AttrKind::Text | AttrKind::Uuid | AttrKind::Stored { .. }
+        );
         let expr = if text {
             text_expr(info, &c)
         } else {
