@@ -604,7 +604,12 @@ impl Postgres {
             .options(SESSION_OPTIONS)
             .ssl_mode(ssl_mode)
             .connect_timeout(Duration::from_secs(5))
-            .keepalives(true);
+            // A server that vanished (network gone, host down) is noticed within about a
+            // minute instead of the system's two hours; the pool then connects anew.
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(30))
+            .keepalives_interval(Duration::from_secs(10))
+            .keepalives_retries(3);
         let pool = Arc::new(Pool {
             config,
             connector,
