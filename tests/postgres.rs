@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use djfs::backend::postgres::Postgres;
-use djfs::backend::{Backend, Fact};
+use djfs::backend::{Backend, Fact, PageStart};
 
 struct Pg {
     host: String,
@@ -202,7 +202,11 @@ fn listings_pages_and_point_queries() {
     let mut after: Option<Vec<String>> = None;
     loop {
         let before = db.query_count();
-        let page = db.list_rows_page(grid, after.as_deref(), 64).unwrap();
+        let from = match &after {
+            Some(key) => PageStart::After(key),
+            None => PageStart::First,
+        };
+        let page = db.list_rows_page(grid, from, 64).unwrap();
         assert_eq!(db.query_count() - before, 1);
         assert!(page.len() <= 64);
         let Some(last) = page.last() else { break };
@@ -218,6 +222,16 @@ fn listings_pages_and_point_queries() {
     assert_eq!(keys, sorted);
     assert_eq!(keys.len(), 250);
     assert_eq!(keys[30], (10, "t0".to_string()));
+    // From a row on (it included), and from a key that is no integer (nothing).
+    let at = ["10".to_string(), "t1".to_string()];
+    let page = db.list_rows_page(grid, PageStart::At(&at), 2).unwrap();
+    let folders: Vec<&str> = page.iter().map(|r| r.folder.as_str()).collect();
+    assert_eq!(folders, ["row_id=10,tag=t1", "row_id=10,tag=t2"]);
+    let bad = ["x".to_string()];
+    assert!(db
+        .list_rows_page(grid, PageStart::At(&bad), 2)
+        .unwrap()
+        .is_empty());
 
     // Point queries: by key text, quotes and all; a key that is no integer finds nothing.
     let row = db

@@ -21,8 +21,9 @@ use pg::types::{ToSql, Type};
 
 use super::budget::{KindStats, QueryKind, QueryStats, TableSlots};
 use super::{
-    Backend, ColumnValue, DependencyPath, Dependent, Fact, Refused, RowFacts, SavedTracking, Stamp,
-    TableStamp, Tracked, TrackingRow, WriteRefusal, ATTACH_NAME_SCAN, BLOB_HEAD_BYTES,
+    Backend, ColumnValue, DependencyPath, Dependent, Fact, PageStart, Refused, RowFacts,
+    SavedTracking, Stamp, TableStamp, Tracked, TrackingRow, WriteRefusal, ATTACH_NAME_SCAN,
+    BLOB_HEAD_BYTES,
 };
 use crate::catalog::{
     build_catalog, AttrKind, ColumnInfo, RawCatalog, RawColumn, RawForeignKeyColumn,
@@ -294,19 +295,34 @@ fn key_condition(
     (parts.join(" AND "), key.to_vec())
 }
 
-/// The keyset condition `(k1, k2) > ($1, $2)` and the `ORDER BY` list of a paged listing.
-fn keyset(table: &TableInfo, after: Option<&[String]>) -> (Option<String>, String) {
-    let mut cols = Vec::new();
-    let mut vals = Vec::new();
-    for (n, &i) in table.key.iter().enumerate() {
-        let column = &table.columns[i];
-        let (col, val) = key_sides(column, &format!("t.{}", quote(&column.name)), n + 1);
-        cols.push(col);
-        vals.push(val);
-    }
-    let order = cols.join(", ");
-    let condition = after.map(|_| format!("({order}) > ({})", vals.join(", ")));
-    (condition, order)
+/// The keyset condition of a page (`(k1, k2) > ($1, $2)`, `>=` for `At`; a shorter key compares
+/// its leading columns), its parameters, and the `ORDER BY` list: PostgreSQL compares row
+/// values in index order, so the primary key's index serves both.
+fn keyset(table: &TableInfo, from: PageStart<'_>) -> (Option<String>, Vec<String>, String) {
+    let sides: Vec<(String, String)> = table
+        .key
+        .iter()
+        .enumerate()
+        .map(|(n, &i)| {
+            let column = &table.columns[i];
+            key_sides(column, &format!("t.{}", quote(&column.name)), n + 1)
+        })
+        .collect();
+    let order = sides
+        .iter()
+        .map(|(col, _)| col.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (key, op) = match from {
+        PageStart::First => return (None, Vec::new(), order),
+        PageStart::After(key) => (key, ">"),
+        PageStart::At(key) => (key, ">="),
+    };
+    let n = key.len().min(sides.len());
+    let cols: Vec<&str> = sides[..n].iter().map(|(c, _)| c.as_str()).collect();
+    let vals: Vec<&str> = sides[..n].iter().map(|(_, v)| v.as_str()).collect();
+    let condition = format!("({}) {op} ({})", cols.join(", "), vals.join(", "));
+    (Some(condition), key[..n].to_vec(), order)
 }
 
 /// `super::content_digest` of bytea expression `c`, computed by the server.
@@ -964,25 +980,29 @@ impl Backend for Postgres {
             .collect()
     }
 
-    /// Up to `limit` rows after the key `after`, in key order: `WHERE (k1, k2) > ($1, $2)
-    /// ORDER BY k1, k2 LIMIT n`, one query.
+    /// Up to `limit` rows from `from` on, in key order: `WHERE (k1, k2) > ($1, $2) ORDER BY k1,
+    /// k2 LIMIT n`, one query.
     fn list_rows_page(
         &self,
         table: &TableInfo,
-        after: Option<&[String]>,
+        from: PageStart<'_>,
         limit: usize,
     ) -> Result<Vec<RowFacts>> {
         let _slot = self.slots.enter(&qualified(table));
-        let _timing = self.stats.start(QueryKind::Listing);
+        let _timing = self.stats.start(QueryKind::Page);
         let select = RowSelect::new(table);
-        let (condition, order) = keyset(table, after);
+        let (condition, params, order) = keyset(table, from);
         let mut sql = select.sql.clone();
         if let Some(condition) = condition {
             sql.push_str(&format!(" WHERE {condition}"));
         }
         sql.push_str(&format!(" ORDER BY {order} LIMIT {limit}"));
-        let params = after.map(|a| a.to_vec()).unwrap_or_default();
-        let rows = self.rows(&sql, &params)?;
+        let rows = match self.rows(&sql, &params) {
+            Ok(rows) => rows,
+            // A start key that is no value of its type (a name typed by hand): no rows from it.
+            Err(e) if bad_text(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
         rows.iter()
             .map(|r| self.decode_row(table, &select, r))
             .collect()
@@ -1277,14 +1297,23 @@ mod tests {
 
     #[test]
     fn pages_compare_whole_keys() {
-        let (condition, order) = keyset(&table(), Some(&["1".into(), "M".into(), "x".into()]));
+        let key = ["1".to_string(), "M".into(), "x".into()];
+        let (condition, params, order) = keyset(&table(), PageStart::After(&key));
         assert_eq!(
             condition.unwrap(),
             "(t.\"id\", (t.\"sex\")::text, t.\"na\"\"me\") > (CAST($1::text AS integer), $2::text, \
              CAST($3::text AS character varying))"
         );
+        assert_eq!(params, key);
         assert_eq!(order, "t.\"id\", (t.\"sex\")::text, t.\"na\"\"me\"");
-        assert_eq!(keyset(&table(), None).0, None);
+        let (condition, params, _) = keyset(&table(), PageStart::At(&key[..1]));
+        assert_eq!(
+            condition.unwrap(),
+            "(t.\"id\") >= (CAST($1::text AS integer))"
+        );
+        assert_eq!(params, ["1"]);
+        let (condition, params, _) = keyset(&table(), PageStart::First);
+        assert_eq!((condition, params.len()), (None, 0));
     }
 
     #[test]
