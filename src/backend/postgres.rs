@@ -447,17 +447,44 @@ fn explain_connect_error(err: &pg::Error, cfg: &DbConfig) -> String {
             );
         }
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return format!("TLS handshake failed: {tls}");
+            return explain_tls_error(tls, cfg);
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                return format!("TLS handshake failed: {tls}");
+                return explain_tls_error(tls, cfg);
             }
             return io.to_string();
         }
         source = e.source();
     }
     err.to_string()
+}
+
+/// Which TLS check failed, worded as for MySQL.
+fn explain_tls_error(tls: &rustls::Error, cfg: &DbConfig) -> String {
+    let setting = cfg.tls_setting;
+    let ca = match &cfg.tls {
+        Tls::Files(files) => files.ca.as_ref().map(|p| p.display().to_string()),
+        _ => None,
+    }
+    .unwrap_or_default();
+    use rustls::CertificateError as C;
+    match tls {
+        rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => {
+            format!("TLS: the server's certificate does not verify against the CA {ca} ({setting})")
+        }
+        rustls::Error::InvalidCertificate(
+            C::NotValidForName | C::NotValidForNameContext { .. },
+        ) => format!(
+            "TLS: the server's certificate is not valid for {} (it must name the host connected \
+             to; \"check_hostname\": false in {setting} skips this check)",
+            cfg.host
+        ),
+        rustls::Error::InvalidCertificate(e) => {
+            format!("TLS: the server's certificate failed verification against the CA {ca}: {e}")
+        }
+        other => format!("TLS handshake failed: {other}"),
+    }
 }
 
 /// TLS without checking the server's certificate: what the client's `sslmode=require` /
@@ -513,36 +540,147 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAny {
 
 /// The TLS mode and connector for `use_tls`, as the 2.x client maps it to libpq's `sslmode`:
 /// false → `disable`; absent/null → `prefer` (TLS when the server offers it); true or an
-/// object → `require`. The certificate is not verified (libpq's `require` does not either);
-/// an object's `ca`/`cert`/`key` are not used yet, so they are refused rather than ignored.
+/// object → `require`. Without a CA the certificate is not verified (libpq's `require` does not
+/// either); with an object's `ca` it must chain to it and, unless `check_hostname` is false,
+/// name the host, as djfs does for MySQL; `cert`/`key` are the client's certificate.
 fn tls_setup(cfg: &DbConfig) -> Result<(pg::config::SslMode, Connector)> {
     use pg::config::SslMode;
-    let mode = match &cfg.tls {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .context("TLS setup")?;
+    let unverified = || {
+        builder
+            .clone()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider.clone())))
+    };
+    let (mode, config) = match &cfg.tls {
         Tls::Disabled => return Ok((SslMode::Disable, Connector::Plain)),
-        Tls::Preferred => SslMode::Prefer,
-        Tls::Required => SslMode::Require,
+        Tls::Preferred => (SslMode::Prefer, unverified().with_no_client_auth()),
+        Tls::Required => (SslMode::Require, unverified().with_no_client_auth()),
         Tls::Files(files) => {
-            if files.ca.is_some() || files.cert.is_some() {
-                anyhow::bail!(
-                    "{}: certificate files (ca, cert, key) are not supported for PostgreSQL yet \
-                     (true gives TLS without verification, as the DataJoint client does)",
-                    cfg.tls_setting
-                );
-            }
-            SslMode::Require
+            let read = |key: &str, path: &std::path::Path| {
+                std::fs::read(path).with_context(|| {
+                    format!("cannot read {} {key} {}", cfg.tls_setting, path.display())
+                })
+            };
+            let with_roots = match &files.ca {
+                Some(ca) => {
+                    use rustls::pki_types::pem::PemObject;
+                    let pem = read("ca", ca)?;
+                    let mut roots = rustls::RootCertStore::empty();
+                    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+                        let cert = cert.with_context(|| {
+                            format!(
+                                "{} ca {}: not a PEM certificate",
+                                cfg.tls_setting,
+                                ca.display()
+                            )
+                        })?;
+                        roots
+                            .add(cert)
+                            .with_context(|| format!("{} ca {}", cfg.tls_setting, ca.display()))?;
+                    }
+                    let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                        Arc::new(roots),
+                        provider.clone(),
+                    )
+                    .build()
+                    .context("TLS setup")?;
+                    let verifier: Arc<dyn rustls::client::danger::ServerCertVerifier> =
+                        if files.check_hostname {
+                            webpki
+                        } else {
+                            Arc::new(AnyName(webpki))
+                        };
+                    builder
+                        .clone()
+                        .dangerous()
+                        .with_custom_certificate_verifier(verifier)
+                }
+                None => unverified(),
+            };
+            let config = match &files.cert {
+                Some(cert_path) => {
+                    use rustls::pki_types::pem::PemObject;
+                    let cert_pem = read("cert", cert_path)?;
+                    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(&cert_pem)
+                        .collect::<std::result::Result<Vec<_>, _>>()
+                        .with_context(|| {
+                            format!("{} cert {}", cfg.tls_setting, cert_path.display())
+                        })?;
+                    let key_path = files.key.as_ref().unwrap_or(cert_path);
+                    let key_pem = read("key", key_path)?;
+                    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(&key_pem)
+                        .with_context(|| {
+                            format!(
+                                "{} key {}: no private key",
+                                cfg.tls_setting,
+                                key_path.display()
+                            )
+                        })?;
+                    with_roots
+                        .with_client_auth_cert(certs, key)
+                        .context("the client certificate and key")?
+                }
+                None => with_roots.with_no_client_auth(),
+            };
+            (SslMode::Require, config)
         }
     };
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .context("TLS setup")?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
-        .with_no_client_auth();
     Ok((
         mode,
         Connector::Tls(tokio_postgres_rustls::MakeRustlsConnect::new(config)),
     ))
+}
+
+/// A CA-verified certificate whatever host it names (`check_hostname: false`).
+#[derive(Debug)]
+struct AnyName(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyName {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        use rustls::CertificateError as C;
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                C::NotValidForName | C::NotValidForNameContext { .. },
+            )) => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
 }
 
 /// A column default as `pg_get_expr` prints it (`'abc'::character varying`, `NULL::numeric`,
@@ -1341,6 +1479,37 @@ mod tests {
         assert_eq!(
             crate::catalog::show_default(mariadb_default(Some("'a b'::text")).as_deref()),
             Some("a b".to_string())
+        );
+    }
+
+    #[test]
+    fn tls_follows_use_tls_as_the_2x_client_maps_it() {
+        use crate::config::{Secret, TlsFiles};
+        use pg::config::SslMode;
+        let cfg = |tls: Tls| DbConfig {
+            host: "db".into(),
+            port: 5432,
+            user: "u".into(),
+            password: Secret::default(),
+            tls,
+            tls_setting: "database.use_tls",
+            backend: crate::config::DbBackend::PostgreSql,
+            database_name: "postgres".into(),
+        };
+        let mode = |tls: Tls| tls_setup(&cfg(tls)).map(|(m, _)| m).unwrap();
+        assert_eq!(mode(Tls::Disabled), SslMode::Disable);
+        assert_eq!(mode(Tls::Preferred), SslMode::Prefer);
+        assert_eq!(mode(Tls::Required), SslMode::Require);
+        let files = TlsFiles {
+            ca: Some("/nonexistent/ca.pem".into()),
+            cert: None,
+            key: None,
+            check_hostname: true,
+        };
+        let err = format!("{:#}", tls_setup(&cfg(Tls::Files(files))).err().unwrap());
+        assert_eq!(
+            err,
+            "cannot read database.use_tls ca /nonexistent/ca.pem: No such file or directory (os error 2)"
         );
     }
 
