@@ -4,8 +4,9 @@
 //! one-line errors of `djfs mount`.
 //!
 //! Needs DJFS_PG_HOST, DJFS_PG_PORT, DJFS_PG_USER, DJFS_PG_PASS (a user that may create schemas
-//! in the database `postgres`) and DJFS_PY2 (the 2.x client's Python). Without DJFS_PG_HOST
-//! each test says so and passes without checking anything.
+//! in the database `postgres`) and DJFS_PY2 (the 2.x client's Python); the MariaDB test also
+//! the test MariaDB of `scripts/test` (DJ_HOST, DJ_USER, DJ_PASS). Without DJFS_PG_HOST each
+//! test says so and passes without checking anything.
 
 mod common;
 
@@ -77,7 +78,10 @@ impl Pg {
     }
 
     fn backend(&self, dir: &Path) -> Postgres {
-        let cfg = djfs::config::load(Some(&self.config(dir, ""))).unwrap();
+        // The file alone: scripts/test's DJ_HOST/DJ_USER/DJ_PASS name the MariaDB.
+        let path = self.config(dir, "");
+        let json = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let cfg = djfs::config::from_json(&json, Some(path), |_| None).unwrap();
         Postgres::connect_with_budget(&cfg.database, 2).unwrap()
     }
 }
@@ -274,6 +278,57 @@ fn listings_pages_and_point_queries() {
         djfs::backend::write_refusal(&err),
         Some(djfs::backend::WriteRefusal::ReadOnly)
     );
+}
+
+#[test]
+fn a_2x_schema_on_mariadb_shows_its_in_table_types() {
+    let Some(pg) = pg("a_2x_schema_on_mariadb_shows_its_in_table_types") else {
+        return;
+    };
+    // The same schema, by the 2.x client, on the test MariaDB (in-table types only: 2.x stores
+    // objects only where json is json).
+    let e = common::env();
+    let (host, port) = e.db_host.rsplit_once(':').unwrap_or((&e.db_host, "3306"));
+    let mariadb = Pg {
+        host: host.to_string(),
+        port: port.parse().unwrap(),
+        user: e.db_user.clone(),
+        pass: e.db_pass.clone(),
+        python: pg.python.clone(),
+    };
+    let schema = "djfs_2x_mariadb";
+    let script = |args: &[&str]| {
+        common::run_ok(
+            Command::new(&mariadb.python)
+                .arg("-W")
+                .arg("ignore")
+                .arg(common::repo_root().join("tests/python/pg2_schema.py"))
+                .args(args)
+                .env("DJFS_2X_BACKEND", "mysql")
+                .env("DJFS_PG_HOST", &mariadb.host)
+                .env("DJFS_PG_PORT", mariadb.port.to_string())
+                .env("DJFS_PG_USER", &mariadb.user)
+                .env("DJFS_PG_PASS", &mariadb.pass),
+        )
+    };
+    script(&["make", schema]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), "");
+    let mount = common::Mount::new(&config, Some(schema), &[]);
+    let alice = mount.path.join("Subject/subject_id=1");
+    assert_eq!(
+        std::fs::read(alice.join("raw")).unwrap(),
+        b"\x00\x01binary\xff"
+    );
+    assert_eq!(
+        std::fs::read(alice.join("ident")).unwrap(),
+        b"00112233-4455-6677-8899-aabbccddeeff\n"
+    );
+    assert!(mount
+        .path
+        .join("Session/subject_id=1,session=1/data.npy")
+        .exists());
+    script(&["check", schema, mount.path.to_str().unwrap()]);
 }
 
 /// `djfs mount` and its one-line reason on stderr.

@@ -1,11 +1,13 @@
-"""A DataJoint 2.x schema on PostgreSQL, written and checked by the real 2.x client (datajoint 2.3.5).
+"""A DataJoint 2.x schema on PostgreSQL (or its in-table types on MySQL/MariaDB), written and checked
+by the real 2.x client (datajoint 2.3.5).
 
     pg2_schema.py make SCHEMA            drops SCHEMA if present, declares it and inserts rows
     pg2_schema.py check SCHEMA MOUNT     compares every row folder and file of MOUNT (a djfs mount
                                          of SCHEMA) with what the client fetches; exit 1 on any
                                          difference, printing each
 
-Connection from DJFS_PG_HOST, DJFS_PG_PORT (default 5432), DJFS_PG_USER, DJFS_PG_PASS (no TLS).
+Connection from DJFS_PG_HOST, DJFS_PG_PORT (default 5432), DJFS_PG_USER, DJFS_PG_PASS (no TLS);
+DJFS_2X_BACKEND=mysql makes the same schema on a MySQL/MariaDB server given by those variables.
 Run with the 2.x client's Python (DJFS_PY2). Two 2.3.5 bugs are worked around, not copied: a
 `uuid` value cannot be inserted (written here with SQL), and an in-table `<attach>` cannot be
 fetched (compared with the stored `name\\0contents` bytes), and a `uuid` cannot be fetched (compared
@@ -24,7 +26,8 @@ import numpy as np
 
 import datajoint as dj
 
-dj.config["database.backend"] = "postgresql"
+BACKEND = os.environ.get("DJFS_2X_BACKEND") or "postgresql"
+dj.config["database.backend"] = BACKEND
 dj.config["database.host"] = os.environ["DJFS_PG_HOST"]
 dj.config["database.port"] = int(os.environ.get("DJFS_PG_PORT") or 5432)
 dj.config["database.user"] = os.environ["DJFS_PG_USER"]
@@ -97,6 +100,13 @@ class Grid(dj.Manual):
     """
 
 
+def q(table):
+    """The schema-qualified, quoted name of a table."""
+    if BACKEND == "mysql":
+        return f"`{name}`.`{table}`"
+    return f'"{name}"."{table}"'
+
+
 def make():
     Subject.insert1(
         dict(subject_id=1, name="Alice", sex="F", dob=datetime.date(2020, 1, 2), weight=21.5,
@@ -105,9 +115,13 @@ def make():
              seen=datetime.datetime(2024, 5, 6, 7, 8, 9, 123000)))
     Subject.insert1(dict(subject_id=2, name="Bob ünï", sex="M", alive=False, notes={"n": None}))
     # 2.3.5 cannot insert a uuid on PostgreSQL: write it with SQL.
-    dj.conn().query(
-        f'UPDATE "{name}"."subject" SET ident = %s::uuid WHERE subject_id = 1',
-        args=("00112233-4455-6677-8899-aabbccddeeff",))
+    ident = "00112233-4455-6677-8899-aabbccddeeff"
+    if BACKEND == "mysql":
+        dj.conn().query(f"UPDATE {q('subject')} SET ident = UNHEX(%s) WHERE subject_id = 1",
+                        args=(ident.replace("-", ""),))
+    else:
+        dj.conn().query(f"UPDATE {q('subject')} SET ident = %s::uuid WHERE subject_id = 1",
+                        args=(ident,))
     Session.insert1(dict(subject_id=1, session=1, data=np.arange(12, dtype=np.float64).reshape(3, 4)))
     Session.insert1(dict(subject_id=1, session=2, data={"x": 1}))
     with tempfile.TemporaryDirectory() as d:
@@ -163,7 +177,7 @@ def check(mount):
     checked = 0
     stored = dict(
         ((r[0], r[1]), bytes(r[2])) for r in dj.conn().query(
-            f'SELECT subject_id, session, doc FROM "{name}"."session" WHERE doc IS NOT NULL').fetchall())
+            f"SELECT subject_id, session, doc FROM {q('session')} WHERE doc IS NOT NULL").fetchall())
     for cls, folder in [(Subject, "Subject"), (Session, "Session"), (Session.Trial, "Session.Trial"),
                         (Kind, "Kind"), (Grid, "Grid")]:
         heading = cls.heading
@@ -204,8 +218,10 @@ def check(mount):
                     bad.append(f"{p}: {text!r} != {v!r}")
         if cls is Subject:
             # 2.3.5 cannot fetch a uuid on PostgreSQL either: compare with the stored text.
-            for sid, ident in dj.conn().query(
-                    f'SELECT subject_id, ident::text FROM "{name}"."subject"').fetchall():
+            text = "LOWER(HEX(ident))" if BACKEND == "mysql" else "ident::text"
+            for sid, ident in dj.conn().query(f"SELECT subject_id, {text} FROM {q('subject')}").fetchall():
+                if ident is not None and "-" not in ident:
+                    ident = str(uuid.UUID(ident))
                 p = os.path.join(mount, folder, f"subject_id={sid}", "ident")
                 checked += 1
                 if ident is None:
