@@ -1237,10 +1237,17 @@ impl Backend for Postgres {
         let _slot = self.slots.enter(&qualified(table));
         let _timing = self.stats.start(QueryKind::Value);
         let (condition, params) = key_condition(table, key, "t", 1);
-        let c = format!("t.{}", quote(&table.columns[column].name));
+        let info = &table.columns[column];
+        let c = format!("t.{}", quote(&info.name));
+        // MD5 of the stored bytes (bytea) or of the value's text.
+        let md5 = if info.column_type == "bytea" {
+            format!("md5({c})")
+        } else {
+            format!("md5(convert_to(({c})::text, 'UTF8'))")
+        };
         let rows = self.rows(
             &format!(
-                "SELECT md5(({c})::text::bytea) FROM {} AS t WHERE {condition}",
+                "SELECT {md5} FROM {} AS t WHERE {condition}",
                 qualified(table)
             ),
             &params,
