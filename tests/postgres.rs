@@ -4,9 +4,9 @@
 //! one-line errors of `djfs mount`.
 //!
 //! Needs DJFS_PG_HOST, DJFS_PG_PORT, DJFS_PG_USER, DJFS_PG_PASS (a user that may create schemas
-//! in the database `postgres`) and DJFS_PY2 (the 2.x client's Python); the MariaDB test also
-//! the test MariaDB of `scripts/test` (DJ_HOST, DJ_USER, DJ_PASS). Without DJFS_PG_HOST each
-//! test says so and passes without checking anything.
+//! in the database DJFS_PG_DATABASE, default `postgres`) and DJFS_PY2 (the 2.x client's
+//! Python); the MariaDB test also the test MariaDB of `scripts/test` (DJ_HOST, DJ_USER,
+//! DJ_PASS). Without DJFS_PG_HOST each test says so and passes without checking anything.
 
 mod common;
 
@@ -21,6 +21,8 @@ struct Pg {
     port: u16,
     user: String,
     pass: String,
+    /// The database holding the schemas (DJFS_PG_DATABASE, default `postgres`).
+    database: String,
     python: PathBuf,
 }
 
@@ -39,6 +41,10 @@ fn pg(test: &str) -> Option<Pg> {
             .unwrap_or(5432),
         user: var("DJFS_PG_USER"),
         pass: var("DJFS_PG_PASS"),
+        database: std::env::var("DJFS_PG_DATABASE")
+            .ok()
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| "postgres".to_string()),
         python: PathBuf::from(var("DJFS_PY2")),
     })
 }
@@ -55,7 +61,8 @@ impl Pg {
                 .env("DJFS_PG_HOST", &self.host)
                 .env("DJFS_PG_PORT", self.port.to_string())
                 .env("DJFS_PG_USER", &self.user)
-                .env("DJFS_PG_PASS", &self.pass),
+                .env("DJFS_PG_PASS", &self.pass)
+                .env("DJFS_PG_DATABASE", &self.database),
         );
     }
 
@@ -67,8 +74,8 @@ impl Pg {
             format!(
                 "{{\"database.backend\": \"postgresql\", \"database.host\": \"{}\", \
                  \"database.port\": {}, \"database.user\": \"{}\", \"database.password\": \"{}\", \
-                 \"database.use_tls\": false{extra}}}",
-                self.host, self.port, self.user, self.pass
+                 \"database.name\": \"{}\", \"database.use_tls\": false{extra}}}",
+                self.host, self.port, self.user, self.pass, self.database
             ),
         )
         .unwrap();
@@ -294,6 +301,7 @@ fn a_2x_schema_on_mariadb_shows_its_in_table_types() {
         port: port.parse().unwrap(),
         user: e.db_user.clone(),
         pass: e.db_pass.clone(),
+        database: String::new(),
         python: pg.python.clone(),
     };
     let schema = "djfs_2x_mariadb";
@@ -395,6 +403,7 @@ fn mount_errors_are_one_line() {
         port,
         user: pg.user.clone(),
         pass: pg.pass.clone(),
+        database: pg.database.clone(),
         python: pg.python.clone(),
     }
     .config(&down_dir, "");

@@ -6,7 +6,8 @@ by the real 2.x client (datajoint 2.3.5).
                                          of SCHEMA) with what the client fetches; exit 1 on any
                                          difference, printing each
 
-Connection from DJFS_PG_HOST, DJFS_PG_PORT (default 5432), DJFS_PG_USER, DJFS_PG_PASS (no TLS);
+Connection from DJFS_PG_HOST, DJFS_PG_PORT (default 5432), DJFS_PG_USER, DJFS_PG_PASS, database
+DJFS_PG_DATABASE (default postgres), no TLS;
 DJFS_2X_BACKEND=mysql makes the same schema on a MySQL/MariaDB server given by those variables.
 Run with the 2.x client's Python (DJFS_PY2). Two 2.3.5 bugs are worked around, not copied: a
 `uuid` value cannot be inserted (written here with SQL), and an in-table `<attach>` cannot be
@@ -33,6 +34,8 @@ dj.config["database.port"] = int(os.environ.get("DJFS_PG_PORT") or 5432)
 dj.config["database.user"] = os.environ["DJFS_PG_USER"]
 dj.config["database.password"] = os.environ["DJFS_PG_PASS"]
 dj.config["database.use_tls"] = False
+if BACKEND == "postgresql":
+    dj.config["database.name"] = os.environ.get("DJFS_PG_DATABASE") or "postgres"
 
 mode, name = sys.argv[1], sys.argv[2]
 schema = dj.Schema(name)
