@@ -249,6 +249,10 @@ fn text_expr(column: &ColumnInfo, c: &str) -> String {
     if ty == "boolean" {
         return format!("({c})::int::text");
     }
+    if ty.starts_with("character(") || ty == "character" {
+        // `char(n)` as stored, padded (a cast to text would drop the trailing blanks).
+        return format!("CASE WHEN {c} IS NOT NULL THEN format('%s', {c}) END");
+    }
     if ty.starts_with("timestamp") {
         if let Some(p) = type_precision(&ty).filter(|&p| p > 0) {
             return format!(
@@ -1386,6 +1390,7 @@ mod tests {
                 column("ok", "boolean", AttrKind::Text),
                 column("t", "timestamp(3) without time zone", AttrKind::Text),
                 column("na\"me", "character varying(8)", AttrKind::Text),
+                column("code", "character(4)", AttrKind::Text),
             ],
             key: vec![0, 1, 6],
         }
@@ -1423,7 +1428,8 @@ mod tests {
              || substring(t.\"b\" from length(t.\"b\") - 1023)), 'hex') END, \
              (t.\"ok\")::int::text, \
              to_char(t.\"t\", 'YYYY-MM-DD HH24:MI:SS') || '.' || substr(to_char(t.\"t\", 'US'), 1, 3), \
-             (t.\"na\"\"me\")::text \
+             (t.\"na\"\"me\")::text, \
+             CASE WHEN t.\"code\" IS NOT NULL THEN format('%s', t.\"code\") END \
              FROM \"s\"\"x\".\"test\" AS t"
         );
     }
