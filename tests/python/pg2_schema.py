@@ -25,7 +25,12 @@ import uuid
 
 import numpy as np
 
-import datajoint as dj
+# scripts/test's DJ_HOST/DJ_USER/DJ_PASS name the 0.14 MariaDB: never let them reach the client.
+for _name in ("DJ_HOST", "DJ_PORT", "DJ_USER", "DJ_PASS", "DJ_BACKEND", "DJ_DATABASE_NAME",
+              "DJ_USE_TLS", "DJ_STORES"):
+    os.environ.pop(_name, None)
+
+import datajoint as dj  # noqa: E402
 
 BACKEND = os.environ.get("DJFS_2X_BACKEND") or "postgresql"
 dj.config["database.backend"] = BACKEND
