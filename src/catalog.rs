@@ -21,6 +21,48 @@ pub enum AttrKind {
     Attach,
     /// `blob@store`, `attach@store`, `filepath@store`: a 16-byte hash referencing `~external_<store>`.
     External { store: String, kind: ExternalKind },
+    /// A DataJoint 2.x codec whose table value is JSON metadata (`:<blob@s>:`, `:<object@s>:`,
+    /// add-on codecs such as `:<zarr@s>:` on a json column): the object, if any, is in a store
+    /// at `metadata.path`. Shown as `<attr>.json` holding the stored metadata (objects are not
+    /// read from 2.x stores yet).
+    Stored {
+        codec: StoredCodec,
+        /// The store after `@` (empty: `stores.default`); None when the label has no `@`.
+        store: Option<String>,
+    },
+}
+
+/// The codec of a 2.x column whose value is JSON metadata.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoredCodec {
+    /// `<blob@s>`: a serialized blob, hash-addressed.
+    Blob,
+    /// `<attach@s>`: `filename\0contents`, hash-addressed.
+    Attach,
+    /// `<hash@s>`: raw bytes, hash-addressed.
+    Hash,
+    /// `<npy@s>`: a `.npy` file, schema-addressed.
+    Npy,
+    /// `<object@s>`: a file or a folder, schema-addressed.
+    Object,
+    /// `<filepath@s>`: the user's own file or folder in the store.
+    Filepath,
+    /// Any other (add-on) codec, by name.
+    Other(String),
+}
+
+impl StoredCodec {
+    fn from_name(name: &str) -> StoredCodec {
+        match name {
+            "blob" => StoredCodec::Blob,
+            "attach" => StoredCodec::Attach,
+            "hash" => StoredCodec::Hash,
+            "npy" => StoredCodec::Npy,
+            "object" => StoredCodec::Object,
+            "filepath" => StoredCodec::Filepath,
+            other => StoredCodec::Other(other.to_string()),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -470,6 +512,42 @@ pub fn column_kind(column_type: &str, comment: &str, external_store: Option<&Str
         Some("attach") if is_blob_type(&column_type) => return AttrKind::Attach,
         _ => {}
     }
+    // DataJoint 2.x labels (`:<blob>:`, `:bytes:`, …), decided per column: a 0.14 label never
+    // has angle brackets nor says `bytes`. The SQL type says how the value is stored (a
+    // migrated table may keep `longblob` under a 2.x label), the label what it means.
+    let stored_bytes = is_blob_type(&column_type) || column_type == "bytea";
+    if let Some(label) = label.as_deref() {
+        if let Some(codec) = label.strip_prefix('<').and_then(|l| l.strip_suffix('>')) {
+            if is_json_type(&column_type) {
+                let (name, store) = match codec.split_once('@') {
+                    Some((name, store)) => (name, Some(store.trim().to_string())),
+                    None => (codec, None),
+                };
+                return AttrKind::Stored {
+                    codec: StoredCodec::from_name(name.trim()),
+                    store,
+                };
+            }
+            if stored_bytes {
+                return match codec {
+                    "blob" => AttrKind::Blob,
+                    "attach" => AttrKind::Attach,
+                    // In-table values of other codecs: their raw bytes.
+                    _ => AttrKind::Binary,
+                };
+            }
+        } else if label == "bytes" && stored_bytes {
+            return AttrKind::Binary;
+        }
+    }
+    if column_type == "uuid" {
+        // PostgreSQL's own uuid type (2.x `uuid`): its text is already the hyphenated form.
+        return AttrKind::Uuid;
+    }
+    if column_type == "bytea" {
+        // Only 2.x writes PostgreSQL, where an unlabelled binary column is raw bytes.
+        return AttrKind::Binary;
+    }
     if is_blob_type(&column_type) {
         AttrKind::Blob
     } else if column_type.starts_with("binary") || column_type.starts_with("varbinary") {
@@ -477,6 +555,12 @@ pub fn column_kind(column_type: &str, comment: &str, external_store: Option<&Str
     } else {
         AttrKind::Text
     }
+}
+
+/// MySQL's `json`, PostgreSQL's `json`/`jsonb`; MariaDB reports json as `longtext`, where 2.x
+/// stored-object codecs do not work anyway.
+fn is_json_type(column_type: &str) -> bool {
+    matches!(column_type, "json" | "jsonb")
 }
 
 fn is_blob_type(column_type: &str) -> bool {
@@ -542,6 +626,79 @@ mod tests {
             AttrKind::External {
                 store: "local".into(),
                 kind: ExternalKind::Filepath
+            }
+        );
+    }
+
+    #[test]
+    fn kinds_of_datajoint_2_columns() {
+        // PostgreSQL (2.x): bytea is raw bytes unless labelled a blob or an attachment.
+        assert_eq!(column_kind("bytea", ":<blob>:trace", None), AttrKind::Blob);
+        assert_eq!(column_kind("bytea", ":<attach>:", None), AttrKind::Attach);
+        assert_eq!(column_kind("bytea", ":bytes:raw", None), AttrKind::Binary);
+        assert_eq!(column_kind("bytea", "", None), AttrKind::Binary);
+        assert_eq!(column_kind("bytea", ":<zarr>:", None), AttrKind::Binary);
+        assert_eq!(column_kind("uuid", ":uuid:", None), AttrKind::Uuid);
+        assert_eq!(column_kind("integer", ":int32:", None), AttrKind::Text);
+        assert_eq!(column_kind("jsonb", ":json:", None), AttrKind::Text);
+        assert_eq!(
+            column_kind("enum('a','b')", ":enum('a', 'b'):", None),
+            AttrKind::Text
+        );
+        // MySQL (2.x in-table types): the same labels on longblob.
+        assert_eq!(column_kind("longblob", ":<blob>:", None), AttrKind::Blob);
+        assert_eq!(
+            column_kind("longblob", ":<attach>:", None),
+            AttrKind::Attach
+        );
+        assert_eq!(column_kind("longblob", ":bytes:", None), AttrKind::Binary);
+        assert_eq!(column_kind("binary(16)", ":uuid:", None), AttrKind::Uuid);
+        // A 0.14 unlabelled longblob stays a blob.
+        assert_eq!(column_kind("longblob", "", None), AttrKind::Blob);
+        // Codecs whose value is JSON metadata, with their store (empty: the default store).
+        let stored = |codec, store: Option<&str>| AttrKind::Stored {
+            codec,
+            store: store.map(str::to_string),
+        };
+        assert_eq!(
+            column_kind("jsonb", ":<blob@main>:trace", None),
+            stored(StoredCodec::Blob, Some("main"))
+        );
+        assert_eq!(
+            column_kind("json", ":<attach@s3>:", None),
+            stored(StoredCodec::Attach, Some("s3"))
+        );
+        assert_eq!(
+            column_kind("jsonb", ":<object@>:", None),
+            stored(StoredCodec::Object, Some(""))
+        );
+        assert_eq!(
+            column_kind("jsonb", ":<npy@main>:", None),
+            stored(StoredCodec::Npy, Some("main"))
+        );
+        assert_eq!(
+            column_kind("jsonb", ":<hash@main>:", None),
+            stored(StoredCodec::Hash, Some("main"))
+        );
+        assert_eq!(
+            column_kind("jsonb", ":<filepath@main>:", None),
+            stored(StoredCodec::Filepath, Some("main"))
+        );
+        assert_eq!(
+            column_kind("jsonb", ":<zarr@main>:", None),
+            stored(StoredCodec::Other("zarr".into()), Some("main"))
+        );
+        assert_eq!(
+            column_kind("json", ":<mine>:", None),
+            stored(StoredCodec::Other("mine".into()), None)
+        );
+        // 0.14 labels never have angle brackets: the ~external route stays.
+        let local = "local".to_string();
+        assert_eq!(
+            column_kind("binary(16)", ":blob@local:", Some(&local)),
+            AttrKind::External {
+                store: "local".into(),
+                kind: ExternalKind::Blob
             }
         );
     }

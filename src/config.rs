@@ -1,6 +1,8 @@
 //! Connection and store settings, read from DataJoint's own configuration the way the DataJoint
 //! client finds it: `--config FILE`, else `./dj_local_conf.json`, else `~/.datajoint_config.json`;
 //! then `DJ_HOST` (host or host:port), `DJ_USER`, `DJ_PASS`, `DJ_USE_TLS` override the file.
+//! DataJoint 2.x's `database.backend` (`DJ_BACKEND`), `database.name` (`DJ_DATABASE_NAME`) and
+//! `DJ_PORT` choose PostgreSQL and its database.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -35,6 +37,36 @@ pub struct DbConfig {
     pub tls: Tls,
     /// Where `tls` came from (`database.use_tls` or `DJ_USE_TLS`), for error messages.
     pub tls_setting: &'static str,
+    /// `database.backend` / `DJ_BACKEND` (DataJoint 2.x): MySQL (default) or PostgreSQL.
+    pub backend: DbBackend,
+    /// `database.name` / `DJ_DATABASE_NAME`: the PostgreSQL database whose schemas are
+    /// DataJoint schemas (default `postgres`; unused for MySQL).
+    pub database_name: String,
+}
+
+/// Which database server DataJoint uses (`database.backend`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbBackend {
+    MySql,
+    PostgreSql,
+}
+
+impl DbBackend {
+    fn parse(value: &str, setting: &str) -> Result<DbBackend> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "mysql" => Ok(DbBackend::MySql),
+            "postgresql" | "postgres" => Ok(DbBackend::PostgreSql),
+            _ => bail!("{setting} must be \"mysql\" or \"postgresql\", got {value:?}"),
+        }
+    }
+
+    /// The server's usual port, when none is configured.
+    pub fn default_port(self) -> u16 {
+        match self {
+            DbBackend::MySql => 3306,
+            DbBackend::PostgreSql => 5432,
+        }
+    }
 }
 
 /// TLS to the database, following DataJoint's `database.use_tls`.
@@ -171,16 +203,33 @@ pub fn from_json(
     source: Option<PathBuf>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Config> {
+    let backend = match env("DJ_BACKEND") {
+        Some(v) => DbBackend::parse(&v, "DJ_BACKEND")?,
+        None => match setting_str(json, "database.backend") {
+            Some(v) => DbBackend::parse(&v, "database.backend")?,
+            None => DbBackend::MySql,
+        },
+    };
+    let database_name = env("DJ_DATABASE_NAME")
+        .or_else(|| setting_str(json, "database.name"))
+        .unwrap_or_else(|| "postgres".to_string());
     let host_setting = env("DJ_HOST")
         .or_else(|| setting_str(json, "database.host"))
         .unwrap_or_else(|| "localhost".to_string());
-    let mut port = match setting(json, "database.port") {
-        Some(Value::Number(n)) => n.as_u64().and_then(|p| u16::try_from(p).ok()),
-        Some(Value::String(s)) => s.parse().ok(),
-        Some(other) => bail!("database.port must be a number, got {other}"),
-        None => None,
+    let mut port = match env("DJ_PORT") {
+        Some(p) => Some(
+            p.parse()
+                .with_context(|| format!("DJ_PORT must be a port, got {p:?}"))?,
+        ),
+        None => match setting(json, "database.port") {
+            Some(Value::Number(n)) => n.as_u64().and_then(|p| u16::try_from(p).ok()),
+            Some(Value::String(s)) => s.parse().ok(),
+            Some(Value::Null) => None,
+            Some(other) => bail!("database.port must be a number, got {other}"),
+            None => None,
+        },
     }
-    .unwrap_or(3306);
+    .unwrap_or(backend.default_port());
     // `host:port` wins over database.port, as in the client.
     let host = match host_setting.rsplit_once(':') {
         Some((h, p)) if !h.is_empty() && !h.contains(':') => {
@@ -232,6 +281,8 @@ pub fn from_json(
             password,
             tls,
             tls_setting,
+            backend,
+            database_name,
         },
         stores,
         cache,
@@ -483,6 +534,48 @@ mod tests {
         let env = |k: &str| (k == "DJ_USE_TLS").then(|| "maybe".to_string());
         let err = from_json(&file, None, env).unwrap_err().to_string();
         assert!(err.contains("DJ_USE_TLS"), "{err}");
+    }
+
+    #[test]
+    fn postgresql_backend_database_and_port() {
+        let cfg = from_json(
+            &json!({"database.user": "u", "database.backend": "postgresql"}),
+            None,
+            no_env,
+        )
+        .unwrap();
+        assert_eq!(cfg.database.backend, DbBackend::PostgreSql);
+        assert_eq!(cfg.database.port, 5432);
+        assert_eq!(cfg.database.database_name, "postgres");
+        let env = |k: &str| match k {
+            "DJ_BACKEND" => Some("postgresql".to_string()),
+            "DJ_DATABASE_NAME" => Some("lab".to_string()),
+            "DJ_PORT" => Some("15432".to_string()),
+            _ => None,
+        };
+        let cfg = from_json(
+            &json!({"database": {"user": "u", "backend": "mysql", "name": "x", "port": 1}}),
+            None,
+            env,
+        )
+        .unwrap();
+        assert_eq!(cfg.database.backend, DbBackend::PostgreSql);
+        assert_eq!(cfg.database.database_name, "lab");
+        assert_eq!(cfg.database.port, 15432);
+        // MySQL stays the default, on its own port.
+        let cfg = from_json(&json!({"database.user": "u"}), None, no_env).unwrap();
+        assert_eq!(
+            (cfg.database.backend, cfg.database.port),
+            (DbBackend::MySql, 3306)
+        );
+        let err = from_json(
+            &json!({"database.user": "u", "database.backend": "oracle"}),
+            None,
+            no_env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("database.backend"), "{err}");
     }
 
     #[test]

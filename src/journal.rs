@@ -261,14 +261,17 @@ pub fn recover_stale(db: &dyn Backend, stores: &Stores) -> Recovered {
 /// At the end of a mount: settles what this process's journal still holds (objects of rows never
 /// inserted, of failed transactions; no write is in flight any more), then removes the staging
 /// folder. `connect` is called only when there is something to settle.
-pub fn finish_mount<B: Backend>(stores: &Stores, connect: impl FnOnce() -> Result<B>) {
+pub fn finish_mount(
+    stores: &Stores,
+    connect: impl FnOnce() -> Result<std::sync::Arc<dyn Backend>>,
+) {
     let Some(journal) = stores.journal() else {
         return;
     };
     let dir = journal.dir();
     let settled = read_records(dir).is_empty()
         || match connect() {
-            Ok(db) => recover_folder(&db, stores, dir),
+            Ok(db) => recover_folder(&*db, stores, dir),
             Err(e) => {
                 tracing::warn!("settling the upload journal: {e:#}");
                 false

@@ -59,8 +59,7 @@ fn gc(g: GcCli) -> ExitCode {
     }
     let run = || -> anyhow::Result<djfs::gc::Summary> {
         let cfg = djfs::config::load(g.config.as_deref())?;
-        use djfs::backend::Backend;
-        let db = djfs::backend::mysql::MySql::connect(&cfg.database)?;
+        let db = djfs::backend::connect(&cfg.database, djfs::backend::mysql::DEFAULT_CONNECTIONS)?;
         if !db.schema_exists(&g.schema)? {
             anyhow::bail!("unknown schema {:?}", g.schema);
         }
@@ -70,7 +69,7 @@ fn gc(g: GcCli) -> ExitCode {
         let recovered = if g.dry_run {
             Default::default()
         } else {
-            djfs::journal::recover_stale(&db, &stores)
+            djfs::journal::recover_stale(&*db, &stores)
         };
         if recovered.folders + recovered.kept > 0 {
             eprintln!(
@@ -78,7 +77,7 @@ fn gc(g: GcCli) -> ExitCode {
                 recovered.folders, recovered.kept
             );
         }
-        djfs::gc::collect(&db, &stores, &g.schema, g.store.as_deref(), g.dry_run)
+        djfs::gc::collect(&*db, &stores, &g.schema, g.store.as_deref(), g.dry_run)
     };
     match run() {
         Ok(s) => {

@@ -16,8 +16,6 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use fuser::{Config as FuseConfig, MountOption, SessionACL};
 
-use crate::backend::mysql::MySql;
-use crate::backend::Backend;
 use crate::config;
 use crate::fs::{Filesystem, FsOptions, KernelInvalidation};
 use crate::fuse::FuseAdapter;
@@ -194,10 +192,11 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
         let cfg = config::load(args.config.as_deref())?;
         tracing::info!(
             config = %cfg.source.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "(none)".into()),
+            backend = ?cfg.database.backend,
             host = %cfg.database.host, port = cfg.database.port, user = %cfg.database.user,
             "connecting"
         );
-        let db = MySql::connect_with_budget(&cfg.database, args.db_connections)?;
+        let db = crate::backend::connect(&cfg.database, args.db_connections)?;
         if let Some(schema) = &args.schema {
             if !db.schema_exists(schema)? {
                 bail!("unknown schema {schema:?} (or no privilege to see it)");
@@ -214,13 +213,18 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
         }
     };
 
+    // djfs does not write to PostgreSQL yet: such a mount is read-only (0444 files, EROFS).
+    let read_only = args.read_only || cfg.database.backend == config::DbBackend::PostgreSql;
+    if read_only && !args.read_only {
+        tracing::info!("PostgreSQL: mounted read-only (djfs does not write to PostgreSQL yet)");
+    }
     let journal_stores = stores.clone();
     let core = Arc::new(Filesystem::new(
-        Arc::new(db),
+        db,
         stores,
         FsOptions {
             schema: args.schema.clone(),
-            read_only: args.read_only,
+            read_only,
             refresh: args.refresh,
             uid: unsafe { libc::getuid() },
             gid: unsafe { libc::getgid() },
@@ -239,9 +243,9 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
             if crate::staging::stale_folders(recovery_stores.cache_dir()).is_empty() {
                 return;
             }
-            match MySql::connect_with_budget(&db_config, 1) {
+            match crate::backend::connect(&db_config, 1) {
                 Ok(db) => {
-                    crate::journal::recover_stale(&db, &recovery_stores);
+                    crate::journal::recover_stale(&*db, &recovery_stores);
                 }
                 Err(e) => tracing::warn!("recovery of stale staging folders: {e:#}"),
             }
@@ -274,7 +278,7 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
         MountOption::NoAtime,
         MountOption::NoDev,
         MountOption::NoSuid,
-        if args.read_only {
+        if read_only {
             MountOption::RO
         } else {
             MountOption::RW
@@ -376,7 +380,7 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
     let result = session.run().context("FUSE session");
     core.shutdown();
     crate::journal::finish_mount(&journal_stores, || {
-        MySql::connect_with_budget(&cfg.database, 1)
+        crate::backend::connect(&cfg.database, 1)
     });
     result?;
     tracing::info!(mountpoint = %mountpoint.display(), "unmounted, exiting");

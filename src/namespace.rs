@@ -517,10 +517,12 @@ pub fn row_entries(
                 if info.kind != AttrKind::Binary {
                     data.push(b'\n');
                 }
-                entries.push(RowEntry::File(file(
-                    attr.into(),
-                    Content::Inline(data.into()),
-                )));
+                // A 2.x codec's metadata (its object is not read yet): `<attr>.json`.
+                let name = match info.kind {
+                    AttrKind::Stored { .. } => AttrFile::Json.name(attr),
+                    _ => attr.into(),
+                };
+                entries.push(RowEntry::File(file(name, Content::Inline(data.into()))));
             }
             Fact::Blob { len, head } => match classify_blob(head, *len) {
                 Ok(BlobShape::Array(array)) => {

@@ -530,7 +530,9 @@ impl Memory {
             let fact = match (&column.kind, v) {
                 (_, None) => Fact::Null,
                 (AttrKind::Uuid, Some(b)) => Fact::Bytes(format_uuid(&b).into_bytes()),
-                (AttrKind::Text | AttrKind::Binary, Some(b)) => Fact::Bytes(b),
+                (AttrKind::Text | AttrKind::Binary | AttrKind::Stored { .. }, Some(b)) => {
+                    Fact::Bytes(b)
+                }
                 (AttrKind::Blob, Some(b)) => {
                     stamp = Stamp::Digest(content_digest(&b));
                     let mut n = BLOB_HEAD_BYTES.min(b.len());

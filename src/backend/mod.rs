@@ -13,10 +13,25 @@ pub mod budget;
 pub mod contract;
 pub mod memory;
 pub mod mysql;
+pub mod postgres;
+
+use std::sync::Arc;
 
 use anyhow::Result;
 
 use crate::catalog::{SchemaCatalog, TableInfo};
+use crate::config::{DbBackend, DbConfig};
+
+/// Connects to the database the configuration names (`database.backend`), with at most
+/// `connections` open at once.
+pub fn connect(cfg: &DbConfig, connections: usize) -> Result<Arc<dyn Backend>> {
+    Ok(match cfg.backend {
+        DbBackend::MySql => Arc::new(mysql::MySql::connect_with_budget(cfg, connections)?),
+        DbBackend::PostgreSql => {
+            Arc::new(postgres::Postgres::connect_with_budget(cfg, connections)?)
+        }
+    })
+}
 
 /// Bytes of each blob fetched with a listing: enough for the array header, also of a
 /// compressed blob after inflating its beginning (more is fetched in the rare case it is not).
@@ -243,6 +258,8 @@ pub enum WriteRefusal {
     Reference,
     /// The value does not fit the column (strict mode).
     BadValue,
+    /// This backend does not write (PostgreSQL, for now): the filesystem says read-only.
+    ReadOnly,
 }
 
 /// A write the database refused because of what was written (not a broken connection): carried

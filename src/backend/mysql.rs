@@ -1119,7 +1119,7 @@ impl RowSelect {
         for (i, column) in table.columns.iter().enumerate() {
             let c = format!("t.{}", quote(&column.name));
             match &column.kind {
-                AttrKind::Text => {
+                AttrKind::Text | AttrKind::Stored { .. } => {
                     exprs.push(format!("CAST({c} AS CHAR)"));
                     fetches.push(Fetch::Text);
                 }

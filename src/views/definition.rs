@@ -136,7 +136,10 @@ fn attribute_line(column: &ColumnDef) -> String {
             &["date", "datetime", "time", "timestamp", "year"],
             Parens::Optional,
         )
-        || type_is(&sql_type, &["varchar", "char"], Parens::Required);
+        || type_is(&sql_type, &["varchar", "char"], Parens::Required)
+        // PostgreSQL's names (`character varying(16)`, `timestamp(3) without time zone`).
+        || sql_type.starts_with("character")
+        || sql_type.starts_with("timestamp");
     let default = if column.nullable {
         Some("null".to_string())
     } else {

@@ -102,7 +102,10 @@ pub fn djfs() -> Command {
     cmd.env_remove("DJ_HOST")
         .env_remove("DJ_USER")
         .env_remove("DJ_PASS")
-        .env_remove("DJ_USE_TLS");
+        .env_remove("DJ_USE_TLS")
+        .env_remove("DJ_BACKEND")
+        .env_remove("DJ_PORT")
+        .env_remove("DJ_DATABASE_NAME");
     cmd
 }
 

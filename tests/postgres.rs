@@ -1,0 +1,418 @@
+//! The PostgreSQL backend against a real PostgreSQL 15 and the real DataJoint 2.x client: a
+//! schema the client writes (`tests/python/pg2_schema.py`) is mounted and every file compared
+//! with what the client fetches; the backend's listing, paged listing and point queries; the
+//! one-line errors of `djfs mount`.
+//!
+//! Needs DJFS_PG_HOST, DJFS_PG_PORT, DJFS_PG_USER, DJFS_PG_PASS (a user that may create schemas
+//! in the database DJFS_PG_DATABASE, default `postgres`) and DJFS_PY2 (the 2.x client's
+//! Python); the MariaDB test also the test MariaDB of `scripts/test` (DJ_HOST, DJ_USER,
+//! DJ_PASS). Without DJFS_PG_HOST each test says so and passes without checking anything.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use djfs::backend::postgres::Postgres;
+use djfs::backend::{Backend, Fact, PageStart};
+
+struct Pg {
+    host: String,
+    port: u16,
+    user: String,
+    pass: String,
+    /// The database holding the schemas (DJFS_PG_DATABASE, default `postgres`).
+    database: String,
+    python: PathBuf,
+}
+
+/// The test server's settings, or None (with a message) when DJFS_PG_HOST is unset.
+fn pg(test: &str) -> Option<Pg> {
+    let Some(host) = std::env::var("DJFS_PG_HOST").ok().filter(|h| !h.is_empty()) else {
+        eprintln!("{test}: SKIPPED: DJFS_PG_HOST is not set (no PostgreSQL test server)");
+        return None;
+    };
+    let var = common::test_var;
+    Some(Pg {
+        host,
+        port: std::env::var("DJFS_PG_PORT")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(5432),
+        user: var("DJFS_PG_USER"),
+        pass: var("DJFS_PG_PASS"),
+        database: std::env::var("DJFS_PG_DATABASE")
+            .ok()
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| "postgres".to_string()),
+        python: PathBuf::from(var("DJFS_PY2")),
+    })
+}
+
+impl Pg {
+    /// Runs `pg2_schema.py` with the 2.x client; panics with its output on failure.
+    fn script(&self, args: &[&str]) {
+        common::run_ok(
+            Command::new(&self.python)
+                .arg("-W")
+                .arg("ignore")
+                .arg(common::repo_root().join("tests/python/pg2_schema.py"))
+                .args(args)
+                .env("DJFS_PG_HOST", &self.host)
+                .env("DJFS_PG_PORT", self.port.to_string())
+                .env("DJFS_PG_USER", &self.user)
+                .env("DJFS_PG_PASS", &self.pass)
+                .env("DJFS_PG_DATABASE", &self.database),
+        );
+    }
+
+    /// A 2.x config file for this server (`extra`: more JSON fields, each with a leading comma).
+    fn config(&self, dir: &Path, extra: &str) -> PathBuf {
+        let path = dir.join("datajoint.json");
+        std::fs::write(
+            &path,
+            format!(
+                "{{\"database.backend\": \"postgresql\", \"database.host\": \"{}\", \
+                 \"database.port\": {}, \"database.user\": \"{}\", \"database.password\": \"{}\", \
+                 \"database.name\": \"{}\", \"database.use_tls\": false{extra}}}",
+                self.host, self.port, self.user, self.pass, self.database
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    }
+
+    fn backend(&self, dir: &Path) -> Postgres {
+        // The file alone: scripts/test's DJ_HOST/DJ_USER/DJ_PASS name the MariaDB.
+        let path = self.config(dir, "");
+        let json = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let cfg = djfs::config::from_json(&json, Some(path), |_| None).unwrap();
+        Postgres::connect_with_budget(&cfg.database, 2).unwrap()
+    }
+}
+
+#[test]
+fn a_2x_schema_on_postgresql_mounts_as_the_client_fetches_it() {
+    let Some(pg) = pg("a_2x_schema_on_postgresql_mounts_as_the_client_fetches_it") else {
+        return;
+    };
+    let schema = "djfs_pg_mount";
+    pg.script(&["make", schema]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = pg.config(dir.path(), "");
+    let mount = common::Mount::new(&config, Some(schema), &[]);
+    let m = &mount.path;
+
+    // Tables by class name, rows by key.
+    let mut tables: Vec<String> = std::fs::read_dir(m)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    tables.sort();
+    assert_eq!(
+        tables,
+        ["Grid", "Kind", "Session", "Session.Trial", "Subject"]
+    );
+    let mut kinds: Vec<String> = std::fs::read_dir(m.join("Kind"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        ["kind=a", "kind=it's", "kind=x%2Fy%2Cz%3D%25", "kind=ünï"]
+    );
+    let grid_rows = std::fs::read_dir(m.join("Grid"))
+        .unwrap()
+        .filter(|e| {
+            !e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with('.')
+        })
+        .count();
+    assert_eq!(grid_rows, 250);
+
+    // Values: scalars as text, bytes raw, a blob as .npy, an attachment by its name.
+    let alice = m.join("Subject/subject_id=1");
+    let read = |p: &str| std::fs::read(alice.join(p)).unwrap();
+    assert_eq!(read("name"), b"Alice\n");
+    assert_eq!(read("sex"), b"F\n");
+    assert_eq!(read("alive"), b"1\n");
+    assert_eq!(read("big"), format!("{}\n", 1u64 << 62).as_bytes());
+    assert_eq!(read("price"), b"12.34\n");
+    assert_eq!(read("seen"), b"2024-05-06 07:08:09.123\n");
+    assert_eq!(read("dob"), b"2020-01-02\n");
+    assert_eq!(read("ident"), b"00112233-4455-6677-8899-aabbccddeeff\n");
+    assert_eq!(read("raw"), b"\x00\x01binary\xff");
+    let notes: serde_json::Value = serde_json::from_slice(&read("notes")).unwrap();
+    assert_eq!(notes, serde_json::json!({"a": [1, 2, 3], "b": "x"}));
+    // NULLs are no files.
+    assert!(!m.join("Subject/subject_id=2/dob").exists());
+    let npy = std::fs::read(m.join("Session/subject_id=1,session=1/data.npy")).unwrap();
+    assert!(npy.starts_with(b"\x93NUMPY"), "{:?}", &npy[..16]);
+    assert_eq!(
+        std::fs::read(m.join("Session/subject_id=2,session=1/doc/notes.txt")).unwrap(),
+        b"hello attach\n\x00\xff"
+    );
+    // The table's definition, from the 2.x comments.
+    let definition = std::fs::read_to_string(m.join("Subject/.definition")).unwrap();
+    assert!(
+        definition.contains("name                 : varchar(64)")
+            && definition.contains("# their name"),
+        "{definition}"
+    );
+    // Read-only: nothing is written to PostgreSQL yet.
+    let err = std::fs::write(alice.join("name"), "Eve\n").unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
+
+    // Every file against the real client.
+    pg.script(&["check", schema, m.to_str().unwrap()]);
+}
+
+#[test]
+fn listings_pages_and_point_queries() {
+    let Some(pg) = pg("listings_pages_and_point_queries") else {
+        return;
+    };
+    let schema = "djfs_pg_backend";
+    pg.script(&["make", schema]);
+    let dir = tempfile::tempdir().unwrap();
+    let db = pg.backend(dir.path());
+    assert!(db.schema_exists(schema).unwrap());
+    assert!(!db.schema_exists("djfs_pg_no_such_schema").unwrap());
+    let schemas = db.schemas().unwrap();
+    assert!(schemas.iter().any(|s| s == schema), "{schemas:?}");
+    assert!(
+        !schemas
+            .iter()
+            .any(|s| s == "pg_catalog" || s == "information_schema" || s.starts_with("pg_toast")),
+        "{schemas:?}"
+    );
+    let catalog = db.load_catalog(schema).unwrap();
+    let version = db.catalog_version(schema).unwrap();
+    assert_eq!(version, db.catalog_version(schema).unwrap());
+    assert!(db.tracked(schema, "any", false).unwrap().is_empty());
+    let grid = catalog.by_class("Grid").unwrap();
+    assert_eq!(grid.key_names(), ["row_id", "tag"]);
+    assert!(db.table_stamp(grid).unwrap().is_none());
+
+    // One query per listing.
+    let before = db.query_count();
+    let all = db.list_rows(grid).unwrap();
+    assert_eq!(db.query_count() - before, 1);
+    assert_eq!(all.len(), 250);
+
+    // Pages of 64 in key order (integers as numbers: 10 after 9), each one query.
+    let mut paged = Vec::new();
+    let mut after: Option<Vec<String>> = None;
+    loop {
+        let before = db.query_count();
+        let from = match &after {
+            Some(key) => PageStart::After(key),
+            None => PageStart::First,
+        };
+        let page = db.list_rows_page(grid, from, 64).unwrap();
+        assert_eq!(db.query_count() - before, 1);
+        assert!(page.len() <= 64);
+        let Some(last) = page.last() else { break };
+        after = Some(last.key.clone());
+        paged.extend(page);
+    }
+    let keys: Vec<(i64, String)> = paged
+        .iter()
+        .map(|r| (r.key[0].parse().unwrap(), r.key[1].clone()))
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+    assert_eq!(keys.len(), 250);
+    assert_eq!(keys[30], (10, "t0".to_string()));
+    // From a row on (it included), and from a key that is no integer (nothing).
+    let at = ["10".to_string(), "t1".to_string()];
+    let page = db.list_rows_page(grid, PageStart::At(&at), 2).unwrap();
+    let folders: Vec<&str> = page.iter().map(|r| r.folder.as_str()).collect();
+    assert_eq!(folders, ["row_id=10,tag=t1", "row_id=10,tag=t2"]);
+    let bad = ["x".to_string()];
+    assert!(db
+        .list_rows_page(grid, PageStart::At(&bad), 2)
+        .unwrap()
+        .is_empty());
+
+    // Point queries: by key text, quotes and all; a key that is no integer finds nothing.
+    let row = db
+        .find_row(grid, &["10".to_string(), "t1".to_string()])
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.folder, "row_id=10,tag=t1");
+    assert_eq!(row.values[2], Fact::Bytes(b"7.75".to_vec()));
+    assert!(db
+        .find_row(grid, &["abc".to_string(), "t1".to_string()])
+        .unwrap()
+        .is_none());
+    let kind = catalog.by_class("Kind").unwrap();
+    assert!(db.find_row(kind, &["it's".to_string()]).unwrap().is_some());
+    assert!(db
+        .find_row(kind, &["a' OR '1'='1".to_string()])
+        .unwrap()
+        .is_none());
+    let session = catalog.by_class("Session").unwrap();
+    let data = session
+        .columns
+        .iter()
+        .position(|c| c.name == "data")
+        .unwrap();
+    let blob = db
+        .fetch_value(session, &["1".to_string(), "1".to_string()], data)
+        .unwrap()
+        .unwrap();
+    assert!(
+        blob.starts_with(b"dj0\0") || blob.starts_with(b"mYm\0"),
+        "{:?}",
+        &blob[..8]
+    );
+
+    // Writes are refused as read-only, with the errno that says so.
+    let err = db
+        .write_row(grid, &["1".into(), "t0".into()], &[], &[], false)
+        .unwrap_err();
+    assert_eq!(
+        djfs::backend::write_refusal(&err),
+        Some(djfs::backend::WriteRefusal::ReadOnly)
+    );
+}
+
+#[test]
+fn a_2x_schema_on_mariadb_shows_its_in_table_types() {
+    let Some(pg) = pg("a_2x_schema_on_mariadb_shows_its_in_table_types") else {
+        return;
+    };
+    // The same schema, by the 2.x client, on the test MariaDB (in-table types only: 2.x stores
+    // objects only where json is json).
+    let e = common::env();
+    let (host, port) = e.db_host.rsplit_once(':').unwrap_or((&e.db_host, "3306"));
+    let mariadb = Pg {
+        host: host.to_string(),
+        port: port.parse().unwrap(),
+        user: e.db_user.clone(),
+        pass: e.db_pass.clone(),
+        database: String::new(),
+        python: pg.python.clone(),
+    };
+    let schema = "djfs_2x_mariadb";
+    let script = |args: &[&str]| {
+        common::run_ok(
+            Command::new(&mariadb.python)
+                .arg("-W")
+                .arg("ignore")
+                .arg(common::repo_root().join("tests/python/pg2_schema.py"))
+                .args(args)
+                .env("DJFS_2X_BACKEND", "mysql")
+                .env("DJFS_PG_HOST", &mariadb.host)
+                .env("DJFS_PG_PORT", mariadb.port.to_string())
+                .env("DJFS_PG_USER", &mariadb.user)
+                .env("DJFS_PG_PASS", &mariadb.pass),
+        )
+    };
+    script(&["make", schema]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), "");
+    let mount = common::Mount::new(&config, Some(schema), &[]);
+    let alice = mount.path.join("Subject/subject_id=1");
+    assert_eq!(
+        std::fs::read(alice.join("raw")).unwrap(),
+        b"\x00\x01binary\xff"
+    );
+    assert_eq!(
+        std::fs::read(alice.join("ident")).unwrap(),
+        b"00112233-4455-6677-8899-aabbccddeeff\n"
+    );
+    assert!(mount
+        .path
+        .join("Session/subject_id=1,session=1/data.npy")
+        .exists());
+    script(&["check", schema, mount.path.to_str().unwrap()]);
+}
+
+/// `djfs mount` and its one-line reason on stderr.
+fn mount_error(config: &Path, schema: Option<&str>, env: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mountpoint = dir.path().join("mnt");
+    std::fs::create_dir(&mountpoint).unwrap();
+    let mut cmd = common::djfs();
+    cmd.arg("mount").arg("--config").arg(config);
+    if let Some(s) = schema {
+        cmd.arg(s);
+    }
+    cmd.arg(&mountpoint).envs(env.iter().copied());
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success(), "mounted: {out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr).trim_end().to_string();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    stderr
+}
+
+#[test]
+fn mount_errors_are_one_line() {
+    let Some(pg) = pg("mount_errors_are_one_line") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let at = format!("{}:{} as {}", pg.host, pg.port, pg.user);
+    let wrong = dir.path().join("wrong");
+    std::fs::create_dir(&wrong).unwrap();
+    let bad_password = mount_error(
+        &pg.config(&wrong, ", \"database.password\": \"not-the-password\""),
+        None,
+        &[],
+    );
+    assert!(
+        bad_password.starts_with(&format!(
+            "djfs: cannot connect to the database at {at}: access denied (28P01"
+        )),
+        "{bad_password}"
+    );
+    let config = pg.config(dir.path(), "");
+    let no_db = mount_error(&config, None, &[("DJ_DATABASE_NAME", "djfs_no_such_db")]);
+    assert!(
+        no_db.starts_with(&format!(
+            "djfs: cannot connect to the database at {at}: unknown database \"djfs_no_such_db\""
+        )),
+        "{no_db}"
+    );
+    let no_schema = mount_error(&config, Some("djfs_no_such_schema"), &[]);
+    assert_eq!(
+        no_schema,
+        "djfs: unknown schema \"djfs_no_such_schema\" (or no privilege to see it)"
+    );
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let down_dir = dir.path().join("down");
+    std::fs::create_dir(&down_dir).unwrap();
+    let down_config = Pg {
+        host: "127.0.0.1".into(),
+        port,
+        user: pg.user.clone(),
+        pass: pg.pass.clone(),
+        database: pg.database.clone(),
+        python: pg.python.clone(),
+    }
+    .config(&down_dir, "");
+    let down = mount_error(&down_config, None, &[]);
+    assert!(
+        down.starts_with(&format!(
+            "djfs: cannot connect to the database at 127.0.0.1:{port} as {}: ",
+            pg.user
+        )) && down.contains("refused"),
+        "{down}"
+    );
+}
