@@ -416,3 +416,62 @@ fn mount_errors_are_one_line() {
         "{down}"
     );
 }
+
+/// Runs a checker and asserts it found no difference (and checked something).
+fn assert_checked_clean(out: std::process::Output, what: &str, log: &str) {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let passed: usize = text
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_suffix(" passed, 0 failed"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(
+        out.status.success() && passed > 100,
+        "{what} found differences:\n{text}\ndjfs log:\n{log}"
+    );
+}
+
+/// The test world's 2.x reference on MariaDB (every in-table 2.x type, written by datajoint
+/// 2.3.5) and the 0.14 reference (datajoint 0.14.10), side by side on one server and in one
+/// mount of every schema: each schema's folder checks clean against its own client.
+#[test]
+fn a_2x_and_a_0_14_schema_side_by_side_both_check_clean() {
+    let Some(pg) = pg("a_2x_and_a_0_14_schema_side_by_side_both_check_clean") else {
+        return;
+    };
+    let (v2, v014) = ("djfs_side_v2", "djfs_side_014");
+    let dir = tempfile::tempdir().unwrap();
+    let v2_config = dir.path().join("datajoint.json");
+    common::run_ok(
+        Command::new(&pg.python)
+            .arg(common::repo_root().join("tests/python/make_v2_reference.py"))
+            .args([v2, "--backend", "mysql", "--config-out"])
+            .arg(&v2_config),
+    );
+    common::python("make_reference.py", &[v014]);
+    let config = common::write_config(dir.path(), "");
+    let mount = common::Mount::new(&config, None, &[]);
+    let checked_v2 = Command::new(&pg.python)
+        .arg(common::repo_root().join("tests/python/check_mount_v2.py"))
+        .arg(&mount.path)
+        .arg(v2)
+        .arg("--config")
+        .arg(&v2_config)
+        .arg("--all-schemas")
+        .output()
+        .unwrap();
+    assert_checked_clean(checked_v2, "check_mount_v2.py", &mount.log_text());
+    let (ok, output) = common::python_status(
+        "check_mount.py",
+        &[mount.path.to_str().unwrap(), v014, "--all-schemas"],
+    );
+    assert!(
+        ok && output.contains(" 0 failed"),
+        "check_mount.py found differences:\n{output}"
+    );
+}

@@ -237,9 +237,12 @@ pub fn delete_unused(
                 "the tracking row of {} went although its deletion reported: {e:#}",
                 hex(&object.hash)
             );
-            stores
-                .delete(&loc)
-                .map_err(|d| d.context(format!("removing {} (its tracking row is gone)", loc.display)))?;
+            stores.delete(&loc).map_err(|d| {
+                d.context(format!(
+                    "removing {} (its tracking row is gone)",
+                    loc.display
+                ))
+            })?;
             tracing::info!("deleted {}", loc.display);
             return Ok(Outcome::Deleted);
         }
