@@ -324,6 +324,58 @@ pub fn content_digest(value: &[u8]) -> Vec<u8> {
     md5.finalize().to_vec()
 }
 
+/// A row's facts from its decoded values: the key as text (as in folder names; binary keys in
+/// hex), its full name and its folder name.
+pub(crate) fn row_facts(table: &TableInfo, values: Vec<Fact>, stamps: Vec<Stamp>) -> RowFacts {
+    let key: Vec<String> = table
+        .key
+        .iter()
+        .map(|&i| match &values[i] {
+            Fact::Bytes(b) if table.columns[i].kind == crate::catalog::AttrKind::Binary => {
+                hex::encode(b)
+            }
+            Fact::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+            _ => String::new(),
+        })
+        .collect();
+    let full_name = crate::rowname::full_name(
+        &table.key_names(),
+        &key.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+    );
+    RowFacts {
+        folder: crate::rowname::folder_name(&full_name),
+        full_name,
+        key,
+        values,
+        stamps,
+    }
+}
+
+/// Fetches more of each blob whose header did not fit in the listing's first bytes:
+/// `fetch_prefix(key, column, n)` gives the value's first `n` bytes (None: row or value gone).
+pub(crate) fn complete_blob_heads(
+    facts: &mut RowFacts,
+    mut fetch_prefix: impl FnMut(&[String], usize, u64) -> Result<Option<Vec<u8>>>,
+) -> Result<()> {
+    for column in 0..facts.values.len() {
+        while let Fact::Blob { len, head } = &facts.values[column] {
+            let Err(crate::codec::BlobError::NeedMore(n)) = crate::codec::classify_blob(head, *len)
+            else {
+                break;
+            };
+            let (len, n) = (*len, (n as u64).min(*len));
+            if n <= head.len() as u64 {
+                break;
+            }
+            match fetch_prefix(&facts.key, column, n)? {
+                Some(head) => facts.values[column] = Fact::Blob { len, head },
+                None => break,
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Where a page of a paged listing starts (keys as text, as in folder names).
 #[derive(Clone, Copy, Debug)]
 pub enum PageStart<'a> {

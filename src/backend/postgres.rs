@@ -30,7 +30,6 @@ use crate::catalog::{
     RawIndexColumn, SchemaCatalog, TableInfo,
 };
 use crate::config::{DbConfig, Tls};
-use crate::rowname;
 
 /// A connection unused this long is closed (the MySQL side has the server close it after
 /// 60 s): an idle mount holds none of a lab server's connections.
@@ -986,50 +985,11 @@ impl Postgres {
             values.push(fact);
             stamps.push(stamp);
         }
-        let key: Vec<String> = table
-            .key
-            .iter()
-            .map(|&i| match &values[i] {
-                Fact::Bytes(b) if table.columns[i].kind == AttrKind::Binary => hex::encode(b),
-                Fact::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
-                _ => String::new(),
-            })
-            .collect();
-        let full_name = rowname::full_name(
-            &table.key_names(),
-            &key.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-        );
-        let mut facts = RowFacts {
-            folder: rowname::folder_name(&full_name),
-            full_name,
-            key,
-            values,
-            stamps,
-        };
-        self.complete_blob_heads(table, &mut facts)?;
+        let mut facts = super::row_facts(table, values, stamps);
+        super::complete_blob_heads(&mut facts, |key, column, n| {
+            self.fetch_prefix(table, key, column, n)
+        })?;
         Ok(facts)
-    }
-
-    /// Fetches more of a blob when its header did not fit in the listing's first bytes.
-    fn complete_blob_heads(&self, table: &TableInfo, facts: &mut RowFacts) -> Result<()> {
-        for column in 0..facts.values.len() {
-            while let Fact::Blob { len, head } = &facts.values[column] {
-                let Err(crate::codec::BlobError::NeedMore(n)) =
-                    crate::codec::classify_blob(head, *len)
-                else {
-                    break;
-                };
-                let (len, n) = (*len, (n as u64).min(*len));
-                if n <= head.len() as u64 {
-                    break;
-                }
-                match self.fetch_prefix(table, &facts.key, column, n)? {
-                    Some(head) => facts.values[column] = Fact::Blob { len, head },
-                    None => break,
-                }
-            }
-        }
-        Ok(())
     }
 }
 

@@ -25,6 +25,22 @@ pub(super) struct Listing {
     pub stamp: Option<crate::backend::TableStamp>,
 }
 
+impl Listing {
+    /// A table's rows (in listing order) with their index by folder name.
+    pub fn new(rows: Vec<Arc<RowFacts>>, stamp: Option<crate::backend::TableStamp>) -> Listing {
+        let by_folder = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.folder.clone(), i))
+            .collect();
+        Listing {
+            rows,
+            by_folder,
+            stamp,
+        }
+    }
+}
+
 /// The tracked objects of one store (all, or only the unused), by view name.
 pub(super) struct TrackedListing {
     pub objects: Vec<(String, Tracked)>,

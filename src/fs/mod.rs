@@ -1428,16 +1428,7 @@ impl Filesystem {
         })?;
         tracing::debug!(table = %table.class_name, rows = rows.len(), elapsed = ?started.elapsed(), "listed");
         let rows: Vec<Arc<RowFacts>> = rows.into_iter().map(Arc::new).collect();
-        let by_folder = rows
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.folder.clone(), i))
-            .collect();
-        let listing = Arc::new(Listing {
-            rows,
-            by_folder,
-            stamp,
-        });
+        let listing = Arc::new(Listing::new(rows, stamp));
         let bytes = listing.rows.iter().map(|r| r.approx_bytes() + 48).sum();
         self.metadata.listed(schema, table, bytes);
         *slot = Some(Timed {

@@ -61,11 +61,14 @@ pub struct DirChunk {
     pub entries: Arc<Vec<DirEntry>>,
 }
 
-/// The read-ahead state of one table's lookups.
+/// The read-ahead state of each table's lookups: (schema, class) → when the last lookup
+/// missed and how many rows it read.
 #[derive(Default)]
 pub(super) struct ReadAhead {
-    tables: Mutex<HashMap<(Arc<str>, Arc<str>), (Instant, usize)>>,
+    tables: Mutex<HashMap<TableKey, (Instant, usize)>>,
 }
+
+type TableKey = (Arc<str>, Arc<str>);
 
 impl ReadAhead {
     /// How many rows to read for a lookup in this table now.
@@ -254,16 +257,7 @@ impl Filesystem {
         stamp: Option<TableStamp>,
         started: Instant,
     ) -> Arc<Listing> {
-        let by_folder = rows
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.folder.clone(), i))
-            .collect();
-        let listing = Arc::new(Listing {
-            rows,
-            by_folder,
-            stamp,
-        });
+        let listing = Arc::new(Listing::new(rows, stamp));
         let slot = self.metadata.listing_slot(schema, table);
         let mut slot = slot.lock().unwrap();
         if slot.as_ref().is_some_and(|t| t.at > started) {
