@@ -368,7 +368,7 @@ impl fuser::Filesystem for FuseAdapter {
                         INodeNo(ino),
                         (from + 2) as u64,
                         &entry.name,
-                        &me.core.entry_ttl(ino),
+                        &me.core.entry_ttl_of(&entry.node),
                         &attr,
                         Generation(0),
                     ) {

@@ -31,14 +31,16 @@ pub enum KernelInvalidation {
     Inode(u64),
 }
 
-type TableKey = (Arc<str>, Arc<str>);
-
 #[derive(Default)]
 pub(super) struct Watched {
-    tables: Mutex<HashMap<TableKey, Watch>>,
+    /// By schema, then class (two levels, so that a check needs no key of its own: it runs for
+    /// every row lookup and every entry given to the kernel).
+    tables: Mutex<HashMap<Arc<str>, WatchesByClass>>,
     /// Folders whose listing the kernel was allowed to keep, and since when (by inode).
     dirs: Mutex<HashMap<u64, Instant>>,
 }
+
+type WatchesByClass = HashMap<Arc<str>, Watch>;
 
 /// What the kernel may do with a folder's listing at an `opendir`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,11 +69,12 @@ impl Watched {
     /// Starts watching a table (its stamp as just asked); a table watched already keeps its
     /// own stamp (only the watcher moves it on, so no change goes unnoticed).
     fn watch(&self, schema: &Arc<str>, table: &TableInfo, stamp: TableStamp, now: Instant) {
-        let key = (schema.clone(), Arc::from(table.class_name.as_str()));
         self.tables
             .lock()
             .unwrap()
-            .entry(key)
+            .entry(schema.clone())
+            .or_default()
+            .entry(Arc::from(table.class_name.as_str()))
             .or_insert_with(|| Watch {
                 stamp,
                 valid_from: now,
@@ -81,29 +84,31 @@ impl Watched {
     }
 
     /// Whether the table is watched; if so, the kernel is being given something of it now.
-    fn given(&self, schema: &Arc<str>, class: &Arc<str>, now: Instant) -> bool {
+    fn given(&self, schema: &str, class: &str, now: Instant) -> bool {
+        self.with(schema, class, |w| w.last_given = now).is_some()
+    }
+
+    /// `f` on the watch of table `class`, if it is watched.
+    fn with<T>(&self, schema: &str, class: &str, f: impl FnOnce(&mut Watch) -> T) -> Option<T> {
         let mut tables = self.tables.lock().unwrap();
-        match tables.get_mut(&(schema.clone(), class.clone())) {
-            Some(w) => {
-                w.last_given = now;
-                true
-            }
-            None => false,
+        tables.get_mut(schema)?.get_mut(class).map(f)
+    }
+
+    fn unwatch(&self, schema: &str, class: &str) {
+        if let Some(classes) = self.tables.lock().unwrap().get_mut(schema) {
+            classes.remove(class);
         }
     }
 
     /// Whether something read of the table at `at` may still be used (not before the watch
     /// began or the last change seen).
-    fn current(&self, schema: &Arc<str>, class: &str, at: Instant) -> bool {
-        let tables = self.tables.lock().unwrap();
-        match tables.get(&(schema.clone(), Arc::from(class))) {
-            Some(w) => at >= w.valid_from,
-            None => true,
-        }
+    fn current(&self, schema: &str, class: &str, at: Instant) -> bool {
+        self.with(schema, class, |w| at >= w.valid_from)
+            .unwrap_or(true)
     }
 
     pub fn len(&self) -> usize {
-        self.tables.lock().unwrap().len()
+        self.tables.lock().unwrap().values().map(|c| c.len()).sum()
     }
 
     /// Inode `ino` went: its folder listing is not the kernel's any more.
@@ -138,10 +143,15 @@ impl Filesystem {
     /// How long the kernel may keep the entry and attributes of inode `ino`: the long timeout
     /// for a watched table's rows and what is in them, else the refresh delay.
     pub fn entry_ttl(&self, ino: u64) -> Duration {
-        let Some(node) = self.handles.node(ino) else {
-            return self.opts.refresh;
-        };
-        match &node {
+        match self.handles.node(ino) {
+            Some(node) => self.entry_ttl_of(&node),
+            None => self.opts.refresh,
+        }
+    }
+
+    /// `entry_ttl` of a node at hand (a listing's entry).
+    pub fn entry_ttl_of(&self, node: &Node) -> Duration {
+        match node {
             Node::Row { schema, class, .. }
             | Node::RowEntry { schema, class, .. }
             | Node::AttachFile { schema, class, .. }
@@ -181,60 +191,51 @@ impl Filesystem {
     /// watched.
     pub fn check_watched(&self) -> Vec<KernelInvalidation> {
         let now = self.clock.now();
-        let due: Vec<(TableKey, TableStamp, bool)> = {
+        let due: Vec<(Arc<str>, Arc<str>, TableStamp, bool)> = {
             let mut tables = self.watched.tables.lock().unwrap();
             let keep = KERNEL_TTL + self.opts.refresh;
-            tables.retain(|_, w| now.saturating_duration_since(w.last_given) < keep);
+            for classes in tables.values_mut() {
+                classes.retain(|_, w| now.saturating_duration_since(w.last_given) < keep);
+            }
+            tables.retain(|_, classes| !classes.is_empty());
             tables
                 .iter()
-                .map(|(k, w)| (k.clone(), w.stamp, w.settle))
+                .flat_map(|(schema, classes)| {
+                    classes
+                        .iter()
+                        .map(|(class, w)| (schema.clone(), class.clone(), w.stamp, w.settle))
+                })
                 .collect()
         };
         let mut out = Vec::new();
-        for ((schema, class), before, settle) in due {
-            // (From the catalog: a table dropped meanwhile stops being watched.)
-            let seen = match self.table(&schema, &class).map(|t| self.db.table_stamp(&t)) {
-                Ok(Ok(Some(seen))) => seen,
-                Err(e) if e.kind() == super::ErrorKind::NotFound => {
-                    self.watched
-                        .tables
-                        .lock()
-                        .unwrap()
-                        .remove(&(schema.clone(), class.clone()));
+        for (schema, class, before, settle) in due {
+            // The catalog as last read (asking its fingerprint here would add a query a round):
+            // a table dropped meanwhile has no stamp and stops being watched.
+            let table = self
+                .metadata
+                .catalog(&schema)
+                .and_then(|entry| entry.catalog.by_class(&class).cloned());
+            let seen = match table.map(|t| self.db.table_stamp(&t)) {
+                Some(Ok(Some(seen))) => seen,
+                None | Some(Ok(None)) => {
+                    self.watched.unwatch(&schema, &class);
                     continue;
                 }
-                Ok(Ok(None)) => {
-                    self.watched
-                        .tables
-                        .lock()
-                        .unwrap()
-                        .remove(&(schema.clone(), class.clone()));
-                    continue;
-                }
-                Ok(Err(e)) => {
-                    tracing::debug!(table = %class, "checking a watched table: {e:#}");
-                    continue;
-                }
-                Err(e) => {
+                Some(Err(e)) => {
                     // Asked again at the next round; meanwhile the kernel keeps what it has.
-                    tracing::debug!(table = %class, "checking a watched table: {e}");
+                    tracing::debug!(table = %class, "checking a watched table: {e:#}");
                     continue;
                 }
             };
             let changed = !before.unchanged_at(&seen);
-            if let Some(w) = self
-                .watched
-                .tables
-                .lock()
-                .unwrap()
-                .get_mut(&(schema.clone(), class.clone()))
-            {
+            let changed_at = self.clock.now();
+            self.watched.with(&schema, &class, |w| {
                 w.stamp = seen;
                 w.settle = changed;
                 if changed {
-                    w.valid_from = self.clock.now();
+                    w.valid_from = changed_at;
                 }
-            }
+            });
             if changed || settle {
                 tracing::debug!(table = %class, changed, "watched table: the kernel forgets its rows");
                 out.extend(self.forget_table_in_kernel(&schema, &class));
