@@ -135,6 +135,9 @@ struct Client {
 pub struct Stores {
     runtime: tokio::runtime::Runtime,
     specs: BTreeMap<String, Result<StoreSpec, String>>,
+    /// 2.x `stores.default` / `stores.filepath_default`: the store of `<x@>` without a name.
+    default_store: Option<String>,
+    filepath_default_store: Option<String>,
     clients: Mutex<HashMap<String, Client>>,
     cache: Option<PathBuf>,
     /// Where uploads are recorded before they start (`crate::journal`); none in tests that use
@@ -159,15 +162,28 @@ impl Stores {
                 Err(e) => tracing::warn!("{e}"),
             }
         }
+        let store_name = |key: &str| stores.get(key).and_then(Value::as_str).map(str::to_string);
         Ok(Stores {
             runtime,
             specs,
+            default_store: store_name("default"),
+            filepath_default_store: store_name("filepath_default"),
             clients: Mutex::new(HashMap::new()),
             cache,
             journal: OnceLock::new(),
             bytes_fetched: AtomicU64::new(0),
             requests: AtomicU64::new(0),
         })
+    }
+
+    /// The store a 2.x `<codec@>` without a store name uses (`stores.default`, or
+    /// `stores.filepath_default` for `<filepath@>`).
+    pub fn default_store(&self, filepath: bool) -> Option<&str> {
+        if filepath {
+            self.filepath_default_store.as_deref()
+        } else {
+            self.default_store.as_deref()
+        }
     }
 
     /// DataJoint's blob cache folder, if configured.

@@ -50,7 +50,15 @@ pub struct StoreSpec {
     pub subfolding: Vec<usize>,
     /// The local root of `filepath@store` paths.
     pub stage: Option<PathBuf>,
+    /// 2.x: the folder of hash-addressed objects (`hash_prefix`, default `_hash`). Objects are
+    /// read at `location + metadata.path`; the prefixes only say where to list them.
+    pub hash_prefix: String,
+    /// 2.x: the folder of schema-addressed objects (`schema_prefix`, default `_schema`).
+    pub schema_prefix: String,
 }
+
+/// Keys of the `stores` section that name a store instead of describing one (2.x).
+pub const STORE_NAME_KEYS: [&str; 2] = ["default", "filepath_default"];
 
 /// Reads one store's settings; the error says what is wrong with them.
 pub fn parse_store(name: &str, value: &Value) -> Result<StoreSpec, String> {
@@ -98,7 +106,17 @@ pub fn parse_store(name: &str, value: &Value) -> Result<StoreSpec, String> {
         protocol,
         subfolding,
         stage: field("stage").map(PathBuf::from),
+        hash_prefix: prefix(field("hash_prefix"), "_hash"),
+        schema_prefix: prefix(field("schema_prefix"), "_schema"),
     })
+}
+
+/// A 2.x path prefix without surrounding slashes; `default` when unset or empty.
+fn prefix(value: Option<String>, default: &str) -> String {
+    match value.as_deref().map(|p| p.trim_matches('/')) {
+        Some(p) if !p.is_empty() => p.to_string(),
+        _ => default.to_string(),
+    }
 }
 
 /// All configured stores; a store whose settings are wrong maps to the reason.
@@ -107,6 +125,9 @@ pub fn parse_stores(
 ) -> BTreeMap<String, Result<StoreSpec, String>> {
     stores
         .iter()
+        .filter(|(name, value)| {
+            !(STORE_NAME_KEYS.contains(&name.as_str()) && matches!(value, Value::String(_)))
+        })
         .map(|(name, value)| (name.clone(), parse_store(name, value)))
         .collect()
 }
@@ -134,11 +155,39 @@ mod tests {
         .unwrap();
         assert_eq!(file.subfolding, vec![1, 1]);
         assert_eq!(
+            (file.hash_prefix.as_str(), file.schema_prefix.as_str()),
+            ("_hash", "_schema")
+        );
+        assert_eq!(
             file.protocol,
             Protocol::File {
                 location: "/data/dj-store".into()
             }
         );
+    }
+
+    #[test]
+    fn v2_prefixes_and_store_name_keys() {
+        let deep = parse_store(
+            "deep",
+            &json!({"protocol": "file", "location": "/d", "hash_prefix": "objects/by-hash/",
+                    "schema_prefix": "/objects/by-key"}),
+        )
+        .unwrap();
+        assert_eq!(deep.hash_prefix, "objects/by-hash");
+        assert_eq!(deep.schema_prefix, "objects/by-key");
+        let stores: BTreeMap<String, Value> = [
+            ("default".to_string(), json!("deep")),
+            ("filepath_default".to_string(), json!("deep")),
+            (
+                "deep".to_string(),
+                json!({"protocol": "file", "location": "/d"}),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let parsed = parse_stores(&stores);
+        assert_eq!(parsed.keys().collect::<Vec<_>>(), vec!["deep"]);
     }
 
     #[test]
