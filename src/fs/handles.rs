@@ -2,142 +2,13 @@
 //! written (their staged bytes, by inode) and temporary files (the temp half of temp-then-rename
 //! saves). Reads look a handle up; writes add and end them.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::inodes::Inodes;
 use super::write::WriteHandle;
 use super::{Handle, Node};
-
-/// Inode numbers for nodes. A number is handed out on first sight and stays the node's while
-/// the kernel holds it: each reply that gives the kernel an entry (lookup, create, mkdir, every
-/// READDIRPLUS entry) counts one lookup, `forget` takes them back, and at zero the number and
-/// its node are dropped (a later lookup hands out a new number). Numbers handed out that the
-/// kernel never held (a plain READDIR's) are kept for the latest `MAX_UNHELD` of them, so a
-/// listing and the lookups after it agree. Numbers are never reused.
-pub(super) struct Inodes {
-    /// (Each node is stored once, shared by both maps: a walked table holds one per file.)
-    by_node: HashMap<Arc<Node>, u64>,
-    nodes: HashMap<u64, Known>,
-    next: u64,
-    /// Numbers handed out without a lookup, oldest first (some may have been looked up since).
-    unheld: VecDeque<u64>,
-    /// Numbers dropped since the owner last asked (`take_dropped`).
-    dropped: Vec<u64>,
-}
-
-/// How many numbers the kernel never held are kept (a few hundred bytes each).
-const MAX_UNHELD: usize = 65_536;
-
-struct Known {
-    node: Arc<Node>,
-    /// Lookups the kernel holds.
-    lookups: u64,
-}
-
-impl Inodes {
-    pub fn new() -> Inodes {
-        let mut inodes = Inodes {
-            by_node: HashMap::new(),
-            nodes: HashMap::new(),
-            next: super::ROOT_INO,
-            unheld: VecDeque::new(),
-            dropped: Vec::new(),
-        };
-        inodes.intern(Node::Root);
-        inodes
-    }
-
-    /// The node's number, handed out now if it has none (no lookup counted).
-    pub fn intern(&mut self, node: Node) -> u64 {
-        if let Some(&ino) = self.by_node.get(&node) {
-            return ino;
-        }
-        let node = Arc::new(node);
-        let ino = self.next;
-        self.next += 1;
-        self.nodes.insert(
-            ino,
-            Known {
-                node: node.clone(),
-                lookups: 0,
-            },
-        );
-        self.by_node.insert(node, ino);
-        self.unheld.push_back(ino);
-        while self.unheld.len() > MAX_UNHELD {
-            if let Some(old) = self.unheld.pop_front() {
-                self.drop_unheld(old);
-            }
-        }
-        ino
-    }
-
-    /// The node's number, with one more lookup held by the kernel.
-    pub fn looked_up(&mut self, node: Node) -> u64 {
-        let ino = self.intern(node);
-        if let Some(known) = self.nodes.get_mut(&ino) {
-            known.lookups += 1;
-        }
-        ino
-    }
-
-    pub fn add_lookup(&mut self, ino: u64) {
-        if let Some(known) = self.nodes.get_mut(&ino) {
-            known.lookups += 1;
-        }
-    }
-
-    pub fn node(&self, ino: u64) -> Option<Node> {
-        self.nodes.get(&ino).map(|k| Node::clone(&k.node))
-    }
-
-    pub fn find(&self, node: &Node) -> Option<u64> {
-        self.by_node.get(node).copied()
-    }
-
-    /// The kernel dropped `n` lookups of `ino`; true when none is left (then `drop_unheld` may
-    /// let the number go).
-    pub fn forget(&mut self, ino: u64, n: u64) -> bool {
-        match self.nodes.get_mut(&ino) {
-            Some(known) => {
-                known.lookups = known.lookups.saturating_sub(n);
-                known.lookups == 0
-            }
-            None => false,
-        }
-    }
-
-    /// Drops `ino` if the kernel holds no lookup of it (never the root).
-    pub fn drop_unheld(&mut self, ino: u64) -> bool {
-        if ino == super::ROOT_INO || self.nodes.get(&ino).is_none_or(|k| k.lookups > 0) {
-            return false;
-        }
-        if let Some(known) = self.nodes.remove(&ino) {
-            if self.by_node.get(&known.node) == Some(&ino) {
-                self.by_node.remove(&known.node);
-            }
-        }
-        self.dropped.push(ino);
-        true
-    }
-
-    pub fn len(&self) -> usize {
-        self.nodes.len()
-    }
-
-    /// `rename`: the inode the kernel moved to a new name now stands for that name.
-    pub fn rename(&mut self, ino: u64, to: Node) {
-        if let Some(known) = self.nodes.get_mut(&ino) {
-            let to = Arc::new(to);
-            let from = std::mem::replace(&mut known.node, to.clone());
-            if self.by_node.get(&from) == Some(&ino) {
-                self.by_node.remove(&from);
-            }
-            self.by_node.insert(to, ino);
-        }
-    }
-}
 
 pub(super) struct Handles {
     pub inodes: Mutex<Inodes>,
@@ -216,7 +87,7 @@ impl Handles {
 
     /// The numbers dropped since the last call (what is kept of them elsewhere can go).
     pub fn take_dropped(&self) -> Vec<u64> {
-        std::mem::take(&mut self.inodes.lock().unwrap().dropped)
+        self.inodes.lock().unwrap().take_dropped()
     }
 
     fn pinned(&self, ino: u64) -> bool {
@@ -242,56 +113,5 @@ impl Handles {
     /// The write under way on `ino`, if any.
     pub fn writing(&self, ino: u64) -> Option<Arc<WriteHandle>> {
         self.writing.lock().unwrap().get(&ino).cloned()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row(n: u32) -> Node {
-        Node::Row {
-            schema: "s".into(),
-            class: "T".into(),
-            row: format!("id={n}").into(),
-        }
-    }
-
-    #[test]
-    fn a_number_stays_while_the_kernel_holds_it_and_goes_after_forget() {
-        let handles = Handles::default();
-        let ino = handles.looked_up(row(1));
-        assert_eq!(
-            handles.looked_up(row(1)),
-            ino,
-            "the same node, the same number"
-        );
-        assert!(!handles.forget(ino, 1), "one lookup is still held");
-        assert_eq!(handles.node(ino), Some(row(1)));
-        assert!(handles.forget(ino, 1));
-        assert_eq!(handles.node(ino), None);
-        let again = handles.looked_up(row(1));
-        assert_ne!(again, ino, "numbers are never reused");
-        assert_eq!(handles.sizes().0, 2, "the root and row 1");
-        // The root is never forgotten.
-        assert!(!handles.forget(crate::fs::ROOT_INO, 5));
-        assert_eq!(handles.node(crate::fs::ROOT_INO), Some(Node::Root));
-    }
-
-    #[test]
-    fn numbers_the_kernel_never_held_are_kept_for_the_latest_only() {
-        let handles = Handles::default();
-        let kept = handles.looked_up(row(0));
-        let listed: Vec<u64> = (1..=MAX_UNHELD as u32 + 100)
-            .map(|n| handles.intern(row(n)))
-            .collect();
-        // The oldest 100 unheld went (row 0 was looked up: it stays); the latest are kept.
-        assert_eq!(handles.node(kept), Some(row(0)));
-        assert_eq!(handles.node(listed[0]), None);
-        assert_eq!(handles.node(listed[99]), None);
-        assert_eq!(handles.node(listed[100]), Some(row(101)));
-        assert_eq!(handles.sizes().0, MAX_UNHELD + 2);
-        assert_eq!(handles.take_dropped().len(), 100);
-        assert!(handles.take_dropped().is_empty());
     }
 }

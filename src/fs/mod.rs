@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 mod edits;
 mod error;
 mod handles;
+mod inodes;
 mod metadata;
 mod mtimes;
 mod pagecache;

@@ -25,6 +25,9 @@ pub enum PageCache {
 /// kernel's size of such a file followed the writer's bytes, not the stored value.
 pub(super) const WRITTEN_LATELY: Duration = Duration::from_secs(60);
 
+/// How many told sizes are kept (about 60 bytes each).
+const TOLD_SIZES: usize = 65_536;
+
 type Forget = Box<dyn Fn(u64) + Send + Sync>;
 
 #[derive(Default)]
@@ -32,8 +35,10 @@ pub(super) struct PageCachePolicy {
     /// The content-addressed object each file was last opened with.
     opened_content: Mutex<HashMap<u64, Vec<u8>>>,
     /// The size each file last had in an answer to the kernel (which trusts it for the refresh
-    /// delay): an open that finds another size bypasses the page cache.
-    told_sizes: Mutex<HashMap<u64, u64>>,
+    /// delay): an open that finds another size bypasses the page cache. Kept for the latest
+    /// `TOLD_SIZES` files (a walk of a million rows tells millions): an open of a file whose
+    /// size was not kept tells the kernel to forget what it holds of it.
+    told_sizes: Mutex<Option<lru::LruCache<u64, u64>>>,
     /// Files written through this mount, by when a write was last opened or closed on them.
     written_at: Mutex<HashMap<u64, Instant>>,
     /// Tells the kernel to forget what it caches of an inode (size, pages): set by the mount
@@ -56,13 +61,24 @@ impl PageCachePolicy {
     /// The kernel forgot `ino`: nothing is kept of it.
     pub fn forget(&self, ino: u64) {
         self.opened_content.lock().unwrap().remove(&ino);
-        self.told_sizes.lock().unwrap().remove(&ino);
+        if let Some(told) = self.told_sizes.lock().unwrap().as_mut() {
+            told.pop(&ino);
+        }
         self.written_at.lock().unwrap().remove(&ino);
     }
 
     /// The kernel was told that `ino` has `size` bytes.
     pub fn told(&self, ino: u64, size: u64) {
-        self.told_sizes.lock().unwrap().insert(ino, size);
+        self.remember_told(ino, size);
+    }
+
+    /// Records a told size; the size told before, if it was kept.
+    fn remember_told(&self, ino: u64, size: u64) -> Option<u64> {
+        let mut told = self.told_sizes.lock().unwrap();
+        let told = told.get_or_insert_with(|| {
+            lru::LruCache::new(std::num::NonZeroUsize::new(TOLD_SIZES).expect("not zero"))
+        });
+        told.put(ino, size)
     }
 
     /// A write was opened or closed on `ino`.
@@ -84,7 +100,7 @@ impl PageCachePolicy {
         size: u64,
         being_written: bool,
     ) -> PageCache {
-        let told = self.told_sizes.lock().unwrap().insert(ino, size);
+        let told = self.remember_told(ino, size);
         let previous = match identity {
             Some(hash) => self
                 .opened_content
@@ -106,7 +122,8 @@ impl PageCachePolicy {
             (Some(_), None) => PageCache::Refresh,
             _ => PageCache::Bypass,
         };
-        if cache == PageCache::Bypass && (identity.is_some() || told != Some(size)) {
+        // (An unknown told size may be anything: the kernel forgets it.)
+        if (cache == PageCache::Bypass && identity.is_some()) || told != Some(size) {
             self.value_changed(ino);
         }
         cache
@@ -130,6 +147,7 @@ mod tests {
     fn the_same_object_keeps_its_pages_another_one_bypasses_them() {
         let (p, forgotten) = policy();
         let now = Instant::now();
+        p.told(7, 10);
         assert_eq!(p.at_open(now, 7, Some(b"a"), 10, false), PageCache::Refresh);
         assert_eq!(p.at_open(now, 7, Some(b"a"), 10, false), PageCache::Keep);
         // Another object with the same size (a value replaced by another client).
@@ -147,6 +165,28 @@ mod tests {
         assert_eq!(*forgotten.lock().unwrap(), vec![3]);
         assert_eq!(p.at_open(now, 4, None, 6, false), PageCache::Bypass);
         assert_eq!(p.at_open(now, 4, None, 6, false), PageCache::Bypass);
+    }
+
+    #[test]
+    fn a_size_no_longer_kept_makes_the_kernel_forget_what_it_holds() {
+        let (p, forgotten) = policy();
+        let now = Instant::now();
+        for ino in 0..TOLD_SIZES as u64 + 1 {
+            p.told(ino, 10);
+        }
+        // File 0's told size went (the oldest); opening it cannot trust the kernel's size.
+        assert_eq!(p.at_open(now, 0, Some(b"a"), 10, false), PageCache::Refresh);
+        assert_eq!(*forgotten.lock().unwrap(), vec![0]);
+        let newest = TOLD_SIZES as u64;
+        assert_eq!(
+            p.at_open(now, newest, Some(b"a"), 10, false),
+            PageCache::Refresh
+        );
+        assert_eq!(
+            *forgotten.lock().unwrap(),
+            vec![0],
+            "the newest size is known"
+        );
     }
 
     #[test]
