@@ -74,12 +74,8 @@ fn file_ino(row: u64, name: u16) -> u64 {
 
 /// (row number, name index) of a computed row-file number.
 fn split_file_ino(ino: u64) -> Option<(u64, u16)> {
-    (ino & FILE_FLAG != 0).then(|| {
-        (
-            (ino & !FILE_FLAG) >> NAME_BITS,
-            (ino & ((1 << NAME_BITS) - 1)) as u16,
-        )
-    })
+    let name = (ino & ((1 << NAME_BITS) - 1)) as u16;
+    (ino & FILE_FLAG != 0).then_some(((ino & !FILE_FLAG) >> NAME_BITS, name))
 }
 
 impl Inodes {
