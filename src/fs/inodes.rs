@@ -15,6 +15,8 @@
 //! (their folder name and a lookup count); every other node is stored whole.
 
 use std::collections::{HashMap, VecDeque};
+
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use super::Node;
@@ -32,12 +34,12 @@ pub(super) struct Inodes {
     /// Nodes other than rows and their files (and files renamed onto another name), stored
     /// once and shared by both maps.
     by_node: HashMap<Arc<Node>, u64>,
-    nodes: HashMap<u64, Known>,
+    nodes: FxHashMap<u64, Known>,
     /// Tables whose rows have numbers, by id; ids by schema then class.
     tables: Vec<TableSlot>,
     table_ids: HashMap<Arc<str>, HashMap<Arc<str>, u32>>,
     /// Row folders by number.
-    rows: HashMap<u64, RowSlot>,
+    rows: FxHashMap<u64, RowSlot>,
     next: u64,
     /// Numbers handed out without a lookup, oldest first (some may have been looked up since).
     unheld: VecDeque<u64>,
@@ -55,7 +57,7 @@ struct TableSlot {
     schema: Arc<str>,
     class: Arc<str>,
     /// Numbers of its rows, by folder name.
-    rows: HashMap<Arc<str>, u64>,
+    rows: FxHashMap<Arc<str>, u64>,
     /// Names of files seen in its rows (never removed: bounded by `MAX_NAMES`, then row files
     /// are stored whole).
     names: Vec<Arc<str>>,
@@ -82,10 +84,10 @@ impl Inodes {
     pub fn new() -> Inodes {
         let mut inodes = Inodes {
             by_node: HashMap::new(),
-            nodes: HashMap::new(),
+            nodes: FxHashMap::default(),
             tables: Vec::new(),
             table_ids: HashMap::new(),
-            rows: HashMap::new(),
+            rows: FxHashMap::default(),
             next: super::ROOT_INO,
             unheld: VecDeque::new(),
             dropped: Vec::new(),
@@ -149,7 +151,7 @@ impl Inodes {
                 self.tables.push(TableSlot {
                     schema: schema.clone(),
                     class: class.clone(),
-                    rows: HashMap::new(),
+                    rows: FxHashMap::default(),
                     names: Vec::new(),
                     name_ids: HashMap::new(),
                 });

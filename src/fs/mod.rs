@@ -935,24 +935,25 @@ impl Filesystem {
         facts: &RowFacts,
         column: usize,
     ) -> SystemTime {
+        let row = mtimes::row_key(schema, &table.class_name, &facts.folder);
+        self.value_mtime_of(row, facts, column)
+    }
+
+    fn value_mtime_of(&self, row: u64, facts: &RowFacts, column: usize) -> SystemTime {
         let stamp = facts
             .stamps
             .get(column)
             .unwrap_or(&crate::backend::Stamp::None);
-        let row = RowId::new(
-            schema.clone(),
-            table.class_name.as_str(),
-            facts.folder.as_str(),
-        );
         self.mtimes
-            .of(&row, column, stamp, facts.values.get(column))
+            .of_row(row, column, stamp, facts.values.get(column))
     }
 
     /// A row folder's modification time: the newest of its values'.
     fn row_mtime(&self, schema: &Arc<str>, table: &TableInfo, facts: &RowFacts) -> SystemTime {
+        let row = mtimes::row_key(schema, &table.class_name, &facts.folder);
         (0..table.columns.len())
             .filter(|&c| !table.columns[c].hidden)
-            .map(|c| self.value_mtime(schema, table, facts, c))
+            .map(|c| self.value_mtime_of(row, facts, c))
             .max()
             .unwrap_or(self.mounted_at)
     }
