@@ -149,3 +149,167 @@ fn a_2x_project_folder_is_found_from_below_with_its_secrets() {
         )
     );
 }
+
+/// What the real 2.x client reads from the working folder `cwd` with environment `env` (and
+/// nothing else of the test's environment): the settings djfs uses, as JSON.
+fn client_settings(python: &Path, cwd: &Path, env: &[(&str, &str)]) -> serde_json::Value {
+    let script = r#"
+import json, warnings
+warnings.simplefilter("ignore")
+import datajoint as dj
+c = dj.config
+db = c.database
+stores = {}
+for name, spec in c.stores.items():
+    if isinstance(spec, dict) and "protocol" not in spec:
+        continue  # made by a secret file alone: unusable, and djfs makes no such store
+    if isinstance(spec, dict):
+        full = c.get_store_spec(name)
+        stores[name] = {k: full.get(k) for k in ("protocol", "endpoint", "bucket", "location",
+                                                 "access_key", "secret_key", "secure")}
+    else:
+        stores[name] = spec
+print(json.dumps(dict(host=db.host, port=db.port, user=db.user,
+                      password=db.password.get_secret_value() if db.password else None,
+                      backend=db.backend, name=db.name, stores=stores)))
+"#;
+    let mut cmd = Command::new(python);
+    cmd.arg("-c").arg(script).current_dir(cwd).env_clear();
+    for key in ["PATH", "HOME", "LANG"] {
+        if let Some(v) = std::env::var_os(key) {
+            cmd.env(key, v);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = common::run_ok(&mut cmd);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// What djfs reads from the same folder and environment (its lookup, secrets and overrides),
+/// in the same shape.
+fn djfs_settings(cwd: &Path, home: &Path, env: &[(&str, &str)]) -> serde_json::Value {
+    use djfs::config::{self, Lookup, Secrets};
+    use djfs::stores::spec::{parse_stores, Protocol};
+    let found = config::find(&Lookup {
+        explicit: None,
+        cwd,
+        home: Some(home),
+        system_secrets: Path::new(config::SYSTEM_SECRETS_DIR),
+        ignore_v2_files: false,
+    })
+    .unwrap();
+    let json = match &found.file {
+        Some(f) => serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap(),
+        None => serde_json::json!({}),
+    };
+    let secrets = Secrets::read(found.secrets_dir.as_deref()).unwrap();
+    let lookup = |k: &str| {
+        env.iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| v.to_string())
+    };
+    let cfg = config::build(&json, &found, &secrets, lookup).unwrap();
+    let mut stores = serde_json::Map::new();
+    for (name, spec) in parse_stores(&cfg.stores) {
+        let spec = spec.unwrap();
+        let Protocol::S3 {
+            endpoint,
+            bucket,
+            access_key,
+            secret_key,
+            secure,
+            location,
+        } = spec.protocol
+        else {
+            panic!("only S3 stores here")
+        };
+        stores.insert(
+            name,
+            serde_json::json!({"protocol": "s3", "endpoint": endpoint, "bucket": bucket,
+                "location": location, "access_key": access_key, "secret_key": secret_key,
+                "secure": secure}),
+        );
+    }
+    for (name, value) in &cfg.stores {
+        if value.is_string() {
+            stores.insert(name.clone(), value.clone());
+        }
+    }
+    let db = &cfg.database;
+    serde_json::json!({"host": db.host, "port": db.port, "user": db.user,
+        "password": db.password.expose(),
+        "backend": match db.backend { config::DbBackend::MySql => "mysql", _ => "postgresql" },
+        "name": db.database_name, "stores": stores})
+}
+
+/// The 2.x client and djfs read one project folder alike: datajoint.json found from below,
+/// flat and nested keys, secrets filling only what is unset, the environment over both,
+/// `DJ_STORES` replacing the stores, and S3 `secure` defaulting to true.
+#[test]
+fn djfs_reads_a_2x_project_as_the_2x_client_does() {
+    let Some(python) = std::env::var_os("DJFS_PY2").filter(|p| !p.is_empty()) else {
+        eprintln!("djfs_reads_a_2x_project_as_the_2x_client_does: SKIPPED: DJFS_PY2 is not set");
+        return;
+    };
+    let python = PathBuf::from(python);
+    let t = tempfile::tempdir().unwrap();
+    let project = t.path().canonicalize().unwrap().join("project");
+    std::fs::create_dir_all(project.join(".git")).unwrap();
+    write_private(
+        &project.join("datajoint.json"),
+        r#"{"database": {"backend": "postgresql", "host": "db.lab", "port": 5433},
+            "database.name": "lab", "database.user": "alice",
+            "stores": {"default": "raw",
+                       "raw": {"protocol": "s3", "endpoint": "s3.lab:9000", "bucket": "raw",
+                               "location": "v2", "access_key": "file-ak"},
+                       "plain": {"protocol": "s3", "endpoint": "minio:9000", "bucket": "p",
+                                 "location": "", "access_key": "a", "secret_key": "s",
+                                 "secure": false}},
+            "stores.raw.bucket": "raw-flat"}"#,
+    );
+    write_private(&project.join(".secrets/database.password"), "pw-secret\n");
+    write_private(&project.join(".secrets/database.user"), "bob\n");
+    write_private(
+        &project.join(".secrets/stores.raw.access_key"),
+        "secret-ak\n",
+    );
+    write_private(
+        &project.join(".secrets/stores.raw.secret_key"),
+        "secret-sk\n",
+    );
+    write_private(&project.join(".secrets/stores.env.secret_key"), "env-sk\n");
+    let below = project.join("analysis/deep");
+    std::fs::create_dir_all(&below).unwrap();
+    let home = t.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+
+    let cases: [&[(&str, &str)]; 3] = [
+        &[],
+        &[
+            ("DJ_USER", "carol"),
+            ("DJ_PASS", "pw-env"),
+            ("DJ_PORT", "6543"),
+            ("DJ_DATABASE_NAME", "other"),
+        ],
+        &[(
+            "DJ_STORES",
+            r#"{"default": "env", "env": {"protocol": "s3", "endpoint": "s3.env", "bucket": "e", "location": "x", "access_key": "env-ak"}}"#,
+        )],
+    ];
+    for env in cases {
+        let client = client_settings(&python, &below, env);
+        let djfs = djfs_settings(&below, &home, env);
+        assert_eq!(djfs, client, "environment {env:?}");
+    }
+    // The values themselves, for the first case (not only that both agree).
+    let got = djfs_settings(&below, &home, &[]);
+    assert_eq!(got["user"], "alice");
+    assert_eq!(got["password"], "pw-secret");
+    assert_eq!(got["stores"]["raw"]["bucket"], "raw-flat");
+    assert_eq!(got["stores"]["raw"]["access_key"], "file-ak");
+    assert_eq!(got["stores"]["raw"]["secret_key"], "secret-sk");
+    assert_eq!(got["stores"]["raw"]["secure"], true);
+    assert_eq!(got["stores"]["plain"]["secure"], false);
+}
