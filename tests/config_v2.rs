@@ -114,7 +114,11 @@ fn a_2x_project_folder_is_found_from_below_with_its_secrets() {
     assert_eq!(std::fs::read(alice.join("name")).unwrap(), b"Alice\n");
     assert_eq!(std::fs::read(alice.join("sex")).unwrap(), b"F\n");
     let log = mount.log_text();
-    let config_line = format!("config={}", project.join("datajoint.json").display());
+    let config_line = format!(
+        "config={} kind=V2 secrets={}",
+        project.join("datajoint.json").display(),
+        project.join(".secrets").display()
+    );
     assert!(log.contains(&config_line), "{log}");
     // The S3 store of a 2.x file is HTTPS unless it says otherwise.
     assert!(log.contains("s3:https://s3.invalid:9000/raw/v2"), "{log}");
