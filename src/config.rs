@@ -190,7 +190,7 @@ pub fn find(lookup: &Lookup<'_>) -> Result<Found> {
         looked,
     };
     if let Some(path) = lookup.explicit {
-        if !path.is_file() {
+        if !lookup.cwd.join(path).is_file() {
             bail!("config file {} does not exist", path.display());
         }
         let path = lookup.cwd.join(path);
@@ -1095,6 +1095,12 @@ mod tests {
         assert_eq!(
             explicit(&v2_elsewhere).unwrap(),
             (Some(v2_elsewhere.clone()), ConfigKind::V2)
+        );
+        // A relative --config is taken from the working folder.
+        write(&cwd.join("rel/lab.json"), "{}");
+        assert_eq!(
+            explicit(Path::new("rel/lab.json")).unwrap(),
+            (Some(cwd.join("rel/lab.json")), ConfigKind::V014)
         );
         let e = explicit(&root.join("missing.json"))
             .unwrap_err()
