@@ -237,8 +237,11 @@ def make_plain_scale(table, rows, table_dir):
 # ---------------------------------------------------------------------------------- the mount
 
 class Mount:
-    def __init__(self, config, extra=(), schema=SCHEMA, path=None, log=None):
+    def __init__(self, config, extra=(), schema=SCHEMA, path=None, log=None, config_only=False):
         self.config, self.extra, self.schema = config, list(extra), schema
+        # config_only: without the DJ_* of the environment (scripts/bench's name the MariaDB,
+        # and they would override a 2.x datajoint.json).
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("DJ_")} if config_only else None
         self.path = path or os.path.join(BENCH_DIR, "mnt")
         os.makedirs(self.path, exist_ok=True)
         self.log = log or os.path.join(BENCH_DIR, "djfs.log")
@@ -247,7 +250,7 @@ class Mount:
     def up(self):
         self.down()
         subprocess.run([DJFS, "mount", "--config", self.config, "--log-file", self.log, *self.extra,
-                        self.schema, self.path], check=True)
+                        self.schema, self.path], check=True, env=self.env)
         self.pid = None
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
@@ -467,6 +470,54 @@ def w9(args, config, report, failures):
         m.down()
 
 
+def w_pg(args, plain, report, failures):
+    """W1pg, W2pg: W1 and W2 on a PostgreSQL table of --rows rows made by the DataJoint 2.x client
+    (bench/pg_items.py, batch inserts), against the same plain folder as W1/W2 (the MariaDB Item
+    table copied: the same names and sizes)."""
+    py2 = os.environ["DJFS_PY2"]
+    helper = os.path.join(os.path.dirname(__file__), "pg_items.py")
+    pg_dir = os.path.join(BENCH_DIR, "pg")
+    os.makedirs(pg_dir, exist_ok=True)
+    config = os.path.join(pg_dir, "datajoint.json")
+    subprocess.run([py2, "-W", "ignore", helper, "make", str(args.rows), "--config-out", config], check=True)
+    m = Mount(config, schema="djfs_bench_pg", path=os.path.join(BENCH_DIR, "mnt-pg"),
+              log=os.path.join(BENCH_DIR, "djfs-pg.log"), config_only=True)
+    table = os.path.join(m.path, "Item")
+    files = "find {} -type f ! -name .definition -printf '%P %s\\n' | sort"
+    try:
+        m.up()
+        # The same tree as the plain folder: names and sizes of every file (but the table's
+        # .definition: a 2.x definition is not a 0.14 one).
+        got, want_ = capture(files.format(repr(table))), capture(files.format(repr(plain)))
+        if got != want_:
+            diff = sorted(set(got.splitlines()) ^ set(want_.splitlines()))
+            failures.append(f"W2pg: the PostgreSQL table's files differ from the plain folder's "
+                            f"({len(got.splitlines())} vs {len(want_.splitlines())} files; e.g. {diff[:3]})")
+        client = json.loads(subprocess.run([py2, "-W", "ignore", helper, "time", str(args.reps), "--config", config],
+                                           check=True, stdout=subprocess.PIPE, text=True).stdout)
+        if wanted("W1pg", args):
+            d = timed(lambda: sh(f"ls -l {table!r}"), args.reps, cold=m.cold)
+            p = timed(lambda: sh(f"ls -l {plain!r}"), args.reps, cold=drop_caches)
+            report(f"W1pg ls -l PostgreSQL table, {args.rows} rows (cold)", d, "ls -l plain folder", p, "<= 2")
+            report(f"W1pg ls -l PostgreSQL table, {args.rows} rows (cold)", d, "2.x client keys()", client["keys"])
+        if wanted("W2pg", args):
+            find_table = lambda: sh(f"find {table!r} -type f -printf '%s\\n'")  # noqa: E731
+            find_plain = lambda: sh(f"find {plain!r} -type f -printf '%s\\n'")  # noqa: E731
+            d = timed(find_table, args.reps, cold=m.cold)
+            p = timed(find_plain, args.reps, cold=drop_caches)
+            report(f"W2pg find -printf %s PostgreSQL table, {args.rows} rows (cold)", d, "find plain folder", p, "<= 3")
+            report(f"W2pg find -printf %s PostgreSQL table, {args.rows} rows (cold)", d,
+                   "2.x client to_arrays non-blob attrs", client["nonblob"])
+            find_table()
+            find_plain()
+            d = timed(find_table, args.reps, cold=lambda: time.sleep(1.2))
+            p = timed(find_plain, args.reps)
+            report(f"W2pg find -printf %s PostgreSQL table (warm, after the refresh delay)", d,
+                   "find plain folder (page cache)", p, "<= 1.5")
+    finally:
+        m.down()
+
+
 def db_status(cur, *names):
     cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN (" + ",".join(["%s"] * len(names)) + ")", names)
     return {k: int(v) for k, v in cur.fetchall()}
@@ -649,9 +700,14 @@ def w10(args, config, report, Item):
         print(f"  mount failed: {f}", flush=True)
 
 
+def wanted(workload, args):
+    """Whether --only (absent: everything) names `workload`."""
+    return not args.only or workload in args.only.split(",")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rows", type=int, default=10000, help="rows of the listing table (W1, W2)")
+    ap.add_argument("--rows", type=int, default=10000, help="rows of the listing tables (W1, W2, W1pg, W2pg)")
     ap.add_argument("--big-mib", type=int, default=256, help="size of the big attachment/blob (W3, W4)")
     ap.add_argument("--many", type=int, default=2000, help="100 KiB attachments for W8")
     ap.add_argument("--stat-gib", type=int, default=1, help="size of W6's compressed external blob")
@@ -663,7 +719,7 @@ def main():
                     help="--refresh of W10's mounts (0: every lookup asks the database again)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--fresh", action="store_true", help="make the data again")
-    ap.add_argument("--only", help="comma-separated workloads, e.g. W1,W3")
+    ap.add_argument("--only", help="comma-separated workloads, e.g. W1,W3 (W1pg, W2pg: W1, W2 on PostgreSQL)")
     args = ap.parse_args()
     os.makedirs(BENCH_DIR, exist_ok=True)
     os.environ.setdefault("DJFS_LOCAL_STORE", os.path.join(BENCH_DIR, "local-store"))
@@ -677,7 +733,7 @@ def main():
     if only is None or "W6" in only:
         make_huge(Huge, args.stat_gib)
     only = set(args.only.split(",")) if args.only else None
-    want = lambda w: only is None or w in only  # noqa: E731
+    want = lambda w: wanted(w, args)  # noqa: E731
     results = []
     failures = []
     if args.fresh and (want("W9") or want("W10")):
@@ -722,6 +778,12 @@ def main():
         p = timed(find_plain, args.reps)
         report("W2 find -printf %s table (warm, after the refresh delay)", d,
                "find plain folder (page cache)", p, "<= 1.5")
+
+    if want("W1pg") or want("W2pg"):
+        w_pg(args, plain, report, failures)
+    # TODO(W3pg): cat of a big 2.x stored object (<attach@local>, <blob@shared>) on PostgreSQL
+    # against the store file / raw S3 GET, as W3 does on MariaDB. Needs djfs's 2.x object reads
+    # (being built separately); not measured until they exist.
 
     big_key = "big_id=1"
     local_obj = None

@@ -26,8 +26,11 @@ enum Commands {
     /// Mount one schema (or, without SCHEMA, every schema as a folder) at MOUNTPOINT.
     ///
     /// Connection and stores come from the DataJoint configuration: --config FILE, else
-    /// ./dj_local_conf.json, else ~/.datajoint_config.json; DJ_HOST, DJ_USER, DJ_PASS and
-    /// DJ_USE_TLS override it. Unmount with `umount MOUNTPOINT` or `fusermount3 -u MOUNTPOINT`.
+    /// ./dj_local_conf.json (0.14), else datajoint.json in the working folder or a folder above
+    /// it up to a repository root (2.x, with secret files in .secrets/ beside it or
+    /// /run/secrets/datajoint/), else ~/.datajoint_config.json (0.14); DJ_HOST, DJ_PORT, DJ_USER,
+    /// DJ_PASS, DJ_BACKEND, DJ_DATABASE_NAME, DJ_USE_TLS and DJ_STORES override it. Unmount with
+    /// `umount MOUNTPOINT` or `fusermount3 -u MOUNTPOINT`.
     Mount(MountCli),
     /// Delete the external objects no row of SCHEMA references (and their tracking rows), as the
     /// client's `schema.external[store].delete(delete_external_files=True)` does.

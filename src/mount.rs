@@ -192,6 +192,8 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
         let cfg = config::load(args.config.as_deref())?;
         tracing::info!(
             config = %cfg.source.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "(none)".into()),
+            kind = ?cfg.kind,
+            secrets = %cfg.secrets_dir.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "(none)".into()),
             backend = ?cfg.database.backend,
             host = %cfg.database.host, port = cfg.database.port, user = %cfg.database.user,
             "connecting"

@@ -409,7 +409,9 @@ fn no_config_anywhere_says_where_it_looked() {
     std::fs::create_dir(&mountpoint).unwrap();
     let expected = format!(
         "djfs: no DataJoint config found (looked for --config FILE, ./dj_local_conf.json, \
+         datajoint.json in {} and the folders above it (up to one holding .git or .hg), \
          {}/.datajoint_config.json) and DJ_USER is not set\n",
+        cwd.path().canonicalize().unwrap().display(),
         home.path().display()
     );
     for args in [

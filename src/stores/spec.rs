@@ -16,6 +16,7 @@ pub enum Protocol {
     S3 {
         endpoint: String,
         bucket: String,
+        /// Both empty: the ambient AWS credentials (2.x allows a store without keys).
         access_key: String,
         secret_key: String,
         secure: bool,
@@ -75,14 +76,45 @@ pub fn parse_store(name: &str, value: &Value) -> Result<StoreSpec, String> {
         "file" => Protocol::File {
             location: PathBuf::from(required("location")?),
         },
-        "s3" => Protocol::S3 {
-            endpoint: required("endpoint")?,
-            bucket: required("bucket")?,
-            access_key: required("access_key")?,
-            secret_key: required("secret_key")?,
-            secure: matches!(value.get("secure"), Some(Value::Bool(true))),
-            location: field("location").unwrap_or_default(),
-        },
+        "s3" => {
+            // Both keys or neither (2.x: neither means the ambient AWS credentials).
+            let (access_key, secret_key) = match (field("access_key"), field("secret_key")) {
+                (Some(a), Some(s)) => (a, s),
+                (None, None) => (String::new(), String::new()),
+                (Some(_), None) => {
+                    return Err(format!(
+                        "store {name:?} has an access_key but no secret_key"
+                    ))
+                }
+                (None, Some(_)) => {
+                    return Err(format!("store {name:?} has a secret_key but no access_key"))
+                }
+            };
+            if access_key.is_empty() != secret_key.is_empty() {
+                return Err(format!(
+                    "store {name:?}: access_key and secret_key must both be set or both be empty"
+                ));
+            }
+            let secure = match value.get("secure") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => true,
+                Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => false,
+                Some(other) => {
+                    return Err(format!(
+                        "store {name:?}: secure must be true or false, got {other}"
+                    ))
+                }
+            };
+            Protocol::S3 {
+                endpoint: required("endpoint")?,
+                bucket: required("bucket")?,
+                access_key,
+                secret_key,
+                secure,
+                location: field("location").unwrap_or_default(),
+            }
+        }
         other => return Err(format!("store {name:?}: unknown protocol {other:?}")),
     };
     let subfolding = match value.get("subfolding") {
@@ -116,6 +148,40 @@ fn prefix(value: Option<String>, default: &str) -> String {
     match value.as_deref().map(|p| p.trim_matches('/')) {
         Some(p) if !p.is_empty() => p.to_string(),
         _ => default.to_string(),
+    }
+}
+
+impl Protocol {
+    /// An S3 store's access and secret key; None for a folder, or for an S3 store without keys
+    /// (the ambient AWS credentials: environment, profile, instance role).
+    pub fn s3_keys(&self) -> Option<(&str, &str)> {
+        match self {
+            Protocol::S3 {
+                access_key,
+                secret_key,
+                ..
+            } if !access_key.is_empty() => Some((access_key, secret_key)),
+            _ => None,
+        }
+    }
+}
+
+/// Writes out the client's default `secure` into every S3 store that does not set it: true for
+/// a 2.x configuration (`datajoint.json`, `DJ_STORES`), false for 0.14. `parse_store` reads an
+/// absent `secure` as false, so a 2.x store must pass through here first (`crate::config` does).
+pub fn apply_client_defaults(stores: &mut BTreeMap<String, Value>, v2: bool) {
+    for (name, value) in stores.iter_mut() {
+        if STORE_NAME_KEYS.contains(&name.as_str()) && value.is_string() {
+            continue;
+        }
+        let Value::Object(map) = value else { continue };
+        let s3 = map
+            .get("protocol")
+            .and_then(Value::as_str)
+            .is_some_and(|p| p.eq_ignore_ascii_case("s3"));
+        if s3 && map.get("secure").is_none_or(Value::is_null) {
+            map.insert("secure".to_string(), Value::Bool(v2));
+        }
     }
 }
 
@@ -188,6 +254,76 @@ mod tests {
         .collect();
         let parsed = parse_stores(&stores);
         assert_eq!(parsed.keys().collect::<Vec<_>>(), vec!["deep"]);
+    }
+
+    #[test]
+    fn s3_keys_both_or_neither() {
+        let s3 = |extra: Value| {
+            let mut v = json!({"protocol": "s3", "endpoint": "s3.lab:9000", "bucket": "b"});
+            v.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            parse_store("s", &v)
+        };
+        let ambient = s3(json!({})).unwrap();
+        assert_eq!(ambient.protocol.s3_keys(), None);
+        let keyed = s3(json!({"access_key": "ak", "secret_key": "sk"})).unwrap();
+        assert_eq!(keyed.protocol.s3_keys(), Some(("ak", "sk")));
+        let e = s3(json!({"access_key": "ak"})).unwrap_err();
+        assert_eq!(e, "store \"s\" has an access_key but no secret_key");
+        let e = s3(json!({"secret_key": "sk"})).unwrap_err();
+        assert_eq!(e, "store \"s\" has a secret_key but no access_key");
+        assert!(s3(json!({"access_key": "", "secret_key": "sk"}))
+            .unwrap_err()
+            .contains("both"));
+        assert!(s3(json!({"secure": "maybe"}))
+            .unwrap_err()
+            .contains("secure must be true or false"));
+        assert!(matches!(
+            s3(json!({"secure": true})).unwrap().protocol,
+            Protocol::S3 { secure: true, .. }
+        ));
+    }
+
+    #[test]
+    fn secure_default_by_client_version() {
+        let block = || -> BTreeMap<String, Value> {
+            [
+                ("default".to_string(), json!("s")),
+                (
+                    "s".to_string(),
+                    json!({"protocol": "S3", "endpoint": "e", "bucket": "b"}),
+                ),
+                (
+                    "plain".to_string(),
+                    json!({"protocol": "s3", "endpoint": "e", "bucket": "b", "secure": false}),
+                ),
+                (
+                    "f".to_string(),
+                    json!({"protocol": "file", "location": "/d"}),
+                ),
+            ]
+            .into_iter()
+            .collect()
+        };
+        let secure = |stores: &BTreeMap<String, Value>, name: &str| match parse_stores(stores)[name]
+            .as_ref()
+            .unwrap()
+            .protocol
+        {
+            Protocol::S3 { secure, .. } => secure,
+            _ => panic!("{name} is not S3"),
+        };
+        let mut v2 = block();
+        apply_client_defaults(&mut v2, true);
+        assert!(secure(&v2, "s"));
+        assert!(!secure(&v2, "plain"));
+        assert_eq!(v2["default"], json!("s"));
+        assert!(v2["f"].get("secure").is_none());
+        let mut v014 = block();
+        apply_client_defaults(&mut v014, false);
+        assert!(!secure(&v014, "s") && !secure(&v014, "plain"));
+        assert!(!secure(&block(), "s"));
     }
 
     #[test]

@@ -105,7 +105,9 @@ pub fn djfs() -> Command {
         .env_remove("DJ_USE_TLS")
         .env_remove("DJ_BACKEND")
         .env_remove("DJ_PORT")
-        .env_remove("DJ_DATABASE_NAME");
+        .env_remove("DJ_DATABASE_NAME")
+        .env_remove("DJ_STORES")
+        .env_remove("DJ_IGNORE_CONFIG_FILE");
     cmd
 }
 
@@ -116,20 +118,49 @@ pub struct Mount {
     _dir: tempfile::TempDir,
 }
 
+/// How `Mount::with` starts djfs, beyond the schema and options.
+#[derive(Default)]
+pub struct MountOptions<'a> {
+    /// `--config FILE`; None: djfs finds its configuration itself (from the working folder).
+    pub config: Option<&'a Path>,
+    /// The working folder djfs runs in (default: the test's).
+    pub cwd: Option<&'a Path>,
+    /// More environment variables for djfs.
+    pub env: Vec<(&'a str, std::ffi::OsString)>,
+}
+
 impl Mount {
     /// `djfs mount --config CONFIG [extra args] [schema] MOUNTPOINT` in the background.
     pub fn new(config: &Path, schema: Option<&str>, extra: &[&str]) -> Mount {
+        Mount::with(
+            MountOptions {
+                config: Some(config),
+                ..Default::default()
+            },
+            schema,
+            extra,
+        )
+    }
+
+    /// `djfs mount [--config CONFIG] [extra args] [schema] MOUNTPOINT` in the background, in
+    /// the working folder and with the environment of `options`.
+    pub fn with(options: MountOptions<'_>, schema: Option<&str>, extra: &[&str]) -> Mount {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("mnt");
         std::fs::create_dir(&path).unwrap();
         let log = dir.path().join("djfs.log");
         let mut cmd = djfs();
-        cmd.arg("mount")
-            .arg("--config")
-            .arg(config)
-            .arg("--log-file")
-            .arg(&log)
-            .args(extra);
+        cmd.arg("mount");
+        if let Some(config) = options.config {
+            cmd.arg("--config").arg(config);
+        }
+        cmd.arg("--log-file").arg(&log).args(extra);
+        if let Some(cwd) = options.cwd {
+            cmd.current_dir(cwd);
+        }
+        for (name, value) in options.env {
+            cmd.env(name, value);
+        }
         if let Some(s) = schema {
             cmd.arg(s);
         }

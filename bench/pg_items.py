@@ -1,0 +1,115 @@
+"""The benchmark's PostgreSQL table (W1pg, W2pg), made and timed with the DataJoint 2.x client.
+
+Run with the 2.x client's Python ($DJFS_PY2) by bench/bench.py:
+
+    pg_items.py make ROWS --config-out FILE   schema `djfs_bench_pg`, table Item of ROWS rows (kept
+                                              when it already has ROWS rows); writes FILE, the
+                                              datajoint.json djfs mounts it with
+    pg_items.py time REPS --config FILE       median seconds of the client's keys() and of its
+                                              to_arrays() of the non-blob attributes, as JSON
+
+Item has the shape of the MariaDB benchmark's Item (bench.py), so that its djfs tree has the same
+names and sizes as the plain folder W1/W2 compare with: item_id, label, value, count, small
+(a 10-element int32 array: small.npy) and doc (a 256-byte attachment doc_N.txt: doc/doc_N.txt).
+Here `doc` is an in-table `<attach>` (the MariaDB table's is attach@local): W1pg/W2pg time
+listings, which read no attachment bytes. Connection from DJFS_PG_* (tests/python/dj2env.py).
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "python"))
+
+import dj2env  # noqa: E402  (drops DJ_* before importing datajoint)
+import datajoint as dj  # noqa: E402
+import numpy as np  # noqa: E402
+
+SCHEMA = "djfs_bench_pg"
+
+
+def define(schema):
+    @schema
+    class Item(dj.Manual):
+        definition = """
+        item_id : int32
+        ---
+        label : varchar(32)
+        value : float64
+        count : int32
+        small : <blob>
+        doc : <attach>
+        """
+
+    return Item
+
+
+def make(rows, config_out):
+    conf = dj2env.config_dict(dj2env.pg_settings())
+    dj2env.apply_config(conf)
+    dj2env.write_config(config_out, conf)
+    schema = dj.Schema(SCHEMA)
+    Item = define(schema)
+    if len(Item()) == rows:
+        print(f"{SCHEMA}.Item has {rows} rows (kept)", flush=True)
+        return
+    print(f"making {SCHEMA}.Item ({rows} rows) with the 2.x client", flush=True)
+    schema.drop(prompt=False)
+    Item = define(dj.Schema(SCHEMA))
+    rng = np.random.default_rng(0)
+    t = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="djfs-bench-pg-") as work:
+        batch = []
+        for i in range(rows):
+            path = os.path.join(work, f"doc_{i}.txt")
+            with open(path, "wb") as f:
+                f.write(rng.bytes(256))
+            batch.append(dict(item_id=i, label=f"item {i}", value=i * 0.5, count=i,
+                              small=np.arange(10, dtype=np.int32) + i, doc=path))
+            if len(batch) == 1000:
+                Item.insert(batch)
+                batch = []
+        if batch:
+            Item.insert(batch)
+    print(f"  inserted in {time.perf_counter() - t:.1f} s", flush=True)
+
+
+def timed(fn, reps):
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def time_client(reps, config):
+    dj2env.apply_config(dj2env.load_config(config))
+    Item = define(dj.Schema(SCHEMA, create_schema=False))
+    keys = timed(lambda: Item.keys(), reps)
+    nonblob = timed(lambda: Item.proj("label", "value", "count").to_arrays(), reps)
+    print(json.dumps(dict(keys=keys, nonblob=nonblob)))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="mode", required=True)
+    m = sub.add_parser("make")
+    m.add_argument("rows", type=int)
+    m.add_argument("--config-out", required=True)
+    t = sub.add_parser("time")
+    t.add_argument("reps", type=int)
+    t.add_argument("--config", required=True)
+    args = ap.parse_args()
+    if args.mode == "make":
+        make(args.rows, args.config_out)
+    else:
+        time_client(args.reps, args.config)
+
+
+if __name__ == "__main__":
+    main()
