@@ -286,8 +286,6 @@ impl Stores {
                 Protocol::S3 {
                     endpoint,
                     bucket,
-                    access_key,
-                    secret_key,
                     secure,
                     ..
                 } => {
@@ -297,12 +295,18 @@ impl Stores {
                         retry_timeout: REQUEST_TIMEOUT,
                         ..Default::default()
                     };
+                    // No keys in the config (2.x allows it): the ambient AWS credentials
+                    // (environment, web identity, container or instance metadata).
+                    let builder = match spec.protocol.s3_keys() {
+                        Some((access_key, secret_key)) => AmazonS3Builder::new()
+                            .with_access_key_id(access_key)
+                            .with_secret_access_key(secret_key),
+                        None => AmazonS3Builder::from_env(),
+                    };
                     let s3 = Arc::new(
-                        AmazonS3Builder::new()
+                        builder
                             .with_endpoint(format!("{scheme}://{endpoint}"))
                             .with_bucket_name(bucket)
-                            .with_access_key_id(access_key)
-                            .with_secret_access_key(secret_key)
                             .with_region("us-east-1")
                             .with_virtual_hosted_style_request(false)
                             // Uploads are not hashed with SHA-256 for the signature (UNSIGNED-PAYLOAD, as
