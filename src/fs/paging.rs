@@ -54,6 +54,8 @@ pub(super) struct PagedDir {
     assembled: Option<(Vec<Arc<RowFacts>>, usize)>,
     /// Rows made here but not inserted yet, listed at the end unless a page had them.
     pending: Vec<String>,
+    /// Bytes of this listing's rows put in the row cache so far.
+    put_bytes: usize,
 }
 
 /// A part of a directory's entries: `entries[0]` is entry number `first` (no `.`/`..`);
@@ -118,6 +120,7 @@ impl Filesystem {
             head: Arc::new(head),
             assembled: Some((Vec::new(), 0)),
             pending,
+            put_bytes: 0,
         };
         self.read_page(&mut dir)?;
         Ok(dir)
@@ -197,12 +200,17 @@ impl Filesystem {
             dir.pending.retain(|p| *p != facts.folder);
             let mtime = self.row_mtime(&dir.schema, &dir.table, &facts);
             named.push((facts.folder.clone(), mtime));
-            // `find` descends into each row next: the row is known without a query.
-            self.metadata.put_row(
-                RowId::new(dir.schema.clone(), dir.class.clone(), facts.folder.as_str()),
-                now,
-                Some(facts.clone()),
-            );
+            // `find` descends into each row next: the row is known without a query. Only
+            // while this listing's rows fit the row cache: beyond that each would push out
+            // one put before it (the lookups' read-ahead serves the rest of a huge table).
+            if dir.put_bytes < self.cache_budget.rows {
+                dir.put_bytes += facts.approx_bytes();
+                self.metadata.put_row(
+                    RowId::new(dir.schema.clone(), dir.class.clone(), facts.folder.as_str()),
+                    now,
+                    Some(facts.clone()),
+                );
+            }
             let budget = self.cache_budget.listings / 2;
             if let Some((assembled, bytes)) = &mut dir.assembled {
                 *bytes += facts.approx_bytes() + 48;
