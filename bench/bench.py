@@ -470,6 +470,47 @@ def w9(args, config, report, failures):
         m.down()
 
 
+def w3_pg(args, report, failures):
+    """W3pg: cat of a --big-mib MiB 2.x <attach@shared> and <object@shared> (S3) on PostgreSQL,
+    made by the 2.x client (bench/pg_items.py big), against one raw S3 GET of the same object
+    and the 2.x client's own fetch, in the same run."""
+    py2 = os.environ["DJFS_PY2"]
+    helper = os.path.join(os.path.dirname(__file__), "pg_items.py")
+    pg_dir = os.path.join(BENCH_DIR, "pg-big")
+    os.makedirs(pg_dir, exist_ok=True)
+    config = os.path.join(pg_dir, "datajoint.json")
+    out = subprocess.run([py2, "-W", "ignore", helper, "big", str(args.big_mib), "--store-root", pg_dir,
+                          "--config-out", config], check=True, stdout=subprocess.PIPE, text=True).stdout
+    meta = json.loads(out.strip().splitlines()[-1])
+    store = json.load(open(config))["stores"]["shared"]
+    m = Mount(config, schema="djfs_bench_pg_big", path=os.path.join(BENCH_DIR, "mnt-pg-big"),
+              log=os.path.join(BENCH_DIR, "djfs-pg-big.log"), config_only=True)
+    row = os.path.join(m.path, "Big", "big_id=1")
+    mib = args.big_mib
+    curl = (f"curl -s --fail --aws-sigv4 'aws:amz:us-east-1:s3' --user "
+            f"'{store['access_key']}:{store['secret_key']}' -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD'")
+    try:
+        m.up()
+        client = json.loads(subprocess.run([py2, "-W", "ignore", helper, "fetch", str(args.reps), "--config", config],
+                                           check=True, stdout=subprocess.PIPE, text=True).stdout)
+        for attr, shown, what in (("doc", os.path.join(row, "doc", "big.bin"), "<attach@shared>"),
+                                  ("obj", os.path.join(row, "obj", "obj.bin"), "<object@shared>")):
+            key = f"{store['location'].strip('/')}/{meta[attr]['path']}"
+            url = f"http://{store['endpoint']}/{store['bucket']}/{key}"
+            want_len = mib << 20
+            got_len = os.path.getsize(shown) if os.path.exists(shown) else -1
+            if got_len != want_len:
+                failures.append(f"W3pg: {shown} has {got_len} bytes, expected {want_len}")
+                continue
+            d = timed(lambda: sh(f"cat {shown!r} > /dev/null"), args.reps, cold=m.cold)
+            g = timed(lambda: sh(f"{curl} {url!r} > /dev/null"), args.reps, cold=drop_caches)
+            report(f"W3pg cat {mib} MiB {what} PostgreSQL (cold)", d, "one raw S3 GET (curl)", g, "<= 1")
+            report(f"W3pg cat {mib} MiB {what} PostgreSQL (cold)", d,
+                   "2.x client fetch1" if attr == "doc" else "2.x client ObjectRef read", client[attr], "<= 0.67")
+    finally:
+        m.down()
+
+
 def w_pg(args, plain, report, failures):
     """W1pg, W2pg: W1 and W2 on a PostgreSQL table of --rows rows made by the DataJoint 2.x client
     (bench/pg_items.py, batch inserts), against the same plain folder as W1/W2 (the MariaDB Item
@@ -719,7 +760,7 @@ def main():
                     help="--refresh of W10's mounts (0: every lookup asks the database again)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--fresh", action="store_true", help="make the data again")
-    ap.add_argument("--only", help="comma-separated workloads, e.g. W1,W3 (W1pg, W2pg: W1, W2 on PostgreSQL)")
+    ap.add_argument("--only", help="comma-separated workloads, e.g. W1,W3 (W1pg, W2pg, W3pg: W1, W2, W3 on PostgreSQL)")
     args = ap.parse_args()
     os.makedirs(BENCH_DIR, exist_ok=True)
     os.environ.setdefault("DJFS_LOCAL_STORE", os.path.join(BENCH_DIR, "local-store"))
@@ -781,9 +822,8 @@ def main():
 
     if want("W1pg") or want("W2pg"):
         w_pg(args, plain, report, failures)
-    # TODO(W3pg): cat of a big 2.x stored object (<attach@local>, <blob@shared>) on PostgreSQL
-    # against the store file / raw S3 GET, as W3 does on MariaDB. Needs djfs's 2.x object reads
-    # (being built separately); not measured until they exist.
+    if want("W3pg"):
+        w3_pg(args, report, failures)
 
     big_key = "big_id=1"
     local_obj = None

@@ -7,6 +7,14 @@ Run with the 2.x client's Python ($DJFS_PY2) by bench/bench.py:
                                               datajoint.json djfs mounts it with
     pg_items.py time REPS --config FILE       median seconds of the client's keys() and of its
                                               to_arrays() of the non-blob attributes, as JSON
+    pg_items.py big MIB --store-root DIR --config-out FILE
+                                              W3pg: schema `djfs_bench_pg_big`, one row of Big
+                                              whose <attach@shared> `doc` and <object@shared>
+                                              `obj` hold the same MIB MiB file big.bin (S3 on
+                                              the private s3s-fs; kept when already that size);
+                                              prints their metadata paths as JSON
+    pg_items.py fetch REPS --config FILE      W3pg: median seconds of the client's fetch1 of
+                                              `doc` (downloaded) and of reading `obj` whole
 
 Item has the shape of the MariaDB benchmark's Item (bench.py), so that its djfs tree has the same
 names and sizes as the plain folder W1/W2 compare with: item_id, label, value, count, small
@@ -78,6 +86,73 @@ def make(rows, config_out):
     print(f"  inserted in {time.perf_counter() - t:.1f} s", flush=True)
 
 
+BIG_SCHEMA = "djfs_bench_pg_big"
+
+
+def define_big(schema):
+    @schema
+    class Big(dj.Manual):
+        definition = """
+        big_id : int32
+        ---
+        doc : <attach@shared>
+        obj : <object@shared>
+        """
+
+    return Big
+
+
+def make_big(mib, store_root, config_out):
+    stores = dj2env.stores_config(store_root)
+    conf = dj2env.config_dict(dj2env.pg_settings(), stores)
+    dj2env.ensure_stores(stores)
+    dj2env.apply_config(conf)
+    dj2env.write_config(config_out, conf)
+    Big = define_big(dj.Schema(BIG_SCHEMA))
+    size = mib << 20
+    rows = Big.to_dicts() if len(Big()) == 1 else []
+    if not (rows and rows[0]["obj"] is not None and _meta(Big, "doc").get("size") == size + len(b"big.bin\0")):
+        print(f"making {BIG_SCHEMA}.Big ({mib} MiB objects on S3) with the 2.x client", flush=True)
+        dj.Schema(BIG_SCHEMA).drop(prompt=False)
+        Big = define_big(dj.Schema(BIG_SCHEMA))
+        with tempfile.TemporaryDirectory(prefix="djfs-bench-pg-big-") as work:
+            path = os.path.join(work, "big.bin")
+            with open(path, "wb") as f:
+                rng = np.random.default_rng(1)
+                for _ in range(mib):
+                    f.write(rng.bytes(1 << 20))
+            Big.insert1(dict(big_id=1, doc=path, obj=path))
+    print(json.dumps(dict(doc=_meta(Big, "doc"), obj=_meta(Big, "obj"))))
+
+
+def _meta(Big, attr):
+    """The stored JSON metadata of `attr` in row 1, read by SQL (not decoded)."""
+    conn = dj.conn()
+    rows = conn.query(f'SELECT "{attr}" FROM "{BIG_SCHEMA}"."big" WHERE big_id = 1').fetchall()
+    if not rows or rows[0][0] is None:
+        return {}
+    value = rows[0][0]
+    return value if isinstance(value, dict) else json.loads(value)
+
+
+def time_fetch(reps, config):
+    dj2env.apply_config(dj2env.load_config(config))
+    Big = define_big(dj.Schema(BIG_SCHEMA, create_schema=False))
+    with tempfile.TemporaryDirectory(prefix="djfs-bench-pg-fetch-") as work:
+        def fetch_doc():
+            with dj.config.override(download_path=work):
+                path = (Big & "big_id=1").fetch1("doc")
+            os.remove(path)
+
+        def read_obj():
+            ref = (Big & "big_id=1").fetch1("obj")
+            with ref.open(mode="rb") as f:
+                while f.read(8 << 20):
+                    pass
+
+        print(json.dumps(dict(doc=timed(fetch_doc, reps), obj=timed(read_obj, reps))))
+
+
 def timed(fn, reps):
     times = []
     for _ in range(reps):
@@ -104,9 +179,20 @@ def main():
     t = sub.add_parser("time")
     t.add_argument("reps", type=int)
     t.add_argument("--config", required=True)
+    b = sub.add_parser("big")
+    b.add_argument("mib", type=int)
+    b.add_argument("--store-root", required=True)
+    b.add_argument("--config-out", required=True)
+    f = sub.add_parser("fetch")
+    f.add_argument("reps", type=int)
+    f.add_argument("--config", required=True)
     args = ap.parse_args()
     if args.mode == "make":
         make(args.rows, args.config_out)
+    elif args.mode == "big":
+        make_big(args.mib, args.store_root, args.config_out)
+    elif args.mode == "fetch":
+        time_fetch(args.reps, args.config)
     else:
         time_client(args.reps, args.config)
 
