@@ -94,6 +94,15 @@ impl CacheBudget {
     }
 }
 
+/// Hands memory the allocator holds free back to the system (glibc keeps freed pages otherwise).
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory of the allocator's own heaps.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// A failure of the mount's own files (staging, cache files), with its cause; ENOSPC stays
 /// ENOSPC, anything else is EIO.
 pub(crate) fn staging_error(place: &str, what: &str, err: std::io::Error) -> FsError {
@@ -217,7 +226,13 @@ pub struct Filesystem {
     /// How many lookups, getattrs, opendirs and readdirs the kernel sent (for `.djfs/stats`:
     /// what the kernel's caches did not answer).
     requests: [std::sync::atomic::AtomicU64; 4],
+    /// Inode numbers dropped since freed memory was last handed back to the system.
+    dropped_since_trim: std::sync::atomic::AtomicUsize,
 }
+
+/// After this many inode numbers went, freed memory is handed back (`malloc_trim`): a walk of a
+/// million rows frees its numbers in small pieces all over the heap, which glibc would keep.
+const TRIM_AFTER_DROPPED: usize = 100_000;
 
 /// The kernel requests counted in `Filesystem::requests`.
 #[derive(Clone, Copy)]
@@ -261,6 +276,7 @@ impl Filesystem {
             read_ahead: Default::default(),
             watched: Default::default(),
             requests: Default::default(),
+            dropped_since_trim: Default::default(),
         }
     }
 
@@ -322,9 +338,17 @@ impl Filesystem {
 
     /// What the page cache policy kept of inode numbers that went.
     fn forget_dropped(&self) {
-        for ino in self.handles.take_dropped() {
+        let dropped = self.handles.take_dropped();
+        for &ino in &dropped {
             self.page_cache.forget(ino);
             self.watched.forget_dir(ino);
+        }
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.dropped_since_trim.fetch_add(dropped.len(), Relaxed) + dropped.len()
+            >= TRIM_AFTER_DROPPED
+        {
+            self.dropped_since_trim.store(0, Relaxed);
+            release_free_memory();
         }
     }
 
