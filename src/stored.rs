@@ -13,6 +13,59 @@ use serde_json::Value;
 use crate::catalog::StoredCodec;
 use crate::codec::{ArrayHeader, ElementClass};
 
+/// What a 2.x listing knows of an object before reading it: its size and first bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Probe {
+    pub size: u64,
+    pub head: std::sync::Arc<[u8]>,
+}
+
+/// A 2.x object a listing wants to know: where, and how many of its first bytes (`blob`: a
+/// serialized blob, whose header may ask for more).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProbeWant {
+    pub store: String,
+    pub path: String,
+    pub want: u64,
+    pub blob: bool,
+}
+
+/// Bytes of a folder object's manifest read at most (a manifest lists every file).
+pub const MAX_MANIFEST: u64 = 64 << 20;
+
+/// The sidecar of a folder object at `path`.
+pub fn manifest_path(path: &str) -> String {
+    format!("{path}.manifest.json")
+}
+
+/// What a listing must fetch to show a stored value (None: the metadata says enough).
+pub fn probe_want(codec: &StoredCodec, store: &str, meta: &StoredMeta) -> Option<ProbeWant> {
+    let want = |path: String, want: u64, blob: bool| {
+        Some(ProbeWant {
+            store: store.to_string(),
+            path,
+            want,
+            blob,
+        })
+    };
+    match codec {
+        StoredCodec::Blob => want(
+            meta.path.clone(),
+            crate::codec::RECOMMENDED_PREFIX as u64,
+            true,
+        ),
+        StoredCodec::Attach => want(meta.path.clone(), crate::backend::ATTACH_NAME_SCAN, false),
+        StoredCodec::Npy => want(meta.path.clone(), 0, false),
+        StoredCodec::Object if meta.is_dir => want(manifest_path(&meta.path), MAX_MANIFEST, false),
+        StoredCodec::Hash | StoredCodec::Object | StoredCodec::Filepath
+            if !meta.is_dir && meta.size.is_none() =>
+        {
+            want(meta.path.clone(), 0, false)
+        }
+        _ => None,
+    }
+}
+
 /// What a stored column's JSON metadata says (the fields djfs uses).
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredMeta {
@@ -46,7 +99,9 @@ pub fn parse_meta(text: &[u8]) -> Result<StoredMeta, String> {
     };
     let path = string("path")?.ok_or("metadata has no \"path\"")?;
     if path.is_empty() || path.split('/').any(|p| p == "..") || path.contains('\0') {
-        return Err(format!("metadata path {path:?} is not a relative object path"));
+        return Err(format!(
+            "metadata path {path:?} is not a relative object path"
+        ));
     }
     let size = match map.get("size") {
         None | Some(Value::Null) => None,
@@ -165,7 +220,9 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<Vec<(String, u64)>, String> {
             .split('/')
             .any(|p| p.is_empty() || p == "." || p == ".." || p.contains('\0'))
         {
-            return Err(format!("manifest entry {path:?} is not a relative file path"));
+            return Err(format!(
+                "manifest entry {path:?} is not a relative file path"
+            ));
         }
         out.push((path.to_string(), size));
     }
@@ -273,10 +330,7 @@ mod tests {
     #[test]
     fn store_resolution_prefers_the_metadata_then_the_column_then_the_default() {
         let mut meta = parse_meta(br#"{"path": "p", "store": "shared"}"#).unwrap();
-        assert_eq!(
-            store_name(&meta, Some("local"), Some("d")),
-            Some("shared")
-        );
+        assert_eq!(store_name(&meta, Some("local"), Some("d")), Some("shared"));
         meta.store.clear();
         assert_eq!(store_name(&meta, Some("local"), Some("d")), Some("local"));
         assert_eq!(store_name(&meta, Some(""), Some("d")), Some("d"));
@@ -329,10 +383,16 @@ mod tests {
     fn c_order_to_column_major() {
         // shape (2, 3): C order 0 1 2 / 3 4 5 → column-major 0 3 1 4 2 5.
         let c = [0u8, 1, 2, 3, 4, 5];
-        assert_eq!(column_major(&c, &[2, 3], 1, false, false), [0, 3, 1, 4, 2, 5]);
+        assert_eq!(
+            column_major(&c, &[2, 3], 1, false, false),
+            [0, 3, 1, 4, 2, 5]
+        );
         assert_eq!(column_major(&c, &[2, 3], 1, true, false), c);
         // 16-bit big-endian elements are swapped.
-        assert_eq!(column_major(&[0, 1, 0, 2], &[1, 2], 2, false, true), [1, 0, 2, 0]);
+        assert_eq!(
+            column_major(&[0, 1, 0, 2], &[1, 2], 2, false, true),
+            [1, 0, 2, 0]
+        );
         // (2, 2, 3): arr[y, x, c] = 100y + 10x + c.
         let mut rgb = Vec::new();
         for y in 0..2u8 {

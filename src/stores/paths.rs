@@ -9,6 +9,14 @@ pub enum TrackedKind {
     Attachment(String),
     /// `filepath@store`: the path relative to the store's location (and to `stage`).
     Filepath(String),
+    /// A DataJoint 2.x object at `path` (relative to the store's location, as its metadata
+    /// says). `skip`: bytes before what the file shows (an attachment's `name\0`); `check`: the
+    /// base32-MD5 the whole object must have (hash-addressed objects).
+    Stored {
+        path: String,
+        skip: u64,
+        check: Option<String>,
+    },
 }
 
 /// 32 lowercase hex digits of a 16-byte hash.
@@ -38,7 +46,9 @@ pub fn relative_path(
     kind: &TrackedKind,
 ) -> String {
     match kind {
-        TrackedKind::Filepath(relpath) => relpath.trim_start_matches('/').to_string(),
+        TrackedKind::Filepath(relpath) | TrackedKind::Stored { path: relpath, .. } => {
+            relpath.trim_start_matches('/').to_string()
+        }
         _ => {
             let mut path = schema.to_string();
             let mut start = 0;
@@ -86,6 +96,9 @@ pub fn view_name(hash_hex: &str, kind: &TrackedKind) -> String {
         TrackedKind::Blob => hash_hex.to_string(),
         TrackedKind::Attachment(name) => {
             crate::namespace::shown_name(&format!("{hash_hex}.{name}"))
+        }
+        TrackedKind::Stored { path, .. } => {
+            crate::namespace::shown_name(path.rsplit('/').next().unwrap_or(path))
         }
         TrackedKind::Filepath(path) => crate::namespace::shown_name(&format!(
             "{hash_hex}.{}",
