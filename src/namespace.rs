@@ -216,10 +216,19 @@ impl Node {
                 folder: folder.clone(),
                 name: format!("{path}/{name}").into(),
             },
-            Node::ExternalObject { .. }
-            | Node::Definition { .. }
-            | Node::Diagram { .. }
-            | Node::Stats => return None,
+            // A folder of a 2.x store's view (whether it is one is the caller's to check).
+            Node::ExternalObject {
+                schema,
+                store,
+                unused,
+                name: path,
+            } => Node::ExternalObject {
+                schema: schema.clone(),
+                store: store.clone(),
+                unused: *unused,
+                name: format!("{path}/{name}").into(),
+            },
+            Node::Definition { .. } | Node::Diagram { .. } | Node::Stats => return None,
         })
     }
 

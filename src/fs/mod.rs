@@ -659,17 +659,26 @@ impl Filesystem {
             Node::Table { schema, class } => self.table(schema, class).map(|_| ()),
             Node::Row { schema, class, row } => self.row(schema, class, row).map(|_| ()),
             Node::ExternalRoot { schema } => {
-                if self.catalog(schema)?.stores.is_empty() {
+                if self.external_stores(&*self.catalog(schema)?).is_empty() {
                     Err(FsError::NotFound)
                 } else {
                     Ok(())
                 }
             }
-            Node::ExternalStore { schema, store, .. } => {
-                if self.catalog(schema)?.stores.iter().any(|s| **s == **store) {
-                    Ok(())
-                } else {
-                    Err(FsError::NotFound)
+            Node::ExternalStore {
+                schema,
+                store,
+                unused,
+            } => {
+                let catalog = self.catalog(schema)?;
+                match self
+                    .external_stores(&catalog)
+                    .into_iter()
+                    .find(|(s, _)| **s == **store)
+                {
+                    // `.unused` of a 2.x store is not made yet (issue 16).
+                    Some((_, v2)) if !(v2 && *unused) => Ok(()),
+                    _ => Err(FsError::NotFound),
                 }
             }
             Node::RowEntry { .. }
@@ -717,7 +726,7 @@ impl Filesystem {
     fn children(&self, node: &Node) -> FsResult<Vec<(Node, String, Listed)>> {
         let tables = |schema: Arc<str>| -> FsResult<Vec<(Node, String, Listed)>> {
             let catalog = self.catalog(&schema)?;
-            let external = (!catalog.stores.is_empty()).then(|| {
+            let external = (!self.external_stores(&catalog).is_empty()).then(|| {
                 (
                     Node::ExternalRoot {
                         schema: schema.clone(),
@@ -806,10 +815,9 @@ impl Filesystem {
             }
             Node::Definition { .. } | Node::Diagram { .. } | Node::Stats => Err(FsError::NotDir),
             Node::ExternalRoot { schema } => Ok(self
-                .catalog(schema)?
-                .stores
-                .iter()
-                .map(|store| {
+                .external_stores(&*self.catalog(schema)?)
+                .into_iter()
+                .map(|(store, _)| {
                     (
                         Node::ExternalStore {
                             schema: schema.clone(),
@@ -828,6 +836,9 @@ impl Filesystem {
             } => {
                 self.check_dir(node)?;
                 let listing = self.tracked_listing(schema, store, *unused)?;
+                if listing.v2 {
+                    return Ok(self.external_tree(schema, store, &listing, ""));
+                }
                 let unused_dir = (!unused).then(|| {
                     (
                         Node::ExternalStore {
@@ -855,7 +866,18 @@ impl Filesystem {
                     }))
                     .collect())
             }
-            Node::ExternalObject { .. } => Err(FsError::NotDir),
+            Node::ExternalObject {
+                schema,
+                store,
+                unused,
+                name,
+            } => match self.resolve_entry(node)? {
+                Resolved::Folder(_) => {
+                    let listing = self.tracked_listing(schema, store, *unused)?;
+                    Ok(self.external_tree(schema, store, &listing, name))
+                }
+                Resolved::File(_) => Err(FsError::NotDir),
+            },
             Node::Row { schema, class, row } => {
                 let (table, facts) = self.row(schema, class, row)?;
                 Ok(self
@@ -1112,11 +1134,15 @@ impl Filesystem {
                 name,
             } => {
                 let listing = self.tracked_listing(schema, store, *unused)?;
-                let (_, tracked) = listing
-                    .objects
-                    .iter()
-                    .find(|(n, _)| **n == **name)
-                    .ok_or(FsError::NotFound)?;
+                let found = listing.objects.iter().find(|(n, _)| **n == **name);
+                let Some((_, tracked)) = found else {
+                    // A 2.x store's folders: prefixes of its objects' paths.
+                    let below = format!("{name}/");
+                    if listing.v2 && listing.objects.iter().any(|(n, _)| n.starts_with(&below)) {
+                        return Ok(Resolved::Folder(self.mounted_at));
+                    }
+                    return Err(FsError::NotFound);
+                };
                 Ok(Resolved::File(Box::new(FileTarget {
                     content: Content::External(ExternalObject {
                         store: store.to_string(),
@@ -1127,7 +1153,11 @@ impl Filesystem {
                     schema: schema.clone(),
                     place: node.path(),
                     in_table: None,
-                    mtime: tracked_mtime(tracked),
+                    mtime: if listing.v2 {
+                        self.mounted_at
+                    } else {
+                        tracked_mtime(tracked)
+                    },
                 })))
             }
             Node::Definition { schema, class } => Ok(Resolved::File(Box::new(FileTarget {
@@ -1313,6 +1343,19 @@ impl Filesystem {
             return Ok(listing);
         }
         let started = Instant::now();
+        let catalog = self.catalog(schema)?;
+        let v2 = self
+            .external_stores(&catalog)
+            .iter()
+            .any(|(s, v2)| *v2 && **s == **store);
+        if v2 {
+            let listing = Arc::new(TrackedListing {
+                objects: self.v2_store_objects(schema, store)?,
+                v2: true,
+            });
+            self.metadata.put_tracked(key, started, listing.clone());
+            return Ok(listing);
+        }
         let objects = self
             .db
             .tracked(schema, store, unused)
@@ -1320,9 +1363,134 @@ impl Filesystem {
             .into_iter()
             .map(|t| (paths::view_name(&paths::hex(&t.hash), &t.kind), t))
             .collect();
-        let listing = Arc::new(TrackedListing { objects });
+        let listing = Arc::new(TrackedListing { objects, v2: false });
         self.metadata.put_tracked(key, started, listing.clone());
         Ok(listing)
+    }
+
+    /// The stores a schema's `.external/` shows: those it tracks objects of (0.14,
+    /// `~external_<store>`; false) and those its 2.x stored columns name (true), by name.
+    fn external_stores(&self, catalog: &SchemaCatalog) -> Vec<(String, bool)> {
+        let mut out: Vec<(String, bool)> =
+            catalog.stores.iter().map(|s| (s.clone(), false)).collect();
+        for table in &catalog.tables {
+            for c in &table.columns {
+                let crate::catalog::AttrKind::Stored {
+                    codec,
+                    store: Some(store),
+                } = &c.kind
+                else {
+                    continue;
+                };
+                let name = if store.is_empty() {
+                    let filepath = *codec == crate::catalog::StoredCodec::Filepath;
+                    match self.stores().default_store(filepath) {
+                        Some(d) => d.to_string(),
+                        None => continue,
+                    }
+                } else {
+                    store.clone()
+                };
+                if !out.iter().any(|(s, _)| *s == name) {
+                    out.push((name, true));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// A 2.x store's objects of `schema`, by their paths in the store: everything under
+    /// `<hash_prefix>/<schema>/` and `<schema_prefix>/<schema>/` (folder objects' manifest
+    /// sidecars left out, as the client's garbage collector leaves them out).
+    fn v2_store_objects(&self, schema: &str, store: &str) -> FsResult<Vec<(String, Tracked)>> {
+        let (hash_prefix, schema_prefix) = self.stores().prefixes_of(store).map_err(|e| {
+            ErrorKind::Io.because(format!("{schema}/{EXTERNAL_DIR}/{store}: {e:#}"))
+        })?;
+        let mut objects = Vec::new();
+        for prefix in [hash_prefix, schema_prefix] {
+            let folder = format!("{prefix}/{schema}");
+            let listed = self.external.list(store, &folder).map_err(|e| {
+                FsError::io(
+                    format!("{schema}/{EXTERNAL_DIR}/{store}: listing {folder}/"),
+                    std::io::Error::other(format!("{e:#}")),
+                )
+            })?;
+            for (path, size) in listed {
+                if path.ends_with(".manifest.json") {
+                    continue;
+                }
+                let shown = path
+                    .split('/')
+                    .map(crate::namespace::shown_name)
+                    .collect::<Vec<_>>()
+                    .join("/");
+                objects.push((
+                    shown,
+                    Tracked {
+                        hash: format!("{store}\0{path}").into_bytes(),
+                        size,
+                        kind: paths::TrackedKind::Stored {
+                            path,
+                            skip: 0,
+                            check: None,
+                        },
+                        timestamp: None,
+                    },
+                ));
+            }
+        }
+        Ok(objects)
+    }
+
+    /// The entries of folder `sub` ("" for the store's own folder) of a 2.x store's view.
+    fn external_tree(
+        &self,
+        schema: &Arc<str>,
+        store: &Arc<str>,
+        listing: &TrackedListing,
+        sub: &str,
+    ) -> Vec<(Node, String, Listed)> {
+        let mut out = Vec::new();
+        let mut dirs = std::collections::HashSet::new();
+        for (name, tracked) in &listing.objects {
+            let rel = if sub.is_empty() {
+                name.as_str()
+            } else {
+                match name.strip_prefix(sub).and_then(|r| r.strip_prefix('/')) {
+                    Some(r) => r,
+                    None => continue,
+                }
+            };
+            let (shown, listed) = match rel.split_once('/') {
+                Some((dir, _)) => {
+                    if !dirs.insert(dir.to_string()) {
+                        continue;
+                    }
+                    (dir.to_string(), Listed::DirAt(self.mounted_at))
+                }
+                None => (
+                    rel.to_string(),
+                    Listed::FileAt(tracked.size, self.mounted_at),
+                ),
+            };
+            let full = if sub.is_empty() {
+                shown.clone()
+            } else {
+                format!("{sub}/{shown}")
+            };
+            out.push((
+                Node::ExternalObject {
+                    schema: schema.clone(),
+                    store: store.clone(),
+                    unused: false,
+                    name: full.as_str().into(),
+                },
+                shown,
+                listed,
+            ));
+        }
+        out
     }
 
     /// `.djfs/stats`: what this mount asked of its database, by kind, and what its caches hold.

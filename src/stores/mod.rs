@@ -186,6 +186,12 @@ impl Stores {
         }
     }
 
+    /// A store's 2.x `hash_prefix` and `schema_prefix`.
+    pub fn prefixes_of(&self, store: &str) -> Result<(String, String)> {
+        let spec = self.spec(store)?;
+        Ok((spec.hash_prefix.clone(), spec.schema_prefix.clone()))
+    }
+
     /// DataJoint's blob cache folder, if configured.
     pub fn cache_dir(&self) -> Option<&Path> {
         self.cache.as_deref()
