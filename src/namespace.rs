@@ -1064,6 +1064,20 @@ mod tests {
                 unused: false,
                 name: "ab.blob".into(),
             },
+            // 2.x: a file deep in a folder object, an object by its path in a store.
+            Node::AttachFile {
+                schema: s.clone(),
+                class: c.clone(),
+                row: r.clone(),
+                folder: "results".into(),
+                name: "plots/deeper/values.json".into(),
+            },
+            Node::ExternalObject {
+                schema: s.clone(),
+                store: "raw".into(),
+                unused: false,
+                name: "_hash/lab/wgkgvsjesljdi7dcgw2neyirqq".into(),
+            },
         ];
         for node in nodes {
             let path = node.path();
@@ -1115,6 +1129,169 @@ mod tests {
         assert_eq!(AttrFile::parse(&table, "img.npy.tmp"), None);
         assert_eq!(AttrFile::parse(&table, "other.npy"), None);
         assert!(AttrFile::Png.is_view() && AttrFile::Json.is_view() && !AttrFile::Npy.is_view());
+    }
+
+    /// What a listing probed of a 2.x store, by path.
+    struct Probed(Vec<(&'static str, Probe)>);
+
+    impl StoredObjects for Probed {
+        fn default_store(&self, filepath: bool) -> Option<String> {
+            Some(if filepath { "files" } else { "main" }.into())
+        }
+        fn probe(&self, _store: &str, path: &str) -> Result<Probe, String> {
+            self.0
+                .iter()
+                .find(|(p, _)| *p == path)
+                .map(|(_, probe)| probe.clone())
+                .ok_or_else(|| format!("{path} not found"))
+        }
+    }
+
+    #[test]
+    fn a_2x_row_folder_shows_what_the_stores_hold() {
+        let stored = |codec: StoredCodec, store: &str| AttrKind::Stored {
+            codec,
+            store: Some(store.into()),
+        };
+        let table = TableInfo {
+            schema: "s".into(),
+            name: "t".into(),
+            class_name: "T".into(),
+            tier: Tier::Manual,
+            columns: vec![
+                column("id", AttrKind::Text),
+                column("arr", stored(StoredCodec::Blob, "main")),
+                column("doc", stored(StoredCodec::Attach, "")),
+                column("h", stored(StoredCodec::Hash, "main")),
+                column("n", stored(StoredCodec::Npy, "main")),
+                column("o", stored(StoredCodec::Object, "main")),
+                column("tree", stored(StoredCodec::Object, "main")),
+                column("fp", stored(StoredCodec::Filepath, "")),
+                column("z", stored(StoredCodec::Other("zarr".into()), "main")),
+                column("nul_h", stored(StoredCodec::Hash, "main")),
+                column("nul_o", stored(StoredCodec::Object, "main")),
+                column("gone", stored(StoredCodec::Npy, "main")),
+            ],
+            key: vec![0],
+        };
+        let blob = float_blob();
+        let probe = |bytes: &[u8], size: u64| Probe {
+            size,
+            head: bytes.into(),
+        };
+        let objects = Probed(vec![
+            ("_hash/s/blobhash", probe(&blob, blob.len() as u64)),
+            ("_hash/s/att", probe(b"photo.png\0\x89PNG", 1009)),
+            ("_schema/s/t/id=1/n_x.npy", probe(b"", 9344)),
+            (
+                "_schema/s/t/id=1/tree_x.manifest.json",
+                probe(
+                    br#"{"files": [{"path": "b/c.txt", "size": 3}, {"path": "a.txt", "size": 2}]}"#,
+                    80,
+                ),
+            ),
+        ]);
+        let meta = |json: &str| Fact::Bytes(json.as_bytes().to_vec());
+        let row = RowFacts {
+            key: vec!["1".into()],
+            folder: "id=1".into(),
+            full_name: "id=1".into(),
+            stamps: vec![],
+            values: vec![
+                Fact::Bytes(b"1".to_vec()),
+                meta(
+                    r#"{"hash": "blobhash", "path": "_hash/s/blobhash", "size": 48, "store": "main"}"#,
+                ),
+                meta(r#"{"hash": "att", "path": "_hash/s/att", "size": 1009, "store": ""}"#),
+                meta(r#"{"hash": "hh", "path": "_hash/s/hh", "size": 6, "store": "main"}"#),
+                meta(
+                    r#"{"path": "_schema/s/t/id=1/n_x.npy", "dtype": "uint8", "shape": [48, 64, 3], "store": "main"}"#,
+                ),
+                meta(
+                    r#"{"path": "_schema/s/t/id=1/o_x.txt", "ext": ".txt", "size": 22, "is_dir": false, "store": "main"}"#,
+                ),
+                meta(
+                    r#"{"path": "_schema/s/t/id=1/tree_x", "ext": null, "size": 5, "is_dir": true, "store": "main"}"#,
+                ),
+                meta(
+                    r#"{"path": "files/s/session1/raw.dat", "size": 16, "is_dir": false, "store": ""}"#,
+                ),
+                meta(r#"{"path": "_schema/s/t/id=1/z_x", "store": "main"}"#),
+                Fact::Null,
+                Fact::Null,
+                meta(
+                    r#"{"path": "_schema/s/t/id=1/gone.npy", "dtype": "int8", "shape": [1], "store": "main"}"#,
+                ),
+            ],
+        };
+        let entries = row_entries_with(
+            &table,
+            &row,
+            &|_| BlobHead::Unavailable("no 0.14 store".into()),
+            &objects,
+        );
+        let names: Vec<&str> = entries.iter().map(|e| e.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "id", "arr.npy", "doc", "h", "n.npy", "n.png", "o", "tree", "fp", "z.json",
+                "nul_o", "gone.npy"
+            ]
+        );
+        let file = |i: usize| match &entries[i] {
+            RowEntry::File(f) => f.clone(),
+            other => panic!("{other:?}"),
+        };
+        let folder = |i: usize| match &entries[i] {
+            RowEntry::Folder { files, .. } => files
+                .iter()
+                .map(|f| (f.name.clone(), f.content.size()))
+                .collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        // The blob's head says it is a float array: a .npy of 3 doubles, checked by hash.
+        assert_eq!(file(1).content.size(), 128 + 24);
+        match file(1).content {
+            Content::ExternalNpy { object, .. } => {
+                assert_eq!(object.store, "main");
+                assert_eq!(
+                    object.kind,
+                    TrackedKind::Stored {
+                        path: "_hash/s/blobhash".into(),
+                        skip: 0,
+                        check: Some("blobhash".into())
+                    }
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // `<attach@>` without a store name: `stores.default`; the name from the object.
+        assert_eq!(folder(2), [("photo.png".to_string(), 1009 - 10)]);
+        assert_eq!(file(3).content.size(), 6);
+        assert_eq!(file(4).content.size(), 9344);
+        assert_eq!(folder(6), [("o.txt".to_string(), 22)]);
+        assert_eq!(
+            folder(7),
+            [("a.txt".to_string(), 2), ("b/c.txt".to_string(), 3)]
+        );
+        assert_eq!(folder(8), [("raw.dat".to_string(), 16)]);
+        assert_eq!(file(9).content.size(), row_json_len(&row.values[8]));
+        assert!(folder(10).is_empty());
+        // An object the store does not have: listed, reading it says why.
+        assert!(matches!(
+            file(11).content,
+            Content::Unavailable {
+                why: Unavailable::Store(_),
+                ..
+            }
+        ));
+    }
+
+    fn row_json_len(fact: &Fact) -> u64 {
+        match fact {
+            Fact::Bytes(b) => b.len() as u64 + 1,
+            _ => 0,
+        }
     }
 
     fn column(name: &str, kind: AttrKind) -> ColumnInfo {

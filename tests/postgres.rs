@@ -532,7 +532,10 @@ fn the_2x_references_check_clean_against_the_client() {
     let mount = common::Mount::new(&config, Some(schema), &[]);
     let m = &mount.path;
     // A few values by hand (the checker compares every file).
-    assert_eq!(std::fs::read(m.join("Hashes/hash_id=1/h_local")).unwrap(), b"hello\n");
+    assert_eq!(
+        std::fs::read(m.join("Hashes/hash_id=1/h_local")).unwrap(),
+        b"hello\n"
+    );
     assert_eq!(
         std::fs::read_to_string(m.join("Attachments/att_id=2/doc_local/résumé µ.txt")).unwrap(),
         "Ünïcødé contents\n"
@@ -550,7 +553,12 @@ fn the_2x_references_check_clean_against_the_client() {
     assert!(m.join("Arrays/arr_id=1/n_local.png").exists());
     // NULLs: no file for a hash, an empty folder for an object.
     assert!(!m.join("Hashes/hash_id=3/h_s3").exists());
-    assert_eq!(std::fs::read_dir(m.join("Objects/obj_id=5/o_local")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(m.join("Objects/obj_id=5/o_local"))
+            .unwrap()
+            .count(),
+        0
+    );
     // `.external/<store>/`: the schema's objects by their paths in the store, no `.unused`.
     let ext = m.join(".external");
     let mut stores_shown: Vec<String> = std::fs::read_dir(&ext)
@@ -573,7 +581,12 @@ fn the_2x_references_check_clean_against_the_client() {
     make_v2_reference(
         &pg,
         my_schema,
-        &["--backend", "mysql", "--config-out", my_config.to_str().unwrap()],
+        &[
+            "--backend",
+            "mysql",
+            "--config-out",
+            my_config.to_str().unwrap(),
+        ],
     );
     let mount = common::Mount::new(&my_config, Some(my_schema), &[]);
     check_v2(&pg, &mount, my_schema, &my_config);
@@ -623,7 +636,13 @@ print((Digest & "digest_id=1").fetch1("data"))
         root = stores.join("local").to_str().unwrap(),
         config = config.to_str().unwrap(),
     );
-    common::run_ok(Command::new(&pg.python).arg("-W").arg("ignore").arg("-c").arg(&script));
+    common::run_ok(
+        Command::new(&pg.python)
+            .arg("-W")
+            .arg("ignore")
+            .arg("-c")
+            .arg(&script),
+    );
     // The object, found where the metadata says, altered in place (same size).
     let object = stores.join("local/_hash").join(schema);
     let expected_hash = djfs::stored::content_hash(b"original bytes\n");
@@ -639,7 +658,9 @@ print((Digest & "digest_id=1").fetch1("data"))
     assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
     let log = mount.log_text();
     assert!(
-        log.contains(&format!("metadata says {expected_hash} (altered or corrupt)")),
+        log.contains(&format!(
+            "metadata says {expected_hash} (altered or corrupt)"
+        )),
         "{log}"
     );
     // The blob beside it is intact and reads.

@@ -152,6 +152,25 @@ mod tests {
     }
 
     #[test]
+    fn a_2x_object_is_at_its_metadata_path() {
+        let kind = TrackedKind::Stored {
+            path: "objects/by-hash/lab/hs/xxm/hsxxmqltz5sh74kine2njicx2a".into(),
+            skip: 0,
+            check: None,
+        };
+        // Never rebuilt from the hash or the schema: the store's own subfolding is ignored.
+        assert_eq!(
+            relative_path("other", &[2, 2], HEX, &kind),
+            "objects/by-hash/lab/hs/xxm/hsxxmqltz5sh74kine2njicx2a"
+        );
+        assert_eq!(
+            s3_key("/lab/v2/", &relative_path("s", &[], "", &kind)),
+            "lab/v2/objects/by-hash/lab/hs/xxm/hsxxmqltz5sh74kine2njicx2a"
+        );
+        assert_eq!(view_name("", &kind), "hsxxmqltz5sh74kine2njicx2a");
+    }
+
+    #[test]
     fn s3_location_normalisation() {
         let rel = format!("myschema/4c/16/{HEX}");
         assert_eq!(s3_key("dj/repo", &rel), format!("dj/repo/{rel}"));
