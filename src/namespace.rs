@@ -916,7 +916,7 @@ fn stored_entries(
             }
         }
         StoredCodec::Object => folder(vec![file(
-            format!("{attr}{}", meta.ext.as_deref().unwrap_or("")),
+            shown_name(&format!("{attr}{}", meta.ext.as_deref().unwrap_or(""))),
             Content::External(object(&meta.path, size, 0)),
         )]),
         StoredCodec::Filepath if meta.is_dir => {
