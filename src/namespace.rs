@@ -13,6 +13,8 @@
 //!       <attr>.png            ... beside it when the array is an image (`views::png`)
 //!       <attr>.blob           any other blob: the stored bytes; with <attr>.json beside it
 //!       <attr>/<filename>     attachment, under its original file name
+//!       <attr>/…              2.x `<object@>` (file or folder tree), `<filepath@>` (its file)
+//!       <attr>                2.x `<hash@>`: the object's bytes
 //! ```
 
 use std::sync::Arc;
@@ -920,7 +922,8 @@ fn stored_entries(
             Content::External(object(&meta.path, size, 0)),
         )]),
         StoredCodec::Filepath if meta.is_dir => {
-            tracing::warn!(
+            // Listed on every lookup in the row: said at debug level, not warned each time.
+            tracing::debug!(
                 "{attr}: <filepath@> folder {} is shown empty (its layout is not specified)",
                 meta.path
             );
