@@ -594,7 +594,7 @@ fn the_2x_references_check_clean_against_the_client() {
 
 /// A hash-addressed 2.x object whose bytes were altered in its folder store: its base32-MD5 no
 /// longer matches the metadata's `hash`, so reading it is EIO with a log line saying so (as the
-/// client refuses it), whatever its size; the untouched value beside it still reads.
+/// client refuses it), in a folder store and in S3; the untouched value beside it still reads.
 #[test]
 fn an_altered_2x_hash_object_reads_eio() {
     let Some(pg) = pg("an_altered_2x_hash_object_reads_eio") else {
@@ -610,13 +610,14 @@ import sys
 sys.path.insert(0, {lib:?})
 import dj2env
 import datajoint as dj
-stores = {{"default": "local", "local": {{"protocol": "file", "location": {root:?}}}}}
+stores = dj2env.stores_config({root:?})
 conf = dj2env.config_dict(dj2env.pg_settings(), stores)
 dj2env.apply_config(conf)
 if {schema:?} in dj.list_schemas():
     dj.Schema({schema:?}, create_schema=False).drop(prompt=False)
 dj2env.ensure_stores(stores)
-dj2env.remove_store_prefix(stores["local"], "_hash/{schema}")
+for name in ("local", "shared"):
+    dj2env.remove_store_prefix(stores[name], "_hash/{schema}")
 schema = dj.Schema({schema:?})
 
 @schema
@@ -625,15 +626,19 @@ class Digest(dj.Manual):
     digest_id : int32
     ---
     data : <hash@local>
+    data_s3 : <hash@shared>
     blob : <blob@local>
     """
 
-Digest.insert1(dict(digest_id=1, data=b"original bytes\n", blob=[1, 2, 3]))
+Digest.insert1(dict(digest_id=1, data=b"original bytes\n", data_s3=b"original bytes\n", blob=[1, 2, 3]))
 dj2env.write_config({config:?}, conf)
-print((Digest & "digest_id=1").fetch1("data"))
+# The S3 copy altered in place, same size.
+s3 = stores["shared"]
+key = dj2env.store_key(s3, "_hash/{schema}/" + dj2env.content_hash(b"original bytes\n"))
+dj2env.s3fs_for(s3).pipe(key, b"altered bytes!\n")
 "#,
         lib = common::repo_root().join("tests/python").to_str().unwrap(),
-        root = stores.join("local").to_str().unwrap(),
+        root = stores.to_str().unwrap(),
         config = config.to_str().unwrap(),
     );
     common::run_ok(
@@ -656,13 +661,15 @@ print((Digest & "digest_id=1").fetch1("data"))
     assert_eq!(std::fs::metadata(&file).unwrap().len(), 15);
     let err = std::fs::read(&file).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    // The same in S3 (a small object: read whole at open and checked then).
+    let in_s3 = mount.path.join("Digest/digest_id=1/data_s3");
+    assert_eq!(std::fs::metadata(&in_s3).unwrap().len(), 15);
+    let err = std::fs::read(&in_s3).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
     let log = mount.log_text();
-    assert!(
-        log.contains(&format!(
-            "metadata says {expected_hash} (altered or corrupt)"
-        )),
-        "{log}"
-    );
+    let said = format!("metadata says {expected_hash} (altered or corrupt)");
+    assert!(log.matches(&said).count() >= 2, "{log}");
+    assert!(log.contains("s3://"), "{log}");
     // The blob beside it is intact and reads.
     let npy = std::fs::read(mount.path.join("Digest/digest_id=1/blob.blob"))
         .or_else(|_| std::fs::read(mount.path.join("Digest/digest_id=1/blob.npy")))
