@@ -1369,7 +1369,8 @@ impl Filesystem {
     }
 
     /// The stores a schema's `.external/` shows: those it tracks objects of (0.14,
-    /// `~external_<store>`; false) and those its 2.x stored columns name (true), by name.
+    /// `~external_<store>`; false) and the configured stores its 2.x stored columns name
+    /// (true), by name.
     fn external_stores(&self, catalog: &SchemaCatalog) -> Vec<(String, bool)> {
         let mut out: Vec<(String, bool)> =
             catalog.stores.iter().map(|s| (s.clone(), false)).collect();
@@ -1391,7 +1392,9 @@ impl Filesystem {
                 } else {
                     store.clone()
                 };
-                if !out.iter().any(|(s, _)| *s == name) {
+                // A store the config does not describe has nothing to list (its values read
+                // EIO, saying so).
+                if self.stores().is_configured(&name) && !out.iter().any(|(s, _)| *s == name) {
                     out.push((name, true));
                 }
             }

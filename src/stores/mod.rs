@@ -186,6 +186,11 @@ impl Stores {
         }
     }
 
+    /// Whether `store` is configured (and its settings are valid).
+    pub fn is_configured(&self, store: &str) -> bool {
+        matches!(self.specs.get(store), Some(Ok(_)))
+    }
+
     /// A store's 2.x `hash_prefix` and `schema_prefix`.
     pub fn prefixes_of(&self, store: &str) -> Result<(String, String)> {
         let spec = self.spec(store)?;
