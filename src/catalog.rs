@@ -23,8 +23,8 @@ pub enum AttrKind {
     External { store: String, kind: ExternalKind },
     /// A DataJoint 2.x codec whose table value is JSON metadata (`:<blob@s>:`, `:<object@s>:`,
     /// add-on codecs such as `:<zarr@s>:` on a json column): the object, if any, is in a store
-    /// at `metadata.path`. Shown as `<attr>.json` holding the stored metadata (objects are not
-    /// read from 2.x stores yet).
+    /// at `metadata.path`. Shown as what the object holds (`crate::stored`,
+    /// `namespace::row_entries_with`); an add-on codec as `<attr>.json` holding the metadata.
     Stored {
         codec: StoredCodec,
         /// The store after `@` (empty: `stores.default`); None when the label has no `@`.

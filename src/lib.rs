@@ -22,6 +22,7 @@ pub mod naming;
 pub mod rowname;
 pub mod source;
 pub mod staging;
+pub mod stored;
 pub mod stores;
 pub mod views;
 pub mod workers;

@@ -13,13 +13,16 @@
 //!       <attr>.png            ... beside it when the array is an image (`views::png`)
 //!       <attr>.blob           any other blob: the stored bytes; with <attr>.json beside it
 //!       <attr>/<filename>     attachment, under its original file name
+//!       <attr>/…              2.x `<object@>` (file or folder tree), `<filepath@>` (its file)
+//!       <attr>                2.x `<hash@>`: the object's bytes
 //! ```
 
 use std::sync::Arc;
 
 use crate::backend::{Fact, RowFacts};
-use crate::catalog::{AttrKind, ExternalKind, TableInfo};
+use crate::catalog::{AttrKind, ExternalKind, StoredCodec, TableInfo};
 use crate::codec::{classify_blob, BlobShape, NpyView};
+use crate::stored::{self as v2, Probe, StoredMeta};
 use crate::stores::paths::TrackedKind;
 use crate::views::png::{png_len, ImageShape};
 
@@ -92,7 +95,8 @@ pub enum Node {
         unused: bool,
         name: Arc<str>,
     },
-    /// A file inside an attachment folder.
+    /// A file inside an attachment folder, or a file or folder inside a 2.x object's folder
+    /// (`name` is then its path there, with `/`).
     AttachFile {
         schema: Arc<str>,
         class: Arc<str>,
@@ -200,11 +204,33 @@ impl Node {
                 folder: folder.clone(),
                 name: name.into(),
             },
-            Node::ExternalObject { .. }
-            | Node::Definition { .. }
-            | Node::Diagram { .. }
-            | Node::Stats
-            | Node::AttachFile { .. } => return None,
+            // A folder inside a 2.x folder object (whether it is one is the caller's to check).
+            Node::AttachFile {
+                schema,
+                class,
+                row,
+                folder,
+                name: path,
+            } => Node::AttachFile {
+                schema: schema.clone(),
+                class: class.clone(),
+                row: row.clone(),
+                folder: folder.clone(),
+                name: format!("{path}/{name}").into(),
+            },
+            // A folder of a 2.x store's view (whether it is one is the caller's to check).
+            Node::ExternalObject {
+                schema,
+                store,
+                unused,
+                name: path,
+            } => Node::ExternalObject {
+                schema: schema.clone(),
+                store: store.clone(),
+                unused: *unused,
+                name: format!("{path}/{name}").into(),
+            },
+            Node::Definition { .. } | Node::Diagram { .. } | Node::Stats => return None,
         })
     }
 
@@ -377,8 +403,18 @@ pub struct ExternalObject {
     pub store: String,
     pub hash: Vec<u8>,
     pub kind: TrackedKind,
-    /// Size from the tracking table.
+    /// Size from the tracking table (2.x: the whole object's, from its metadata or store).
     pub size: u64,
+}
+
+impl ExternalObject {
+    /// The size of the file that shows it (a 2.x attachment without its `name\0`).
+    pub fn shown_size(&self) -> u64 {
+        match &self.kind {
+            TrackedKind::Stored { skip, .. } => self.size.saturating_sub(*skip),
+            _ => self.size,
+        }
+    }
 }
 
 /// What is known of an external blob's first bytes (from the store or the cache).
@@ -439,7 +475,7 @@ impl Content {
         match self {
             Content::Inline(b) => b.len() as u64,
             Content::Npy(view) | Content::ExternalNpy { view, .. } => view.size(),
-            Content::External(object) => object.size,
+            Content::External(object) => object.shown_size(),
             Content::Png { view, .. } => ImageShape::of(view.array()).map_or(0, |i| png_len(&i)),
             Content::Json { .. } => 0,
             Content::RawBlob { size }
@@ -483,6 +519,48 @@ pub fn row_entries(
     row: &RowFacts,
     head: &dyn Fn(&[u8]) -> BlobHead,
 ) -> Vec<RowEntry> {
+    row_entries_with(table, row, head, &NoStores)
+}
+
+/// What the namespace needs to know of DataJoint 2.x stored objects.
+pub trait StoredObjects {
+    /// The store of `<x@>` without a store name (`stores.default`, or
+    /// `stores.filepath_default` for filepaths).
+    fn default_store(&self, filepath: bool) -> Option<String>;
+    /// The size and first bytes of the object at `path` in `store`, or why they are unknown.
+    fn probe(&self, store: &str, path: &str) -> Result<Probe, String>;
+}
+
+/// No stores: every 2.x object is unavailable.
+struct NoStores;
+
+impl StoredObjects for NoStores {
+    fn default_store(&self, _: bool) -> Option<String> {
+        None
+    }
+    fn probe(&self, _: &str, _: &str) -> Result<Probe, String> {
+        Err("no stores".into())
+    }
+}
+
+/// The store a 2.x value's object is in (see `stored::store_name`).
+pub fn stored_store(
+    meta: &StoredMeta,
+    codec: &StoredCodec,
+    column_store: Option<&str>,
+    objects: &dyn StoredObjects,
+) -> Option<String> {
+    let default = objects.default_store(*codec == StoredCodec::Filepath);
+    v2::store_name(meta, column_store, default.as_deref()).map(str::to_string)
+}
+
+/// `row_entries`, with 2.x stored objects known through `objects`.
+pub fn row_entries_with(
+    table: &TableInfo,
+    row: &RowFacts,
+    head: &dyn Fn(&[u8]) -> BlobHead,
+    objects: &dyn StoredObjects,
+) -> Vec<RowEntry> {
     let mut entries = Vec::new();
     for (column, (info, fact)) in table.columns.iter().zip(&row.values).enumerate() {
         if info.hidden {
@@ -504,6 +582,12 @@ pub fn row_entries(
                             kind: ExternalKind::Attach | ExternalKind::Filepath,
                             ..
                         }
+                        | AttrKind::Stored {
+                            codec: StoredCodec::Attach
+                                | StoredCodec::Object
+                                | StoredCodec::Filepath,
+                            ..
+                        }
                 ) =>
             {
                 entries.push(RowEntry::Folder {
@@ -512,6 +596,20 @@ pub fn row_entries(
                 })
             }
             Fact::Null => {}
+            Fact::Bytes(bytes) if matches!(&info.kind, AttrKind::Stored { codec, .. } if !matches!(codec, StoredCodec::Other(_))) =>
+            {
+                let AttrKind::Stored { codec, store } = &info.kind else {
+                    continue;
+                };
+                entries.extend(stored_entries(
+                    column,
+                    attr,
+                    codec,
+                    store.as_deref(),
+                    bytes,
+                    objects,
+                ));
+            }
             Fact::Bytes(bytes) => {
                 let mut data = bytes.clone();
                 if info.kind != AttrKind::Binary {
@@ -666,6 +764,182 @@ pub fn row_entries(
     entries
 }
 
+/// The files of a 2.x stored value (`crate::stored`): its metadata read, its object found by
+/// `metadata.path` in its store, and what the listing learned of it (`objects.probe`).
+fn stored_entries(
+    column: usize,
+    attr: &str,
+    codec: &StoredCodec,
+    column_store: Option<&str>,
+    metadata: &[u8],
+    objects: &dyn StoredObjects,
+) -> Vec<RowEntry> {
+    let file = |name: String, content: Content| FileEntry {
+        name,
+        column,
+        content,
+    };
+    // The file a value that cannot be shown is, reading EIO with the reason.
+    let unavailable_name = match codec {
+        StoredCodec::Blob | StoredCodec::Npy => AttrFile::Npy.name(attr),
+        _ => attr.to_string(),
+    };
+    let unavailable = |why: Unavailable| {
+        vec![RowEntry::File(file(
+            unavailable_name.clone(),
+            Content::Unavailable { size: 0, why },
+        ))]
+    };
+    let meta = match v2::parse_meta(metadata) {
+        Ok(m) => m,
+        Err(e) => return unavailable(Unavailable::Corrupt(e)),
+    };
+    let Some(store) = stored_store(&meta, codec, column_store, objects) else {
+        return unavailable(Unavailable::Store(format!(
+            "no store named for {}: the metadata and the column have none, and the config has no default",
+            meta.path
+        )));
+    };
+    let probe = match v2::probe_want(codec, &store, &meta) {
+        Some(want) => match objects.probe(&store, &want.path) {
+            Ok(p) => Some(p),
+            Err(why) => {
+                return unavailable(Unavailable::Store(format!(
+                    "store {store:?}, object {}: {why}",
+                    want.path
+                )))
+            }
+        },
+        None => None,
+    };
+    let object = |path: &str, size: u64, skip: u64| ExternalObject {
+        store: store.clone(),
+        hash: format!("{store}\0{path}").into_bytes(),
+        kind: TrackedKind::Stored {
+            path: path.to_string(),
+            skip,
+            check: if v2::hash_addressed(codec) {
+                meta.hash.clone()
+            } else {
+                None
+            },
+        },
+        size,
+    };
+    // The object's size: from the listing's probe when it made one, else the metadata's.
+    let size = probe.as_ref().map(|p| p.size).or(meta.size).unwrap_or(0);
+    let folder = |files: Vec<FileEntry>| {
+        vec![RowEntry::Folder {
+            name: attr.into(),
+            files,
+        }]
+    };
+    match codec {
+        StoredCodec::Blob => {
+            let head = probe.map(|p| p.head).unwrap_or_else(|| Arc::from(&b""[..]));
+            let whole = object(&meta.path, size, 0);
+            match classify_blob(&head, size) {
+                Ok(BlobShape::Array(array)) => {
+                    let view = NpyView::new(&array);
+                    let mut out = vec![RowEntry::File(file(
+                        AttrFile::Npy.name(attr),
+                        Content::ExternalNpy {
+                            object: whole.clone(),
+                            view: view.clone(),
+                        },
+                    ))];
+                    out.extend(png_view(column, attr, Some(whole), &view, size));
+                    out
+                }
+                Ok(BlobShape::Other) => vec![
+                    RowEntry::File(file(
+                        AttrFile::Blob.name(attr),
+                        Content::External(whole.clone()),
+                    )),
+                    json_view(column, attr, Some(whole), size),
+                ],
+                Err(e) => unavailable(Unavailable::Corrupt(e.to_string())),
+            }
+        }
+        StoredCodec::Attach => {
+            let head = probe.map(|p| p.head).unwrap_or_else(|| Arc::from(&b""[..]));
+            match v2::split_attach(&head) {
+                Some((name, start)) if start <= size => folder(vec![file(
+                    shown_name(&name),
+                    Content::External(object(&meta.path, size, start)),
+                )]),
+                _ => unavailable(Unavailable::Corrupt(format!(
+                    "attachment object {} has no NUL after its file name",
+                    meta.path
+                ))),
+            }
+        }
+        StoredCodec::Hash => vec![RowEntry::File(file(
+            attr.to_string(),
+            Content::External(object(&meta.path, size, 0)),
+        ))],
+        StoredCodec::Npy => {
+            let whole = object(&meta.path, size, 0);
+            let mut out = vec![RowEntry::File(file(
+                AttrFile::Npy.name(attr),
+                Content::External(whole.clone()),
+            ))];
+            if let Some(array) = v2::npy_array(&meta) {
+                out.extend(png_view(
+                    column,
+                    attr,
+                    Some(whole),
+                    &NpyView::new(&array),
+                    size,
+                ));
+            }
+            out
+        }
+        StoredCodec::Object if meta.is_dir => {
+            let manifest = probe.map(|p| p.head).unwrap_or_else(|| Arc::from(&b""[..]));
+            match v2::parse_manifest(&manifest) {
+                Ok(files) => folder(
+                    files
+                        .into_iter()
+                        .map(|(rel, size)| {
+                            let shown =
+                                rel.split('/').map(shown_name).collect::<Vec<_>>().join("/");
+                            file(
+                                shown,
+                                Content::External(object(&format!("{}/{rel}", meta.path), size, 0)),
+                            )
+                        })
+                        .collect(),
+                ),
+                Err(e) => unavailable(Unavailable::Corrupt(format!(
+                    "{}: {e}",
+                    v2::manifest_path(&meta.path)
+                ))),
+            }
+        }
+        StoredCodec::Object => folder(vec![file(
+            shown_name(&format!("{attr}{}", meta.ext.as_deref().unwrap_or(""))),
+            Content::External(object(&meta.path, size, 0)),
+        )]),
+        StoredCodec::Filepath if meta.is_dir => {
+            // Listed on every lookup in the row: said at debug level, not warned each time.
+            tracing::debug!(
+                "{attr}: <filepath@> folder {} is shown empty (its layout is not specified)",
+                meta.path
+            );
+            folder(vec![])
+        }
+        StoredCodec::Filepath => {
+            let base = meta.path.rsplit('/').next().unwrap_or(&meta.path);
+            folder(vec![file(
+                shown_name(base),
+                Content::External(object(&meta.path, size, 0)),
+            )])
+        }
+        StoredCodec::Other(_) => vec![],
+    }
+}
+
 /// The `.json` view next to a `.blob`.
 fn json_view(
     column: usize,
@@ -793,6 +1067,20 @@ mod tests {
                 unused: false,
                 name: "ab.blob".into(),
             },
+            // 2.x: a file deep in a folder object, an object by its path in a store.
+            Node::AttachFile {
+                schema: s.clone(),
+                class: c.clone(),
+                row: r.clone(),
+                folder: "results".into(),
+                name: "plots/deeper/values.json".into(),
+            },
+            Node::ExternalObject {
+                schema: s.clone(),
+                store: "raw".into(),
+                unused: false,
+                name: "_hash/lab/wgkgvsjesljdi7dcgw2neyirqq".into(),
+            },
         ];
         for node in nodes {
             let path = node.path();
@@ -844,6 +1132,169 @@ mod tests {
         assert_eq!(AttrFile::parse(&table, "img.npy.tmp"), None);
         assert_eq!(AttrFile::parse(&table, "other.npy"), None);
         assert!(AttrFile::Png.is_view() && AttrFile::Json.is_view() && !AttrFile::Npy.is_view());
+    }
+
+    /// What a listing probed of a 2.x store, by path.
+    struct Probed(Vec<(&'static str, Probe)>);
+
+    impl StoredObjects for Probed {
+        fn default_store(&self, filepath: bool) -> Option<String> {
+            Some(if filepath { "files" } else { "main" }.into())
+        }
+        fn probe(&self, _store: &str, path: &str) -> Result<Probe, String> {
+            self.0
+                .iter()
+                .find(|(p, _)| *p == path)
+                .map(|(_, probe)| probe.clone())
+                .ok_or_else(|| format!("{path} not found"))
+        }
+    }
+
+    #[test]
+    fn a_2x_row_folder_shows_what_the_stores_hold() {
+        let stored = |codec: StoredCodec, store: &str| AttrKind::Stored {
+            codec,
+            store: Some(store.into()),
+        };
+        let table = TableInfo {
+            schema: "s".into(),
+            name: "t".into(),
+            class_name: "T".into(),
+            tier: Tier::Manual,
+            columns: vec![
+                column("id", AttrKind::Text),
+                column("arr", stored(StoredCodec::Blob, "main")),
+                column("doc", stored(StoredCodec::Attach, "")),
+                column("h", stored(StoredCodec::Hash, "main")),
+                column("n", stored(StoredCodec::Npy, "main")),
+                column("o", stored(StoredCodec::Object, "main")),
+                column("tree", stored(StoredCodec::Object, "main")),
+                column("fp", stored(StoredCodec::Filepath, "")),
+                column("z", stored(StoredCodec::Other("zarr".into()), "main")),
+                column("nul_h", stored(StoredCodec::Hash, "main")),
+                column("nul_o", stored(StoredCodec::Object, "main")),
+                column("gone", stored(StoredCodec::Npy, "main")),
+            ],
+            key: vec![0],
+        };
+        let blob = float_blob();
+        let probe = |bytes: &[u8], size: u64| Probe {
+            size,
+            head: bytes.into(),
+        };
+        let objects = Probed(vec![
+            ("_hash/s/blobhash", probe(&blob, blob.len() as u64)),
+            ("_hash/s/att", probe(b"photo.png\0\x89PNG", 1009)),
+            ("_schema/s/t/id=1/n_x.npy", probe(b"", 9344)),
+            (
+                "_schema/s/t/id=1/tree_x.manifest.json",
+                probe(
+                    br#"{"files": [{"path": "b/c.txt", "size": 3}, {"path": "a.txt", "size": 2}]}"#,
+                    80,
+                ),
+            ),
+        ]);
+        let meta = |json: &str| Fact::Bytes(json.as_bytes().to_vec());
+        let row = RowFacts {
+            key: vec!["1".into()],
+            folder: "id=1".into(),
+            full_name: "id=1".into(),
+            stamps: vec![],
+            values: vec![
+                Fact::Bytes(b"1".to_vec()),
+                meta(
+                    r#"{"hash": "blobhash", "path": "_hash/s/blobhash", "size": 48, "store": "main"}"#,
+                ),
+                meta(r#"{"hash": "att", "path": "_hash/s/att", "size": 1009, "store": ""}"#),
+                meta(r#"{"hash": "hh", "path": "_hash/s/hh", "size": 6, "store": "main"}"#),
+                meta(
+                    r#"{"path": "_schema/s/t/id=1/n_x.npy", "dtype": "uint8", "shape": [48, 64, 3], "store": "main"}"#,
+                ),
+                meta(
+                    r#"{"path": "_schema/s/t/id=1/o_x.txt", "ext": ".txt", "size": 22, "is_dir": false, "store": "main"}"#,
+                ),
+                meta(
+                    r#"{"path": "_schema/s/t/id=1/tree_x", "ext": null, "size": 5, "is_dir": true, "store": "main"}"#,
+                ),
+                meta(
+                    r#"{"path": "files/s/session1/raw.dat", "size": 16, "is_dir": false, "store": ""}"#,
+                ),
+                meta(r#"{"path": "_schema/s/t/id=1/z_x", "store": "main"}"#),
+                Fact::Null,
+                Fact::Null,
+                meta(
+                    r#"{"path": "_schema/s/t/id=1/gone.npy", "dtype": "int8", "shape": [1], "store": "main"}"#,
+                ),
+            ],
+        };
+        let entries = row_entries_with(
+            &table,
+            &row,
+            &|_| BlobHead::Unavailable("no 0.14 store".into()),
+            &objects,
+        );
+        let names: Vec<&str> = entries.iter().map(|e| e.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "id", "arr.npy", "doc", "h", "n.npy", "n.png", "o", "tree", "fp", "z.json",
+                "nul_o", "gone.npy"
+            ]
+        );
+        let file = |i: usize| match &entries[i] {
+            RowEntry::File(f) => f.clone(),
+            other => panic!("{other:?}"),
+        };
+        let folder = |i: usize| match &entries[i] {
+            RowEntry::Folder { files, .. } => files
+                .iter()
+                .map(|f| (f.name.clone(), f.content.size()))
+                .collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        // The blob's head says it is a float array: a .npy of 3 doubles, checked by hash.
+        assert_eq!(file(1).content.size(), 128 + 24);
+        match file(1).content {
+            Content::ExternalNpy { object, .. } => {
+                assert_eq!(object.store, "main");
+                assert_eq!(
+                    object.kind,
+                    TrackedKind::Stored {
+                        path: "_hash/s/blobhash".into(),
+                        skip: 0,
+                        check: Some("blobhash".into())
+                    }
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // `<attach@>` without a store name: `stores.default`; the name from the object.
+        assert_eq!(folder(2), [("photo.png".to_string(), 1009 - 10)]);
+        assert_eq!(file(3).content.size(), 6);
+        assert_eq!(file(4).content.size(), 9344);
+        assert_eq!(folder(6), [("o.txt".to_string(), 22)]);
+        assert_eq!(
+            folder(7),
+            [("a.txt".to_string(), 2), ("b/c.txt".to_string(), 3)]
+        );
+        assert_eq!(folder(8), [("raw.dat".to_string(), 16)]);
+        assert_eq!(file(9).content.size(), row_json_len(&row.values[8]));
+        assert!(folder(10).is_empty());
+        // An object the store does not have: listed, reading it says why.
+        assert!(matches!(
+            file(11).content,
+            Content::Unavailable {
+                why: Unavailable::Store(_),
+                ..
+            }
+        ));
+    }
+
+    fn row_json_len(fact: &Fact) -> u64 {
+        match fact {
+            Fact::Bytes(b) => b.len() as u64 + 1,
+            _ => 0,
+        }
     }
 
     fn column(name: &str, kind: AttrKind) -> ColumnInfo {

@@ -64,6 +64,29 @@ impl ByteSource for MemorySource {
     }
 }
 
+/// The bytes of another source from `start` on (a 2.x attachment object after its `name\0`).
+pub struct SliceSource {
+    inner: Arc<dyn ByteSource>,
+    start: u64,
+}
+
+impl SliceSource {
+    pub fn new(inner: Arc<dyn ByteSource>, start: u64) -> SliceSource {
+        SliceSource { inner, start }
+    }
+}
+
+impl ByteSource for SliceSource {
+    fn len(&self) -> u64 {
+        self.inner.len().saturating_sub(self.start)
+    }
+    fn read_at(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let r = clamp(offset, len, self.len());
+        self.inner
+            .read_at(self.start + r.start, (r.end - r.start) as usize)
+    }
+}
+
 pub struct FileSource {
     file: File,
     len: u64,

@@ -475,3 +475,204 @@ fn a_2x_and_a_0_14_schema_side_by_side_both_check_clean() {
         "check_mount.py found differences:\n{output}"
     );
 }
+
+/// Runs `make_v2_reference.py` with the 2.x client (S3 and database settings from the test
+/// environment, as `scripts/test` exports them).
+fn make_v2_reference(pg: &Pg, schema: &str, args: &[&str]) {
+    common::run_ok(
+        Command::new(&pg.python)
+            .arg("-W")
+            .arg("ignore")
+            .arg(common::repo_root().join("tests/python/make_v2_reference.py"))
+            .arg(schema)
+            .args(args),
+    );
+}
+
+/// `check_mount_v2.py MOUNT SCHEMA --config CONFIG` with the real 2.x client.
+fn check_v2(pg: &Pg, mount: &common::Mount, schema: &str, config: &Path) {
+    let out = Command::new(&pg.python)
+        .arg("-W")
+        .arg("ignore")
+        .arg(common::repo_root().join("tests/python/check_mount_v2.py"))
+        .arg(&mount.path)
+        .arg(schema)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap();
+    assert_checked_clean(out, "check_mount_v2.py", &mount.log_text());
+}
+
+/// The full 2.x reference on PostgreSQL (every stored type in a folder store, an S3 store and a
+/// folder store with its own prefixes and subfolding; written by datajoint 2.3.5) and the
+/// MariaDB reference (in-table types): each mounted and every file compared with what the client
+/// fetches, stored objects read from the stores at `location + metadata.path`.
+#[test]
+fn the_2x_references_check_clean_against_the_client() {
+    let Some(pg) = pg("the_2x_references_check_clean_against_the_client") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let stores = dir.path().join("stores");
+    let config = dir.path().join("datajoint.json");
+    let schema = "djfs_v2_objects";
+    make_v2_reference(
+        &pg,
+        schema,
+        &[
+            "--backend",
+            "postgresql",
+            "--store-root",
+            stores.to_str().unwrap(),
+            "--config-out",
+            config.to_str().unwrap(),
+        ],
+    );
+    let mount = common::Mount::new(&config, Some(schema), &[]);
+    let m = &mount.path;
+    // A few values by hand (the checker compares every file).
+    assert_eq!(
+        std::fs::read(m.join("Hashes/hash_id=1/h_local")).unwrap(),
+        b"hello\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(m.join("Attachments/att_id=2/doc_local/résumé µ.txt")).unwrap(),
+        "Ünïcødé contents\n"
+    );
+    assert_eq!(
+        std::fs::read(m.join("Objects/obj_id=2/o_local/plots/deeper/values.json")).unwrap(),
+        b"{\"x\": 1}\n"
+    );
+    assert_eq!(
+        std::fs::read(m.join("Filepaths/fp_id=1/fp_s3/notes.txt")).unwrap(),
+        b"second session\n"
+    );
+    let npy = std::fs::metadata(m.join("Arrays/arr_id=1/n_local.npy")).unwrap();
+    assert_eq!(npy.len(), 48 * 64 * 3 + 128);
+    assert!(m.join("Arrays/arr_id=1/n_local.png").exists());
+    // NULLs: no file for a hash, an empty folder for an object.
+    assert!(!m.join("Hashes/hash_id=3/h_s3").exists());
+    assert_eq!(
+        std::fs::read_dir(m.join("Objects/obj_id=5/o_local"))
+            .unwrap()
+            .count(),
+        0
+    );
+    // `.external/<store>/`: the schema's objects by their paths in the store, no `.unused`.
+    let ext = m.join(".external");
+    let mut stores_shown: Vec<String> = std::fs::read_dir(&ext)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    stores_shown.sort();
+    assert_eq!(stores_shown, ["deep", "local", "shared"]);
+    let hashed = ext.join(format!(
+        "deep/objects/by-hash/{schema}/tl/pyr/tlpyrsuntcvnoofkx4tkptje3u"
+    ));
+    assert_eq!(std::fs::read(hashed).unwrap(), b"relocated\n");
+    assert!(!ext.join("local/.unused").exists());
+    check_v2(&pg, &mount, schema, &config);
+    drop(mount);
+
+    // MariaDB: the in-table 2.x types, with the 2.x config the script writes.
+    let my_schema = "djfs_v2_objects_my";
+    let my_config = dir.path().join("my.json");
+    make_v2_reference(
+        &pg,
+        my_schema,
+        &[
+            "--backend",
+            "mysql",
+            "--config-out",
+            my_config.to_str().unwrap(),
+        ],
+    );
+    let mount = common::Mount::new(&my_config, Some(my_schema), &[]);
+    check_v2(&pg, &mount, my_schema, &my_config);
+}
+
+/// A hash-addressed 2.x object whose bytes were altered in its folder store: its base32-MD5 no
+/// longer matches the metadata's `hash`, so reading it is EIO with a log line saying so (as the
+/// client refuses it), in a folder store and in S3; the untouched value beside it still reads.
+#[test]
+fn an_altered_2x_hash_object_reads_eio() {
+    let Some(pg) = pg("an_altered_2x_hash_object_reads_eio") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let stores = dir.path().join("stores");
+    let config = dir.path().join("datajoint.json");
+    let schema = "djfs_v2_altered";
+    let script = format!(
+        r#"
+import sys
+sys.path.insert(0, {lib:?})
+import dj2env
+import datajoint as dj
+stores = dj2env.stores_config({root:?})
+conf = dj2env.config_dict(dj2env.pg_settings(), stores)
+dj2env.apply_config(conf)
+if {schema:?} in dj.list_schemas():
+    dj.Schema({schema:?}, create_schema=False).drop(prompt=False)
+dj2env.ensure_stores(stores)
+for name in ("local", "shared"):
+    dj2env.remove_store_prefix(stores[name], "_hash/{schema}")
+schema = dj.Schema({schema:?})
+
+@schema
+class Digest(dj.Manual):
+    definition = """
+    digest_id : int32
+    ---
+    data : <hash@local>
+    data_s3 : <hash@shared>
+    blob : <blob@local>
+    """
+
+Digest.insert1(dict(digest_id=1, data=b"original bytes\n", data_s3=b"original bytes\n", blob=[1, 2, 3]))
+dj2env.write_config({config:?}, conf)
+# The S3 copy altered in place, same size.
+s3 = stores["shared"]
+key = dj2env.store_key(s3, "_hash/{schema}/" + dj2env.content_hash(b"original bytes\n"))
+dj2env.s3fs_for(s3).pipe(key, b"altered bytes!\n")
+"#,
+        lib = common::repo_root().join("tests/python").to_str().unwrap(),
+        root = stores.to_str().unwrap(),
+        config = config.to_str().unwrap(),
+    );
+    common::run_ok(
+        Command::new(&pg.python)
+            .arg("-W")
+            .arg("ignore")
+            .arg("-c")
+            .arg(&script),
+    );
+    // The object, found where the metadata says, altered in place (same size).
+    let object = stores.join("local/_hash").join(schema);
+    let expected_hash = djfs::stored::content_hash(b"original bytes\n");
+    let path = object.join(&expected_hash);
+    assert!(path.exists(), "{}", path.display());
+    std::fs::write(&path, b"altered bytes!\n").unwrap();
+
+    let mount = common::Mount::new(&config, Some(schema), &[]);
+    let file = mount.path.join("Digest/digest_id=1/data");
+    // Listed with its size from the metadata; reading it is EIO.
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), 15);
+    let err = std::fs::read(&file).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    // The same in S3 (a small object: read whole at open and checked then).
+    let in_s3 = mount.path.join("Digest/digest_id=1/data_s3");
+    assert_eq!(std::fs::metadata(&in_s3).unwrap().len(), 15);
+    let err = std::fs::read(&in_s3).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    let log = mount.log_text();
+    let said = format!("metadata says {expected_hash} (altered or corrupt)");
+    assert!(log.matches(&said).count() >= 2, "{log}");
+    assert!(log.contains("s3://"), "{log}");
+    // The blob beside it is intact and reads.
+    let npy = std::fs::read(mount.path.join("Digest/digest_id=1/blob.blob"))
+        .or_else(|_| std::fs::read(mount.path.join("Digest/digest_id=1/blob.npy")))
+        .unwrap();
+    assert!(!npy.is_empty());
+}

@@ -104,7 +104,9 @@ impl Memory {
     pub fn put_tracking(&self, schema: &str, store: &str, tracked: &Tracked) {
         let (attachment_name, filepath) = match &tracked.kind {
             TrackedKind::Attachment(n) => (Some(n.clone()), None),
-            TrackedKind::Filepath(p) => (None, Some(p.clone())),
+            TrackedKind::Filepath(p) | TrackedKind::Stored { path: p, .. } => {
+                (None, Some(p.clone()))
+            }
             TrackedKind::Blob => (None, None),
         };
         let mut schemas = self.schemas.lock().unwrap();

@@ -6,7 +6,7 @@
 
 mod heads;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -14,12 +14,15 @@ use std::time::Instant;
 use anyhow::{anyhow, Result};
 use bytes::Bytes;
 
+pub use crate::stored::{Probe, ProbeWant, MAX_MANIFEST};
 pub use heads::BlobHeads;
 
 use crate::backend::{Backend, Tracked};
+use crate::cache::ByteLru;
 use crate::codec::{classify_blob, BlobError, BlobShape, RECOMMENDED_PREFIX};
 use crate::namespace::{BlobHead, ExternalObject};
-use crate::source::{ByteSource, FileSource, ObjectSource};
+use crate::source::{ByteSource, FileSource, MemorySource, ObjectSource, SliceSource};
+use crate::stored::HashCheck;
 use crate::stores::paths::{self, hex, TrackedKind};
 use crate::stores::Stores;
 
@@ -33,6 +36,25 @@ type FetchedHead = (Vec<u8>, u64, Result<Vec<u8>, String>);
 pub struct ExternalObjects {
     stores: Arc<Stores>,
     heads: Mutex<BlobHeads>,
+    probes: Mutex<Probes>,
+    /// 2.x hash-addressed objects whose bytes matched their hash (store, path, size, and the
+    /// file's modification time for folder stores): not hashed again at every open.
+    verified: Mutex<HashSet<String>>,
+}
+
+/// The probes known (objects never change under their path: hash-addressed, or schema-addressed
+/// with a random token), and the failures with when they happened (asked again after the
+/// refresh delay).
+struct Probes {
+    known: ByteLru<String, Probe>,
+    failures: HashMap<String, (Instant, String)>,
+}
+
+/// 2.x hash-addressed objects in S3 up to this size are read whole at open (and checked then).
+const SMALL_CHECKED_OBJECT: u64 = 8 << 20;
+
+fn probe_key(store: &str, path: &str) -> String {
+    format!("{store}\0{path}")
 }
 
 impl ExternalObjects {
@@ -41,6 +63,11 @@ impl ExternalObjects {
         ExternalObjects {
             stores,
             heads: Mutex::new(BlobHeads::new(heads_budget)),
+            probes: Mutex::new(Probes {
+                known: ByteLru::new(heads_budget),
+                failures: HashMap::new(),
+            }),
+            verified: Mutex::new(HashSet::new()),
         }
     }
 
@@ -53,15 +80,30 @@ impl ExternalObjects {
     /// read in place; S3 objects with ranged reads. A file whose size is not the tracked size
     /// is refused: `stat` showed the tracked size, and the file would be served cut or padded.
     pub fn open(&self, schema: &str, object: &ExternalObject) -> Result<Arc<dyn ByteSource>> {
+        let source = self.open_whole(schema, object)?;
+        let TrackedKind::Stored { skip, check, .. } = &object.kind else {
+            return Ok(source);
+        };
+        if let Some(want) = check {
+            self.verify(schema, object, &source, want)?;
+        }
+        if *skip > 0 {
+            return Ok(Arc::new(SliceSource::new(source, *skip)));
+        }
+        Ok(source)
+    }
+
+    fn open_whole(&self, schema: &str, object: &ExternalObject) -> Result<Arc<dyn ByteSource>> {
         let loc = self
             .stores
             .locate(&object.store, schema, &object.hash, &object.kind)?;
         let sized = |file: FileSource, path: &Path| -> Result<Arc<dyn ByteSource>> {
             if file.len() != object.size {
                 return Err(anyhow!(
-                    "{} has {} bytes but its tracking row says {}",
+                    "{} has {} bytes but {} says {}",
                     path.display(),
                     file.len(),
+                    size_source(&object.kind),
                     object.size
                 ));
             }
@@ -78,11 +120,185 @@ impl ExternalObjects {
             let file = FileSource::open(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
             return sized(file, &path);
         }
+        // A small 2.x hash-addressed object in S3 is checked whole before it is served: one
+        // request, kept, rather than one to check it and more to serve it.
+        if let TrackedKind::Stored { check: Some(_), .. } = &object.kind {
+            if object.size == 0 {
+                if !self.stores.exists(&loc)? {
+                    return Err(anyhow!("{} is not in the store", loc.display));
+                }
+                return Ok(Arc::new(MemorySource::from_vec(Vec::new())));
+            }
+            if object.size <= SMALL_CHECKED_OBJECT {
+                let bytes = self.stores.get_range(&loc, 0..object.size)?;
+                if bytes.len() as u64 != object.size {
+                    return Err(anyhow!(
+                        "{} has {} bytes but its metadata says {}",
+                        loc.display,
+                        bytes.len(),
+                        object.size
+                    ));
+                }
+                return Ok(Arc::new(MemorySource::new(Arc::from(&bytes[..]), 0)));
+            }
+        }
         Ok(Arc::new(ObjectSource::new(
             self.stores.clone(),
             loc,
             object.size,
         )))
+    }
+
+    /// Checks a 2.x hash-addressed object against its base32-MD5 (the whole object, read in
+    /// parts as it streams by), as the client does on every read.
+    fn verify(
+        &self,
+        schema: &str,
+        object: &ExternalObject,
+        source: &Arc<dyn ByteSource>,
+        want: &str,
+    ) -> Result<()> {
+        let loc = self
+            .stores
+            .locate(&object.store, schema, &object.hash, &object.kind)?;
+        let local = self.stores.local_path(&loc);
+        // Read whole into memory at this open (small S3 objects): checked every time.
+        let fetched_now = local.is_none() && source.len() <= SMALL_CHECKED_OBJECT;
+        let modified = local
+            .and_then(|p| std::fs::metadata(p).ok()?.modified().ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        let key = format!(
+            "{}\0{}\0{}\0{modified}",
+            object.store,
+            loc.key,
+            source.len()
+        );
+        if !fetched_now && self.verified.lock().unwrap().contains(&key) {
+            return Ok(());
+        }
+        const PART: u64 = 4 << 20;
+        let mut check = HashCheck::new();
+        let mut at = 0;
+        while at < source.len() {
+            let part = source.read_at(at, PART.min(source.len() - at) as usize)?;
+            if part.is_empty() {
+                return Err(anyhow!("{}: ended at {at} bytes", loc.display));
+            }
+            check.update(&part);
+            at += part.len() as u64;
+        }
+        let got = check.finish();
+        if got != want {
+            return Err(anyhow!(
+                "{}: the object's base32-MD5 is {got} but its metadata says {want} (altered or corrupt)",
+                loc.display
+            ));
+        }
+        if !fetched_now {
+            self.verified.lock().unwrap().insert(key);
+        }
+        Ok(())
+    }
+
+    /// What a 2.x listing knows of the object at `path` in `store`, or why it does not.
+    pub fn probe(&self, store: &str, path: &str) -> Result<Probe, String> {
+        let key = probe_key(store, path);
+        let mut probes = self.probes.lock().unwrap();
+        if let Some(p) = probes.known.get(&key) {
+            return Ok(p.clone());
+        }
+        Err(probes
+            .failures
+            .get(&key)
+            .map(|(_, why)| why.clone())
+            .unwrap_or_else(|| "not fetched".into()))
+    }
+
+    /// The probes of `candidates` not known yet (and not failed lately).
+    pub fn unknown_probes(
+        &self,
+        candidates: impl IntoIterator<Item = ProbeWant>,
+        fresh: impl Fn(Instant) -> bool,
+    ) -> Vec<ProbeWant> {
+        let probes = self.probes.lock().unwrap();
+        let mut seen = HashSet::new();
+        candidates
+            .into_iter()
+            .filter(|w| {
+                let key = probe_key(&w.store, &w.path);
+                probes.known.peek(&key).is_none()
+                    && !probes.failures.get(&key).is_some_and(|(at, _)| fresh(*at))
+                    && seen.insert(key)
+            })
+            .collect()
+    }
+
+    /// Fetches the sizes and first bytes of 2.x objects, concurrently. A failure is remembered
+    /// (with `now`) and logged: the listing shows the file, and reading it says why.
+    pub fn fetch_probes(&self, wanted: Vec<ProbeWant>, now: Instant) {
+        let mut results = Vec::new();
+        let mut remote = Vec::new();
+        for w in wanted {
+            let kind = TrackedKind::Stored {
+                path: w.path.clone(),
+                skip: 0,
+                check: None,
+            };
+            match self.stores.locate(&w.store, "", &[], &kind) {
+                Ok(loc) => remote.push((w, loc)),
+                Err(e) => results.push((w, Err(format!("{e:#}")))),
+            }
+        }
+        let items: Vec<_> = remote
+            .iter()
+            .map(|(w, loc)| (loc.clone(), w.want))
+            .collect();
+        let fetched = self.stores.probes(&items);
+        for ((w, loc), got) in remote.into_iter().zip(fetched) {
+            let got = match got {
+                Ok((size, head)) => {
+                    let mut head = head.to_vec();
+                    if w.blob {
+                        if let Err(BlobError::NeedMore(n)) = classify_blob(&head, size) {
+                            match self.stores.get_range(&loc, 0..(n as u64).min(size)) {
+                                Ok(more) => head = more.to_vec(),
+                                Err(e) => {
+                                    results.push((w, Err(format!("{e:#}"))));
+                                    continue;
+                                }
+                            }
+                        }
+                    }
+                    Ok(Probe {
+                        size,
+                        head: head.into(),
+                    })
+                }
+                Err(e) => Err(format!("{e:#}")),
+            };
+            results.push((w, got));
+        }
+        let mut probes = self.probes.lock().unwrap();
+        for (w, got) in results {
+            let key = probe_key(&w.store, &w.path);
+            match got {
+                Ok(p) => {
+                    probes.failures.remove(&key);
+                    let bytes = 96 + key.len() + p.head.len();
+                    probes.known.put(key, p, bytes);
+                }
+                Err(reason) => {
+                    tracing::error!("store {:?}, object {}: {reason}", w.store, w.path);
+                    probes.failures.insert(key, (now, reason));
+                }
+            }
+        }
+    }
+
+    /// The objects of a 2.x store under `prefix` (relative paths and sizes).
+    pub fn list(&self, store: &str, prefix: &str) -> Result<Vec<(String, u64)>> {
+        self.stores.list(store, prefix)
     }
 
     /// What a listing shows of the blob `hash` (known shape, corrupt, or why not known).
@@ -201,6 +417,14 @@ impl ExternalObjects {
         object: &Tracked,
     ) -> Result<Outcome> {
         delete_unused(db, &self.stores, schema, store, object)
+    }
+}
+
+/// What an object's expected size comes from, for the error that says they differ.
+fn size_source(kind: &TrackedKind) -> &'static str {
+    match kind {
+        TrackedKind::Stored { .. } => "its metadata",
+        _ => "its tracking row",
     }
 }
 

@@ -44,6 +44,8 @@ impl Listing {
 /// The tracked objects of one store (all, or only the unused), by view name.
 pub(super) struct TrackedListing {
     pub objects: Vec<(String, Tracked)>,
+    /// A 2.x store's objects, listed from the store (names are paths with `/`).
+    pub v2: bool,
 }
 
 /// (schema, class name)

@@ -36,7 +36,7 @@ use crate::catalog::{SchemaCatalog, TableInfo};
 use crate::codec::{classify_blob, BlobShape, NpyView};
 use crate::external::{ExternalObjects, WantedHead};
 use crate::namespace::{
-    permissions, row_entries, Content, ExternalObject, FileEntry, Node, RowEntry, RowId,
+    permissions, row_entries_with, Content, ExternalObject, FileEntry, Node, RowEntry, RowId,
     Unavailable, EXTERNAL_DIR, STATS_FILE, UNUSED_DIR,
 };
 use crate::rowname;
@@ -684,17 +684,26 @@ impl Filesystem {
             Node::Table { schema, class } => self.table(schema, class).map(|_| ()),
             Node::Row { schema, class, row } => self.row(schema, class, row).map(|_| ()),
             Node::ExternalRoot { schema } => {
-                if self.catalog(schema)?.stores.is_empty() {
+                if self.external_stores(&*self.catalog(schema)?).is_empty() {
                     Err(FsError::NotFound)
                 } else {
                     Ok(())
                 }
             }
-            Node::ExternalStore { schema, store, .. } => {
-                if self.catalog(schema)?.stores.iter().any(|s| **s == **store) {
-                    Ok(())
-                } else {
-                    Err(FsError::NotFound)
+            Node::ExternalStore {
+                schema,
+                store,
+                unused,
+            } => {
+                let catalog = self.catalog(schema)?;
+                match self
+                    .external_stores(&catalog)
+                    .into_iter()
+                    .find(|(s, _)| **s == **store)
+                {
+                    // `.unused` of a 2.x store is not made yet (issue 16).
+                    Some((_, v2)) if !(v2 && *unused) => Ok(()),
+                    _ => Err(FsError::NotFound),
                 }
             }
             Node::RowEntry { .. }
@@ -742,7 +751,7 @@ impl Filesystem {
     fn children(&self, node: &Node) -> FsResult<Vec<(Node, String, Listed)>> {
         let tables = |schema: Arc<str>| -> FsResult<Vec<(Node, String, Listed)>> {
             let catalog = self.catalog(&schema)?;
-            let external = (!catalog.stores.is_empty()).then(|| {
+            let external = (!self.external_stores(&catalog).is_empty()).then(|| {
                 (
                     Node::ExternalRoot {
                         schema: schema.clone(),
@@ -831,10 +840,9 @@ impl Filesystem {
             }
             Node::Definition { .. } | Node::Diagram { .. } | Node::Stats => Err(FsError::NotDir),
             Node::ExternalRoot { schema } => Ok(self
-                .catalog(schema)?
-                .stores
-                .iter()
-                .map(|store| {
+                .external_stores(&*self.catalog(schema)?)
+                .into_iter()
+                .map(|(store, _)| {
                     (
                         Node::ExternalStore {
                             schema: schema.clone(),
@@ -853,6 +861,9 @@ impl Filesystem {
             } => {
                 self.check_dir(node)?;
                 let listing = self.tracked_listing(schema, store, *unused)?;
+                if listing.v2 {
+                    return Ok(self.external_tree(schema, store, &listing, ""));
+                }
                 let unused_dir = (!unused).then(|| {
                     (
                         Node::ExternalStore {
@@ -880,7 +891,18 @@ impl Filesystem {
                     }))
                     .collect())
             }
-            Node::ExternalObject { .. } => Err(FsError::NotDir),
+            Node::ExternalObject {
+                schema,
+                store,
+                unused,
+                name,
+            } => match self.resolve_entry(node)? {
+                Resolved::Folder(_) => {
+                    let listing = self.tracked_listing(schema, store, *unused)?;
+                    Ok(self.external_tree(schema, store, &listing, name))
+                }
+                Resolved::File(_) => Err(FsError::NotDir),
+            },
             Node::Row { schema, class, row } => {
                 let (table, facts) = self.row(schema, class, row)?;
                 Ok(self
@@ -923,30 +945,76 @@ impl Filesystem {
                 class,
                 row,
                 name,
-            } => match self.row_entry_raw(schema, class, row, name)? {
-                (table, facts, RowEntry::Folder { files, .. }) => Ok(files
-                    .into_iter()
-                    .map(|f| {
-                        let size = f.content.size();
-                        let mtime = self.value_mtime(schema, &table, &facts, f.column);
-                        (
-                            Node::AttachFile {
-                                schema: schema.clone(),
-                                class: class.clone(),
-                                row: row.clone(),
-                                folder: name.clone(),
-                                name: f.name.as_str().into(),
-                            },
-                            f.name,
-                            Listed::FileAt(size, mtime),
-                        )
-                    })
-                    .chain(self.temps_in(node))
-                    .collect()),
-                _ => Err(FsError::NotDir),
+            } => self.folder_children(node, schema, class, row, name, ""),
+            Node::AttachFile {
+                schema,
+                class,
+                row,
+                folder,
+                name,
+            } => match self.resolve_entry(node)? {
+                Resolved::Folder(_) => self.folder_children(node, schema, class, row, folder, name),
+                Resolved::File(_) => Err(FsError::NotDir),
             },
-            Node::AttachFile { .. } => Err(FsError::NotDir),
         }
+    }
+
+    /// The entries of a row's folder `folder` (an attachment's, or a 2.x object's), or of the
+    /// folder `sub` inside it (a 2.x folder object's files have paths with `/`).
+    fn folder_children(
+        &self,
+        node: &Node,
+        schema: &Arc<str>,
+        class: &Arc<str>,
+        row: &Arc<str>,
+        folder: &Arc<str>,
+        sub: &str,
+    ) -> FsResult<Vec<(Node, String, Listed)>> {
+        let (table, facts, RowEntry::Folder { files, .. }) =
+            self.row_entry_raw(schema, class, row, folder)?
+        else {
+            return Err(FsError::NotDir);
+        };
+        let mut out: Vec<(Node, String, Listed)> = Vec::new();
+        let mut dirs = std::collections::HashSet::new();
+        for f in files {
+            let rel = if sub.is_empty() {
+                f.name.as_str()
+            } else {
+                match f.name.strip_prefix(sub).and_then(|r| r.strip_prefix('/')) {
+                    Some(r) => r,
+                    None => continue,
+                }
+            };
+            let mtime = self.value_mtime(schema, &table, &facts, f.column);
+            let (shown, listed) = match rel.split_once('/') {
+                Some((dir, _)) => {
+                    if !dirs.insert(dir.to_string()) {
+                        continue;
+                    }
+                    (dir.to_string(), Listed::DirAt(mtime))
+                }
+                None => (rel.to_string(), Listed::FileAt(f.content.size(), mtime)),
+            };
+            let full = if sub.is_empty() {
+                shown.clone()
+            } else {
+                format!("{sub}/{shown}")
+            };
+            out.push((
+                Node::AttachFile {
+                    schema: schema.clone(),
+                    class: class.clone(),
+                    row: row.clone(),
+                    folder: folder.clone(),
+                    name: full.as_str().into(),
+                },
+                shown,
+                listed,
+            ));
+        }
+        out.extend(self.temps_in(node));
+        Ok(out)
     }
 
     /// A value's modification time: an external object's tracking `timestamp` (the same on
@@ -1054,11 +1122,28 @@ impl Filesystem {
                 folder,
                 name,
             } => match self.row_entry_raw(schema, class, row, folder)? {
-                (table, facts, RowEntry::Folder { files, .. }) => files
-                    .into_iter()
-                    .find(|f| f.name == **name)
-                    .map(|f| in_row(schema, &table, &facts, f))
-                    .ok_or(FsError::NotFound),
+                (table, facts, RowEntry::Folder { files, .. }) => {
+                    if let Some(i) = files.iter().position(|f| f.name == **name) {
+                        let f = files.into_iter().nth(i).expect("found above");
+                        return Ok(in_row(schema, &table, &facts, f));
+                    }
+                    // A folder inside a 2.x folder object: a prefix of its files' paths.
+                    let below = format!("{name}/");
+                    if let Some(f) = files.iter().find(|f| f.name.starts_with(&below)) {
+                        return Ok(Resolved::Folder(
+                            self.value_mtime(schema, &table, &facts, f.column),
+                        ));
+                    }
+                    // Below a file: not a folder.
+                    let mut at = name.as_ref();
+                    while let Some((up, _)) = at.rsplit_once('/') {
+                        if files.iter().any(|f| f.name == up) {
+                            return Err(FsError::NotDir);
+                        }
+                        at = up;
+                    }
+                    Err(FsError::NotFound)
+                }
                 _ => Err(FsError::NotDir),
             },
             Node::Stats => Ok(Resolved::File(Box::new(FileTarget {
@@ -1075,11 +1160,15 @@ impl Filesystem {
                 name,
             } => {
                 let listing = self.tracked_listing(schema, store, *unused)?;
-                let (_, tracked) = listing
-                    .objects
-                    .iter()
-                    .find(|(n, _)| **n == **name)
-                    .ok_or(FsError::NotFound)?;
+                let found = listing.objects.iter().find(|(n, _)| **n == **name);
+                let Some((_, tracked)) = found else {
+                    // A 2.x store's folders: prefixes of its objects' paths.
+                    let below = format!("{name}/");
+                    if listing.v2 && listing.objects.iter().any(|(n, _)| n.starts_with(&below)) {
+                        return Ok(Resolved::Folder(self.mounted_at));
+                    }
+                    return Err(FsError::NotFound);
+                };
                 Ok(Resolved::File(Box::new(FileTarget {
                     content: Content::External(ExternalObject {
                         store: store.to_string(),
@@ -1090,7 +1179,11 @@ impl Filesystem {
                     schema: schema.clone(),
                     place: node.path(),
                     in_table: None,
-                    mtime: tracked_mtime(tracked),
+                    mtime: if listing.v2 {
+                        self.mounted_at
+                    } else {
+                        tracked_mtime(tracked)
+                    },
                 })))
             }
             Node::Definition { schema, class } => Ok(Resolved::File(Box::new(FileTarget {
@@ -1157,7 +1250,9 @@ impl Filesystem {
             };
             self.external.fetch_heads(schema, wanted, self.clock.now());
         }
-        let entries = row_entries(table, facts, &|hash| self.external.head(hash));
+        self.probe_stored(schema, table, facts);
+        let objects = StoredLookup(&self.external);
+        let entries = row_entries_with(table, facts, &|hash| self.external.head(hash), &objects);
         let row_key = RowId::new(
             schema.clone(),
             table.class_name.as_str(),
@@ -1217,6 +1312,52 @@ impl Filesystem {
             .collect()
     }
 
+    /// Fetches what the listing must know of a row's 2.x stored objects (sizes, attachment
+    /// names, blob heads, folder manifests): for every row of the table's listing at once when
+    /// it is at hand, concurrently.
+    fn probe_stored(&self, schema: &Arc<str>, table: &TableInfo, facts: &RowFacts) {
+        if !table
+            .columns
+            .iter()
+            .any(|c| matches!(c.kind, crate::catalog::AttrKind::Stored { .. }))
+        {
+            return;
+        }
+        let objects = StoredLookup(&self.external);
+        let missing = |rows: &mut dyn Iterator<Item = &RowFacts>| {
+            let mut candidates = Vec::new();
+            for row in rows {
+                for (info, fact) in table.columns.iter().zip(&row.values) {
+                    let (crate::catalog::AttrKind::Stored { codec, store }, Fact::Bytes(text)) =
+                        (&info.kind, fact)
+                    else {
+                        continue;
+                    };
+                    let Ok(meta) = crate::stored::parse_meta(text) else {
+                        continue;
+                    };
+                    let Some(store) =
+                        crate::namespace::stored_store(&meta, codec, store.as_deref(), &objects)
+                    else {
+                        continue;
+                    };
+                    candidates.extend(crate::stored::probe_want(codec, &store, &meta));
+                }
+            }
+            self.external
+                .unknown_probes(candidates, |at| self.fresh(at))
+        };
+        let mine = missing(&mut std::iter::once(facts));
+        if mine.is_empty() {
+            return;
+        }
+        let wanted = match self.metadata.cached_listing(schema, table) {
+            Some(l) => missing(&mut l.rows.iter().map(|r| &**r)),
+            None => mine,
+        };
+        self.external.fetch_probes(wanted, self.clock.now());
+    }
+
     fn tracked_listing(
         &self,
         schema: &Arc<str>,
@@ -1228,6 +1369,19 @@ impl Filesystem {
             return Ok(listing);
         }
         let started = Instant::now();
+        let catalog = self.catalog(schema)?;
+        let v2 = self
+            .external_stores(&catalog)
+            .iter()
+            .any(|(s, v2)| *v2 && **s == **store);
+        if v2 {
+            let listing = Arc::new(TrackedListing {
+                objects: self.v2_store_objects(schema, store)?,
+                v2: true,
+            });
+            self.metadata.put_tracked(key, started, listing.clone());
+            return Ok(listing);
+        }
         let objects = self
             .db
             .tracked(schema, store, unused)
@@ -1235,9 +1389,137 @@ impl Filesystem {
             .into_iter()
             .map(|t| (paths::view_name(&paths::hex(&t.hash), &t.kind), t))
             .collect();
-        let listing = Arc::new(TrackedListing { objects });
+        let listing = Arc::new(TrackedListing { objects, v2: false });
         self.metadata.put_tracked(key, started, listing.clone());
         Ok(listing)
+    }
+
+    /// The stores a schema's `.external/` shows: those it tracks objects of (0.14,
+    /// `~external_<store>`; false) and the configured stores its 2.x stored columns name
+    /// (true), by name.
+    fn external_stores(&self, catalog: &SchemaCatalog) -> Vec<(String, bool)> {
+        let mut out: Vec<(String, bool)> =
+            catalog.stores.iter().map(|s| (s.clone(), false)).collect();
+        for table in &catalog.tables {
+            for c in &table.columns {
+                let crate::catalog::AttrKind::Stored {
+                    codec,
+                    store: Some(store),
+                } = &c.kind
+                else {
+                    continue;
+                };
+                let name = if store.is_empty() {
+                    let filepath = *codec == crate::catalog::StoredCodec::Filepath;
+                    match self.stores().default_store(filepath) {
+                        Some(d) => d.to_string(),
+                        None => continue,
+                    }
+                } else {
+                    store.clone()
+                };
+                // A store the config does not describe has nothing to list (its values read
+                // EIO, saying so).
+                if self.stores().is_configured(&name) && !out.iter().any(|(s, _)| *s == name) {
+                    out.push((name, true));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// A 2.x store's objects of `schema`, by their paths in the store: everything under
+    /// `<hash_prefix>/<schema>/` and `<schema_prefix>/<schema>/` (folder objects' manifest
+    /// sidecars left out, as the client's garbage collector leaves them out).
+    fn v2_store_objects(&self, schema: &str, store: &str) -> FsResult<Vec<(String, Tracked)>> {
+        let (hash_prefix, schema_prefix) = self.stores().prefixes_of(store).map_err(|e| {
+            ErrorKind::Io.because(format!("{schema}/{EXTERNAL_DIR}/{store}: {e:#}"))
+        })?;
+        let mut objects = Vec::new();
+        for prefix in [hash_prefix, schema_prefix] {
+            let folder = format!("{prefix}/{schema}");
+            let listed = self.external.list(store, &folder).map_err(|e| {
+                FsError::io(
+                    format!("{schema}/{EXTERNAL_DIR}/{store}: listing {folder}/"),
+                    std::io::Error::other(format!("{e:#}")),
+                )
+            })?;
+            for (path, size) in listed {
+                if path.ends_with(".manifest.json") {
+                    continue;
+                }
+                let shown = path
+                    .split('/')
+                    .map(crate::namespace::shown_name)
+                    .collect::<Vec<_>>()
+                    .join("/");
+                objects.push((
+                    shown,
+                    Tracked {
+                        hash: format!("{store}\0{path}").into_bytes(),
+                        size,
+                        kind: paths::TrackedKind::Stored {
+                            path,
+                            skip: 0,
+                            check: None,
+                        },
+                        timestamp: None,
+                    },
+                ));
+            }
+        }
+        Ok(objects)
+    }
+
+    /// The entries of folder `sub` ("" for the store's own folder) of a 2.x store's view.
+    fn external_tree(
+        &self,
+        schema: &Arc<str>,
+        store: &Arc<str>,
+        listing: &TrackedListing,
+        sub: &str,
+    ) -> Vec<(Node, String, Listed)> {
+        let mut out = Vec::new();
+        let mut dirs = std::collections::HashSet::new();
+        for (name, tracked) in &listing.objects {
+            let rel = if sub.is_empty() {
+                name.as_str()
+            } else {
+                match name.strip_prefix(sub).and_then(|r| r.strip_prefix('/')) {
+                    Some(r) => r,
+                    None => continue,
+                }
+            };
+            let (shown, listed) = match rel.split_once('/') {
+                Some((dir, _)) => {
+                    if !dirs.insert(dir.to_string()) {
+                        continue;
+                    }
+                    (dir.to_string(), Listed::DirAt(self.mounted_at))
+                }
+                None => (
+                    rel.to_string(),
+                    Listed::FileAt(tracked.size, self.mounted_at),
+                ),
+            };
+            let full = if sub.is_empty() {
+                shown.clone()
+            } else {
+                format!("{sub}/{shown}")
+            };
+            out.push((
+                Node::ExternalObject {
+                    schema: schema.clone(),
+                    store: store.clone(),
+                    unused: false,
+                    name: full.as_str().into(),
+                },
+                shown,
+                listed,
+            ));
+        }
+        out
     }
 
     /// `.djfs/stats`: what this mount asked of its database, by kind, and what its caches hold.
@@ -1776,6 +2058,20 @@ impl Filesystem {
         }
         let place = &target.place;
         let started = Instant::now();
+        // A 2.x `<npy@>` object (schema-addressed, so no hash to check; a `<blob@>` object has
+        // one and takes the blob route below).
+        if let Some(
+            object @ ExternalObject {
+                kind: paths::TrackedKind::Stored { check: None, .. },
+                ..
+            },
+        ) = external
+        {
+            let rendered = self.render_npy_object_png(target, object)?;
+            tracing::debug!(place = %place, bytes = rendered.len(), elapsed = ?started.elapsed(), "rendered PNG");
+            self.rendered.put(key, rendered.clone(), self.clock.now());
+            return Ok(rendered);
+        }
         let (view, npy) = self.open_npy(target)?;
         // In-table values are classified again when read: the row may have changed.
         let Some(image) = ImageShape::of(view.array()) else {
@@ -1795,6 +2091,53 @@ impl Filesystem {
         Ok(rendered)
     }
 
+    /// The `.png` view of a 2.x `<npy@>` object: the `.npy` file read whole, its array checked
+    /// against what the listing showed (the metadata's dtype and shape), and encoded.
+    fn render_npy_object_png(
+        &self,
+        target: &FileTarget,
+        object: &ExternalObject,
+    ) -> FsResult<Arc<[u8]>> {
+        let place = &target.place;
+        let Content::Png { view, .. } = &target.content else {
+            return Err(internal_error(
+                place,
+                "a .png view of a value that has none",
+            ));
+        };
+        let corrupt =
+            |why: String| ErrorKind::Io.because(format!("corrupt .npy object in {place}: {why}"));
+        let source = self.external_source(&target.schema, object, place)?;
+        let bytes = source
+            .read_at(0, source.len() as usize)
+            .map_err(|e| FsError::io(format!("reading {place}"), e))?;
+        let npy = crate::codec::parse_npy(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        let listed = view.array();
+        let class = match npy.dtype {
+            crate::codec::NpyDtype::Real(c) => c,
+            _ => return Err(corrupt("not a real array".into())),
+        };
+        if class != listed.class || npy.shape != listed.shape {
+            return Err(corrupt(format!(
+                "the object holds {class:?} {:?}, its metadata says {:?} {:?}",
+                npy.shape, listed.class, listed.shape
+            )));
+        }
+        let Some(image) = ImageShape::of(listed) else {
+            return Err(ErrorKind::NotFound.because(format!("{place}: the array is no image")));
+        };
+        let data = crate::stored::column_major(
+            npy.data,
+            &npy.shape,
+            class.size(),
+            npy.fortran_order,
+            npy.big_endian,
+        );
+        Ok(crate::views::png::encode(&image, &data)
+            .map_err(|e| corrupt(e.to_string()))?
+            .into())
+    }
+
     /// The stored bytes of an external object. Blobs go through DataJoint's cache folder when
     /// one is configured (read from it, or downloaded into it as the client does).
     fn external_source(
@@ -1806,6 +2149,18 @@ impl Filesystem {
         self.external
             .open(schema, object)
             .map_err(|e| FsError::io(format!("{place}: store {:?}", object.store), e))
+    }
+}
+
+/// The namespace's view of 2.x stored objects: the stores' defaults and what listings probed.
+struct StoredLookup<'a>(&'a ExternalObjects);
+
+impl crate::namespace::StoredObjects for StoredLookup<'_> {
+    fn default_store(&self, filepath: bool) -> Option<String> {
+        self.0.stores().default_store(filepath).map(str::to_string)
+    }
+    fn probe(&self, store: &str, path: &str) -> Result<crate::stored::Probe, String> {
+        self.0.probe(store, path)
     }
 }
 

@@ -186,6 +186,17 @@ impl Stores {
         }
     }
 
+    /// Whether `store` is configured (and its settings are valid).
+    pub fn is_configured(&self, store: &str) -> bool {
+        matches!(self.specs.get(store), Some(Ok(_)))
+    }
+
+    /// A store's 2.x `hash_prefix` and `schema_prefix`.
+    pub fn prefixes_of(&self, store: &str) -> Result<(String, String)> {
+        let spec = self.spec(store)?;
+        Ok((spec.hash_prefix.clone(), spec.schema_prefix.clone()))
+    }
+
     /// DataJoint's blob cache folder, if configured.
     pub fn cache_dir(&self) -> Option<&Path> {
         self.cache.as_deref()
@@ -454,6 +465,80 @@ impl Stores {
             }
         }
         results
+    }
+
+    /// The size of many objects and up to `want` of their first bytes each (2.x objects: a
+    /// listing needs sizes the metadata does not give, attachment names, blob heads), fetched
+    /// concurrently; one result per input, in order.
+    pub fn probes(&self, items: &[(ObjectLoc, u64)]) -> Vec<Result<(u64, Bytes)>> {
+        let futures = items.iter().map(|(loc, want)| {
+            let client = self.client(&loc.store);
+            let loc = loc.clone();
+            let want = *want;
+            async move {
+                let client = client?;
+                let meta = client
+                    .head(&loc.key)
+                    .await
+                    .with_context(|| format!("reading the size of {}", loc.display))?;
+                let n = want.min(meta.size);
+                let bytes = if n == 0 {
+                    Bytes::new()
+                } else {
+                    client
+                        .get_range(&loc.key, 0..n)
+                        .await
+                        .with_context(|| format!("reading the beginning of {}", loc.display))?
+                };
+                anyhow::Ok((meta.size, bytes))
+            }
+        });
+        let results: Vec<Result<(u64, Bytes)>> = self.runtime.block_on(
+            futures::stream::iter(futures)
+                .buffered(16)
+                .collect::<Vec<_>>(),
+        );
+        for ((loc, _), r) in items.iter().zip(&results) {
+            if let Ok((_, bytes)) = r {
+                self.count(bytes.len() as u64);
+                tracing::debug!(store = %loc.store, object = %loc.display, bytes = bytes.len(), "probed");
+            }
+        }
+        results
+    }
+
+    /// The objects under `prefix` (relative to the store's location, without surrounding
+    /// slashes), as (path relative to the location, size), sorted by path.
+    pub fn list(&self, store: &str, prefix: &str) -> Result<Vec<(String, u64)>> {
+        let spec = self.spec(store)?;
+        let (key, strip) = match &spec.protocol {
+            Protocol::File { .. } => (prefix.to_string(), String::new()),
+            Protocol::S3 { location, .. } => {
+                let loc = paths::s3_prefix(location);
+                let strip = if loc.is_empty() {
+                    String::new()
+                } else {
+                    format!("{loc}/")
+                };
+                (paths::s3_key(location, prefix), strip)
+            }
+        };
+        let client = self.client(store)?;
+        let key = ObjectPath::parse(&key).map_err(|e| anyhow!("object path {key:?}: {e}"))?;
+        let listed: Vec<object_store::ObjectMeta> = self
+            .runtime
+            .block_on(client.list(Some(&key)).try_collect())
+            .with_context(|| format!("listing {prefix:?} in store {store:?}"))?;
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let mut out: Vec<(String, u64)> = listed
+            .into_iter()
+            .filter_map(|m| {
+                let full = m.location.to_string();
+                full.strip_prefix(&strip).map(|p| (p.to_string(), m.size))
+            })
+            .collect();
+        out.sort();
+        Ok(out)
     }
 
     /// Whether the object is in its store.

@@ -9,6 +9,14 @@ pub enum TrackedKind {
     Attachment(String),
     /// `filepath@store`: the path relative to the store's location (and to `stage`).
     Filepath(String),
+    /// A DataJoint 2.x object at `path` (relative to the store's location, as its metadata
+    /// says). `skip`: bytes before what the file shows (an attachment's `name\0`); `check`: the
+    /// base32-MD5 the whole object must have (hash-addressed objects).
+    Stored {
+        path: String,
+        skip: u64,
+        check: Option<String>,
+    },
 }
 
 /// 32 lowercase hex digits of a 16-byte hash.
@@ -38,7 +46,9 @@ pub fn relative_path(
     kind: &TrackedKind,
 ) -> String {
     match kind {
-        TrackedKind::Filepath(relpath) => relpath.trim_start_matches('/').to_string(),
+        TrackedKind::Filepath(relpath) | TrackedKind::Stored { path: relpath, .. } => {
+            relpath.trim_start_matches('/').to_string()
+        }
         _ => {
             let mut path = schema.to_string();
             let mut start = 0;
@@ -86,6 +96,9 @@ pub fn view_name(hash_hex: &str, kind: &TrackedKind) -> String {
         TrackedKind::Blob => hash_hex.to_string(),
         TrackedKind::Attachment(name) => {
             crate::namespace::shown_name(&format!("{hash_hex}.{name}"))
+        }
+        TrackedKind::Stored { path, .. } => {
+            crate::namespace::shown_name(path.rsplit('/').next().unwrap_or(path))
         }
         TrackedKind::Filepath(path) => crate::namespace::shown_name(&format!(
             "{hash_hex}.{}",
@@ -136,6 +149,25 @@ mod tests {
             ),
             "subject1/file.dat"
         );
+    }
+
+    #[test]
+    fn a_2x_object_is_at_its_metadata_path() {
+        let kind = TrackedKind::Stored {
+            path: "objects/by-hash/lab/hs/xxm/hsxxmqltz5sh74kine2njicx2a".into(),
+            skip: 0,
+            check: None,
+        };
+        // Never rebuilt from the hash or the schema: the store's own subfolding is ignored.
+        assert_eq!(
+            relative_path("other", &[2, 2], HEX, &kind),
+            "objects/by-hash/lab/hs/xxm/hsxxmqltz5sh74kine2njicx2a"
+        );
+        assert_eq!(
+            s3_key("/lab/v2/", &relative_path("s", &[], "", &kind)),
+            "lab/v2/objects/by-hash/lab/hs/xxm/hsxxmqltz5sh74kine2njicx2a"
+        );
+        assert_eq!(view_name("", &kind), "hsxxmqltz5sh74kine2njicx2a");
     }
 
     #[test]
