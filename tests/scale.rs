@@ -122,8 +122,9 @@ fn inodes(mount: &Mount) -> u64 {
     asked(mount, "inodes")
 }
 
-/// `find` over the table makes the mount hand out an inode number per entry, but it stores one
-/// per row folder only (a row's files have numbers computed from the row's); once the kernel
+/// `find` over the table makes the mount hand out an inode number per entry, but stores none
+/// per row (an integer-keyed row's number is computed from its key, its files' from the row's:
+/// `src/fs/inodes.rs` tests the stored kinds); once the kernel
 /// drops its cached entries (here: `drop_caches`) it forgets them, and the mount lets them go.
 /// Walked again, the table takes the same room again, not twice.
 #[test]
@@ -141,9 +142,10 @@ fn forgotten_inodes_are_let_go_and_a_rewalk_reuses_the_room() {
     };
     walk();
     let walked = inodes(&mount);
+    // (`Reading` is keyed by one integer: its row folders' numbers are computed too.)
     assert!(
-        (ROWS as u64..ROWS as u64 + 50).contains(&walked),
-        "{walked} inodes stored after a walk of {ROWS} rows of 4 files"
+        walked < 50,
+        "{walked} inodes stored after a walk of {ROWS} integer-keyed rows of 4 files"
     );
     drop_kernel_caches();
     assert!(

@@ -11,8 +11,11 @@
 //! files of rows. So those are not stored: a row file's number is computed from its row's number
 //! and the index of its name in its table's name list (`FILE_FLAG | row << NAME_BITS | name`),
 //! and read back the same way. The kernel cannot hold a file without its folder (a dentry pins
-//! its parent), so a row's number outlives its files'. Rows are stored compactly per table
-//! (their folder name and a lookup count); every other node is stored whole.
+//! its parent), so a row's number outlives its files'. A row folder named `<attr>=<integer>`
+//! (a table with one integer key) is numbered the same way, from its table and the integer;
+//! other rows are stored compactly per table (their folder name and a lookup count); every
+//! other node is stored whole. A computed number names the same path whenever it is handed out
+//! (as a row deleted and made again by its key is the same folder).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -26,6 +29,14 @@ const FILE_FLAG: u64 = 1 << 62;
 /// Bits of a row-file number that hold its name's index (index 0 is never used).
 const NAME_BITS: u32 = 12;
 const MAX_NAMES: usize = (1 << NAME_BITS) - 1;
+
+/// The bit that marks a computed row-folder number: a row of a table whose folders are named
+/// `<attr>=<integer>` (one integer key, the usual DataJoint `id`) is numbered from its table's
+/// index and the integer, so such rows take no memory either. Row numbers stay below 2^50.
+const ROW_FLAG: u64 = 1 << 49;
+const ROW_VALUE_BITS: u32 = 40;
+/// Tables with computed row numbers, at most (later tables' rows are stored).
+const ROW_TABLES: u32 = 1 << 9;
 
 /// How many numbers the kernel never held are kept (up to a few hundred bytes each).
 const MAX_UNHELD: usize = 65_536;
@@ -62,6 +73,9 @@ struct TableSlot {
     /// are stored whole).
     names: Vec<Arc<str>>,
     name_ids: HashMap<Arc<str>, u16>,
+    /// `<attr>=` of the table's first row folder named `<attr>=<integer>`: folders with this
+    /// prefix and a canonical integer get computed numbers.
+    int_prefix: Option<Arc<str>>,
 }
 
 struct RowSlot {
@@ -78,6 +92,29 @@ fn file_ino(row: u64, name: u16) -> u64 {
 fn split_file_ino(ino: u64) -> Option<(u64, u16)> {
     let name = (ino & ((1 << NAME_BITS) - 1)) as u16;
     (ino & FILE_FLAG != 0).then_some(((ino & !FILE_FLAG) >> NAME_BITS, name))
+}
+
+/// Whether `ino` is a computed number (a row file's or an integer-keyed row's).
+fn is_computed(ino: u64) -> bool {
+    ino & (FILE_FLAG | ROW_FLAG) != 0
+}
+
+/// (`<attr>=`, integer) of a row folder named `<attr>=<integer>`: one key attribute, the integer
+/// written as its decimal digits alone (no sign, no leading zero), below 2^40, so that the
+/// folder name is exactly `prefix + integer` written back.
+fn int_folder(folder: &str) -> Option<(&str, u64)> {
+    let at = folder.find('=')? + 1;
+    let (prefix, digits) = folder.split_at(at);
+    if prefix.contains(',')
+        || digits.is_empty()
+        || digits.len() > 13
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || (digits.len() > 1 && digits.starts_with('0'))
+    {
+        return None;
+    }
+    let value: u64 = digits.parse().ok()?;
+    (value < 1 << ROW_VALUE_BITS).then_some((prefix, value))
 }
 
 impl Inodes {
@@ -110,7 +147,7 @@ impl Inodes {
                 name,
             } => {
                 let row = self.intern_row(schema, class, row);
-                let table = self.rows[&row].table;
+                let table = self.row_table(row).expect("a row just numbered");
                 if let Some(name) = self.tables[table as usize].name_id(name, true) {
                     let ino = file_ino(row, name);
                     // A file renamed here from elsewhere took this number: this name gets
@@ -154,6 +191,7 @@ impl Inodes {
                     rows: FxHashMap::default(),
                     names: Vec::new(),
                     name_ids: HashMap::new(),
+                    int_prefix: None,
                 });
                 self.table_ids
                     .entry(schema.clone())
@@ -164,6 +202,12 @@ impl Inodes {
         };
         if let Some(&ino) = self.tables[table as usize].rows.get(&**folder) {
             return ino;
+        }
+        if let Some(ino) = self.computed_row(table, folder, true) {
+            // (Unless a row renamed here took the number: this name gets a stored one.)
+            if !self.nodes.contains_key(&ino) {
+                return ino;
+            }
         }
         let ino = self.new_number();
         self.tables[table as usize].rows.insert(folder.clone(), ino);
@@ -191,6 +235,52 @@ impl Inodes {
         ino
     }
 
+    /// The computed number of row `folder` of `table`, if its name is `<attr>=<integer>` with the
+    /// table's prefix (learned from the first such folder when `learn`).
+    fn computed_row(&mut self, table: u32, folder: &str, learn: bool) -> Option<u64> {
+        let (prefix, value) = int_folder(folder)?;
+        if table >= ROW_TABLES {
+            return None;
+        }
+        let slot = &mut self.tables[table as usize];
+        match &slot.int_prefix {
+            Some(known) if **known == *prefix => {}
+            Some(_) => return None,
+            None if learn => slot.int_prefix = Some(prefix.into()),
+            None => return None,
+        }
+        Some(ROW_FLAG | u64::from(table) << ROW_VALUE_BITS | value)
+    }
+
+    /// `computed_row` without learning a prefix (for `find`).
+    fn computed_row_known(&self, table: u32, folder: &str) -> Option<u64> {
+        let (prefix, value) = int_folder(folder)?;
+        let known = self.tables.get(table as usize)?.int_prefix.as_deref()?;
+        (table < ROW_TABLES && known == prefix)
+            .then_some(ROW_FLAG | u64::from(table) << ROW_VALUE_BITS | value)
+    }
+
+    /// (table, folder) of a row number, stored or computed.
+    fn row_of(&self, row: u64) -> Option<(u32, Arc<str>)> {
+        if let Some(slot) = self.rows.get(&row) {
+            return Some((slot.table, slot.folder.clone()));
+        }
+        if row & ROW_FLAG == 0 || row & FILE_FLAG != 0 || self.nodes.contains_key(&row) {
+            return None;
+        }
+        let table = ((row & !ROW_FLAG) >> ROW_VALUE_BITS) as u32;
+        let value = row & ((1 << ROW_VALUE_BITS) - 1);
+        let prefix = self.tables.get(table as usize)?.int_prefix.as_deref()?;
+        Some((table, format!("{prefix}{value}").into()))
+    }
+
+    fn row_table(&self, row: u64) -> Option<u32> {
+        match self.rows.get(&row) {
+            Some(slot) => Some(slot.table),
+            None => self.row_of(row).map(|(table, _)| table),
+        }
+    }
+
     /// The node's number, with one more lookup held by the kernel.
     pub fn looked_up(&mut self, node: Node) -> u64 {
         let ino = self.intern(node);
@@ -211,21 +301,21 @@ impl Inodes {
         if let Some(known) = self.nodes.get(&ino) {
             return Some(Node::clone(&known.node));
         }
-        if let Some(row) = self.rows.get(&ino) {
-            let table = &self.tables[row.table as usize];
+        let Some((row, name)) = split_file_ino(ino) else {
+            let (table, folder) = self.row_of(ino)?;
+            let table = &self.tables[table as usize];
             return Some(Node::Row {
                 schema: table.schema.clone(),
                 class: table.class.clone(),
-                row: row.folder.clone(),
+                row: folder,
             });
-        }
-        let (row, name) = split_file_ino(ino)?;
-        let row = self.rows.get(&row)?;
-        let table = &self.tables[row.table as usize];
+        };
+        let (table, folder) = self.row_of(row)?;
+        let table = &self.tables[table as usize];
         Some(Node::RowEntry {
             schema: table.schema.clone(),
             class: table.class.clone(),
-            row: row.folder.clone(),
+            row: folder,
             name: table.names.get(usize::from(name).checked_sub(1)?)?.clone(),
         })
     }
@@ -236,7 +326,12 @@ impl Inodes {
         }
         let find_row = |schema: &str, class: &str, folder: &str| {
             let table = *self.table_ids.get(schema)?.get(class)?;
-            let row = *self.tables[table as usize].rows.get(folder)?;
+            let row = match self.tables[table as usize].rows.get(folder) {
+                Some(&row) => row,
+                None => self
+                    .computed_row_known(table, folder)
+                    .filter(|ino| !self.nodes.contains_key(ino))?,
+            };
             Some((table, row))
         };
         match node {
@@ -269,7 +364,7 @@ impl Inodes {
             row.lookups == 0
         } else {
             // The kernel forgets an inode all at once: a computed number is gone.
-            split_file_ino(ino).is_some()
+            is_computed(ino)
         }
     }
 
@@ -295,7 +390,7 @@ impl Inodes {
             if table.rows.get(&row.folder) == Some(&ino) {
                 table.rows.remove(&row.folder);
             }
-        } else if split_file_ino(ino).is_none() {
+        } else if !is_computed(ino) {
             return false;
         }
         self.dropped.push(ino);
@@ -362,11 +457,12 @@ impl TableSlot {
 mod tests {
     use super::*;
 
+    /// A row of a table keyed by text (stored numbers).
     fn row(n: u32) -> Node {
         Node::Row {
             schema: "s".into(),
             class: "T".into(),
-            row: format!("id={n}").into(),
+            row: format!("name=r{n}").into(),
         }
     }
 
@@ -374,9 +470,70 @@ mod tests {
         Node::RowEntry {
             schema: "s".into(),
             class: "T".into(),
-            row: format!("id={n}").into(),
+            row: format!("name=r{n}").into(),
             name: name.into(),
         }
+    }
+
+    /// A row of a table keyed by an integer (computed numbers).
+    fn int_row(class: &str, folder: &str) -> Node {
+        Node::Row {
+            schema: "s".into(),
+            class: class.into(),
+            row: folder.into(),
+        }
+    }
+
+    #[test]
+    fn integer_keyed_rows_are_computed_not_stored() {
+        let mut inodes = Inodes::new();
+        let a = inodes.looked_up(int_row("I", "id=7"));
+        let b = inodes.looked_up(int_row("I", "id=1099511627775"));
+        let zero = inodes.intern(int_row("I", "id=0"));
+        assert_eq!(inodes.len(), 1, "only the root is stored");
+        for (ino, folder) in [(a, "id=7"), (b, "id=1099511627775"), (zero, "id=0")] {
+            assert_eq!(inodes.node(ino), Some(int_row("I", folder)));
+            assert_eq!(inodes.find(&int_row("I", folder)), Some(ino));
+        }
+        // Their files are computed from them.
+        let f = inodes.intern(Node::RowEntry {
+            schema: "s".into(),
+            class: "I".into(),
+            row: "id=7".into(),
+            name: "value".into(),
+        });
+        assert_eq!(
+            inodes.node(f),
+            Some(Node::RowEntry {
+                schema: "s".into(),
+                class: "I".into(),
+                row: "id=7".into(),
+                name: "value".into()
+            })
+        );
+        // Names that do not write back the same way are stored: leading zeros, a sign, too
+        // large, another attribute, two attributes.
+        for folder in [
+            "id=07",
+            "id=-1",
+            "id=1099511627776",
+            "other=3",
+            "a=1,b=2",
+            "id=",
+        ] {
+            let ino = inodes.intern(int_row("I", folder));
+            assert_eq!(inodes.node(ino), Some(int_row("I", folder)), "{folder}");
+        }
+        assert_eq!(inodes.len(), 7);
+        // Another table's same integer is another number.
+        let other = inodes.intern(int_row("J", "id=7"));
+        assert_ne!(other, a);
+        assert_eq!(inodes.node(other), Some(int_row("J", "id=7")));
+        // Forgetting one lets nothing go that is stored, and the same path gets the same number.
+        assert!(inodes.forget(a, 1) && inodes.drop_unheld(a));
+        assert_eq!(inodes.intern(int_row("I", "id=7")), a);
+        // A number computed for a folder of a table nobody named is unknown.
+        assert_eq!(inodes.node(ROW_FLAG | 5 << ROW_VALUE_BITS | 3), None);
     }
 
     #[test]
