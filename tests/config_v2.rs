@@ -12,54 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-struct Pg {
-    host: String,
-    port: u16,
-    user: String,
-    pass: String,
-    database: String,
-    python: PathBuf,
-}
-
-fn pg(test: &str) -> Option<Pg> {
-    let Some(host) = std::env::var("DJFS_PG_HOST").ok().filter(|h| !h.is_empty()) else {
-        eprintln!("{test}: SKIPPED: DJFS_PG_HOST is not set (no PostgreSQL test server)");
-        return None;
-    };
-    let var = common::test_var;
-    Some(Pg {
-        host,
-        port: std::env::var("DJFS_PG_PORT")
-            .ok()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(5432),
-        user: var("DJFS_PG_USER"),
-        pass: var("DJFS_PG_PASS"),
-        database: std::env::var("DJFS_PG_DATABASE")
-            .ok()
-            .filter(|d| !d.is_empty())
-            .unwrap_or_else(|| "postgres".to_string()),
-        python: PathBuf::from(var("DJFS_PY2")),
-    })
-}
-
-impl Pg {
-    /// `pg2_schema.py make SCHEMA` with the 2.x client (its own settings, not the file's).
-    fn make(&self, schema: &str) {
-        common::run_ok(
-            Command::new(&self.python)
-                .arg("-W")
-                .arg("ignore")
-                .arg(common::repo_root().join("tests/python/pg2_schema.py"))
-                .args(["make", schema])
-                .env("DJFS_PG_HOST", &self.host)
-                .env("DJFS_PG_PORT", self.port.to_string())
-                .env("DJFS_PG_USER", &self.user)
-                .env("DJFS_PG_PASS", &self.pass)
-                .env("DJFS_PG_DATABASE", &self.database),
-        );
-    }
-}
+use common::pg::pg;
 
 fn write_private(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -73,7 +26,7 @@ fn a_2x_project_folder_is_found_from_below_with_its_secrets() {
         return;
     };
     let schema = "djfs_cfg_v2";
-    pg.make(schema);
+    pg.script(&["make", schema]);
 
     // A 2.x project: datajoint.json (no password) at its root, beside .git and .secrets/.
     let t = tempfile::tempdir().unwrap();

@@ -10,87 +10,21 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use djfs::backend::postgres::Postgres;
 use djfs::backend::{Backend, Fact, PageStart};
 
-struct Pg {
-    host: String,
-    port: u16,
-    user: String,
-    pass: String,
-    /// The database holding the schemas (DJFS_PG_DATABASE, default `postgres`).
-    database: String,
-    python: PathBuf,
-}
+use common::pg::{pg, Pg};
 
-/// The test server's settings, or None (with a message) when DJFS_PG_HOST is unset.
-fn pg(test: &str) -> Option<Pg> {
-    let Some(host) = std::env::var("DJFS_PG_HOST").ok().filter(|h| !h.is_empty()) else {
-        eprintln!("{test}: SKIPPED: DJFS_PG_HOST is not set (no PostgreSQL test server)");
-        return None;
-    };
-    let var = common::test_var;
-    Some(Pg {
-        host,
-        port: std::env::var("DJFS_PG_PORT")
-            .ok()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(5432),
-        user: var("DJFS_PG_USER"),
-        pass: var("DJFS_PG_PASS"),
-        database: std::env::var("DJFS_PG_DATABASE")
-            .ok()
-            .filter(|d| !d.is_empty())
-            .unwrap_or_else(|| "postgres".to_string()),
-        python: PathBuf::from(var("DJFS_PY2")),
-    })
-}
-
-impl Pg {
-    /// Runs `pg2_schema.py` with the 2.x client; panics with its output on failure.
-    fn script(&self, args: &[&str]) {
-        common::run_ok(
-            Command::new(&self.python)
-                .arg("-W")
-                .arg("ignore")
-                .arg(common::repo_root().join("tests/python/pg2_schema.py"))
-                .args(args)
-                .env("DJFS_PG_HOST", &self.host)
-                .env("DJFS_PG_PORT", self.port.to_string())
-                .env("DJFS_PG_USER", &self.user)
-                .env("DJFS_PG_PASS", &self.pass)
-                .env("DJFS_PG_DATABASE", &self.database),
-        );
-    }
-
-    /// A 2.x config file for this server (`extra`: more JSON fields, each with a leading comma).
-    fn config(&self, dir: &Path, extra: &str) -> PathBuf {
-        let path = dir.join("datajoint.json");
-        std::fs::write(
-            &path,
-            format!(
-                "{{\"database.backend\": \"postgresql\", \"database.host\": \"{}\", \
-                 \"database.port\": {}, \"database.user\": \"{}\", \"database.password\": \"{}\", \
-                 \"database.name\": \"{}\", \"database.use_tls\": false{extra}}}",
-                self.host, self.port, self.user, self.pass, self.database
-            ),
-        )
-        .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        path
-    }
-
-    fn backend(&self, dir: &Path) -> Postgres {
-        // The file alone: scripts/test's DJ_HOST/DJ_USER/DJ_PASS name the MariaDB.
-        let path = self.config(dir, "");
-        let json = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        let cfg = djfs::config::from_json(&json, Some(path), |_| None).unwrap();
-        Postgres::connect_with_budget(&cfg.database, 2).unwrap()
-    }
+/// A backend connected to the test server by a config file of its own in `dir`.
+fn backend(pg: &Pg, dir: &Path) -> Postgres {
+    // The file alone: scripts/test's DJ_HOST/DJ_USER/DJ_PASS name the MariaDB.
+    let path = pg.config(dir, "");
+    let json = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let cfg = djfs::config::from_json(&json, Some(path), |_| None).unwrap();
+    Postgres::connect_with_budget(&cfg.database, 2).unwrap()
 }
 
 #[test]
@@ -183,7 +117,7 @@ fn listings_pages_and_point_queries() {
     let schema = "djfs_pg_backend";
     pg.script(&["make", schema]);
     let dir = tempfile::tempdir().unwrap();
-    let db = pg.backend(dir.path());
+    let db = backend(&pg, dir.path());
     assert!(db.schema_exists(schema).unwrap());
     assert!(!db.schema_exists("djfs_pg_no_such_schema").unwrap());
     let schemas = db.schemas().unwrap();

@@ -203,7 +203,7 @@ impl Inodes {
         if let Some(&ino) = self.tables[table as usize].rows.get(&**folder) {
             return ino;
         }
-        if let Some(ino) = self.computed_row(table, folder, true) {
+        if let Some(ino) = self.computed_row(table, folder) {
             // (Unless a row renamed here took the number: this name gets a stored one.)
             if !self.nodes.contains_key(&ino) {
                 return ino;
@@ -236,20 +236,13 @@ impl Inodes {
     }
 
     /// The computed number of row `folder` of `table`, if its name is `<attr>=<integer>` with the
-    /// table's prefix (learned from the first such folder when `learn`).
-    fn computed_row(&mut self, table: u32, folder: &str, learn: bool) -> Option<u64> {
-        let (prefix, value) = int_folder(folder)?;
-        if table >= ROW_TABLES {
-            return None;
+    /// table's prefix (learned here from the table's first such folder).
+    fn computed_row(&mut self, table: u32, folder: &str) -> Option<u64> {
+        let slot = self.tables.get_mut(table as usize)?;
+        if slot.int_prefix.is_none() && table < ROW_TABLES {
+            slot.int_prefix = int_folder(folder).map(|(prefix, _)| prefix.into());
         }
-        let slot = &mut self.tables[table as usize];
-        match &slot.int_prefix {
-            Some(known) if **known == *prefix => {}
-            Some(_) => return None,
-            None if learn => slot.int_prefix = Some(prefix.into()),
-            None => return None,
-        }
-        Some(ROW_FLAG | u64::from(table) << ROW_VALUE_BITS | value)
+        self.computed_row_known(table, folder)
     }
 
     /// `computed_row` without learning a prefix (for `find`).
@@ -265,19 +258,23 @@ impl Inodes {
         if let Some(slot) = self.rows.get(&row) {
             return Some((slot.table, slot.folder.clone()));
         }
-        if row & ROW_FLAG == 0 || row & FILE_FLAG != 0 || self.nodes.contains_key(&row) {
+        if self.nodes.contains_key(&row) {
             return None;
         }
-        let table = ((row & !ROW_FLAG) >> ROW_VALUE_BITS) as u32;
+        let table = self.row_table(row)?;
         let value = row & ((1 << ROW_VALUE_BITS) - 1);
         let prefix = self.tables.get(table as usize)?.int_prefix.as_deref()?;
         Some((table, format!("{prefix}{value}").into()))
     }
 
+    /// The table of a row number (a computed one's from its bits, without writing its name).
     fn row_table(&self, row: u64) -> Option<u32> {
         match self.rows.get(&row) {
             Some(slot) => Some(slot.table),
-            None => self.row_of(row).map(|(table, _)| table),
+            None if row & ROW_FLAG != 0 && row & FILE_FLAG == 0 => {
+                Some(((row & !ROW_FLAG) >> ROW_VALUE_BITS) as u32)
+            }
+            None => None,
         }
     }
 
