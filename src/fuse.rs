@@ -14,7 +14,7 @@ use fuser::{
     ReplyOpen, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
-use crate::fs::{Attr, DirCaching, Filesystem, FsError, PageCache};
+use crate::fs::{offset_of, Attr, Filesystem, FsError, PageCache};
 use crate::workers::Workers;
 
 /// Requests that may wait on the database or a store are answered on `workers`, so the FUSE
@@ -252,51 +252,54 @@ impl fuser::Filesystem for FuseAdapter {
         });
     }
 
-    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        self.off_thread(move |me| match me.core.opendir(ino.0) {
-            Ok((fh, caching)) => reply.opened(
-                FileHandle(fh),
-                match caching {
-                    DirCaching::Never => FopenFlags::empty(),
-                    DirCaching::Fill => FopenFlags::FOPEN_CACHE_DIR,
-                    DirCaching::Keep => FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE,
-                },
-            ),
-            Err(e) => reply.error(failed("opendir", e)),
-        });
+    /// Folders are never opened (see `fs::walks`): ENOSYS makes the kernel stop asking, read
+    /// listings by folder and offset, and keep what it read until djfs says otherwise.
+    fn opendir(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        reply.error(Errno::ENOSYS);
     }
 
     fn readdir(
         &self,
         _req: &Request,
         ino: INodeNo,
-        fh: FileHandle,
+        _fh: FileHandle,
         offset: u64,
         reply: ReplyDirectory,
     ) {
         // Off the FUSE thread: a paged listing may read its next page here.
         self.off_thread(move |me| {
             let mut reply = reply;
-            // Offsets: 1 = ".", 2 = "..", 3 + i = entry i. The parent's inode number does not
-            // matter to the kernel for "..", which it resolves itself.
-            let dots = [(ino.0, "."), (ino.0, "..")];
-            let mut next = offset;
-            while (next as usize) < dots.len() {
-                let (dot_ino, name) = dots[next as usize];
-                next += 1;
-                if reply.add(INodeNo(dot_ino), next, FileType::Directory, name) {
+            let (walk, at, mut position) = match me.core.walk(ino.0, offset) {
+                Ok(w) => w,
+                Err(e) => return reply.error(failed("readdir", e)),
+            };
+            // The parent's inode number does not matter to the kernel for "..", which it
+            // resolves itself.
+            let dots = [".", ".."];
+            // Whether this reply has entries: the kernel asks on until a reply has none, and
+            // only that last one ends the walk.
+            let mut added = false;
+            while (position as usize) < dots.len() {
+                let name = dots[position as usize];
+                position += 1;
+                if reply.add(ino, offset_of(walk, position), FileType::Directory, name) {
                     return reply.ok();
                 }
+                added = true;
             }
-            let mut from = next as usize - dots.len();
+            let mut from = position as usize - dots.len();
             loop {
-                let chunk = match me.core.readdir(fh.0, from) {
+                let chunk = match me.core.readdir(at.fh, from) {
                     Ok(chunk) => chunk,
                     Err(e) => return reply.error(failed("readdir", e)),
                 };
                 let skip = from.saturating_sub(chunk.first);
                 if chunk.entries.len() <= skip {
-                    return reply.ok();
+                    reply.ok();
+                    if !added {
+                        me.core.walk_done(walk);
+                    }
+                    return;
                 }
                 for entry in &chunk.entries[skip..] {
                     let kind = if entry.is_dir {
@@ -305,14 +308,11 @@ impl fuser::Filesystem for FuseAdapter {
                         FileType::RegularFile
                     };
                     from += 1;
-                    if reply.add(
-                        INodeNo(entry.ino),
-                        (from + dots.len()) as u64,
-                        kind,
-                        &entry.name,
-                    ) {
+                    let next = offset_of(walk, (from + dots.len()) as u64);
+                    if reply.add(INodeNo(entry.ino), next, kind, &entry.name) {
                         return reply.ok();
                     }
+                    added = true;
                 }
             }
         });
@@ -324,35 +324,45 @@ impl fuser::Filesystem for FuseAdapter {
         &self,
         _req: &Request,
         ino: INodeNo,
-        fh: FileHandle,
+        _fh: FileHandle,
         offset: u64,
         reply: ReplyDirectoryPlus,
     ) {
         self.off_thread(move |me| {
             let mut reply = reply;
+            let (walk, at, mut position) = match me.core.walk(ino.0, offset) {
+                Ok(w) => w,
+                Err(e) => return reply.error(failed("readdirplus", e)),
+            };
             let ttl = me.core.attr_ttl();
-            let mut next = offset;
-            if next < 2 {
+            // As in `readdir`: only a reply without entries ends the walk.
+            let mut added = false;
+            if position < 2 {
                 let own = match me.core.getattr(ino.0) {
                     Ok(attr) => me.file_attr(&attr),
                     Err(e) => return reply.error(failed("readdirplus", e)),
                 };
-                for name in [".", ".."].iter().skip(next as usize) {
-                    next += 1;
-                    if reply.add(ino, next, name, &ttl, &own, Generation(0)) {
+                for name in [".", ".."].iter().skip(position as usize) {
+                    position += 1;
+                    if reply.add(ino, offset_of(walk, position), name, &ttl, &own, Generation(0)) {
                         return reply.ok();
                     }
+                    added = true;
                 }
             }
-            let mut from = next as usize - 2;
+            let mut from = position as usize - 2;
             loop {
-                let chunk = match me.core.readdir(fh.0, from) {
+                let chunk = match me.core.readdir(at.fh, from) {
                     Ok(chunk) => chunk,
                     Err(e) => return reply.error(failed("readdirplus", e)),
                 };
                 let skip = from.saturating_sub(chunk.first);
                 if chunk.entries.len() <= skip {
-                    return reply.ok();
+                    reply.ok();
+                    if !added {
+                        me.core.walk_done(walk);
+                    }
+                    return;
                 }
                 for entry in &chunk.entries[skip..] {
                     // The kernel counts each entry of a READDIRPLUS reply as a lookup (and will
@@ -366,7 +376,7 @@ impl fuser::Filesystem for FuseAdapter {
                     from += 1;
                     if reply.add(
                         INodeNo(ino),
-                        (from + 2) as u64,
+                        offset_of(walk, (from + 2) as u64),
                         &entry.name,
                         &me.core.entry_ttl_of(&entry.node),
                         &attr,
@@ -375,21 +385,10 @@ impl fuser::Filesystem for FuseAdapter {
                         me.core.forget(ino, 1);
                         return reply.ok();
                     }
+                    added = true;
                 }
             }
         });
-    }
-
-    fn releasedir(
-        &self,
-        _req: &Request,
-        _ino: INodeNo,
-        fh: FileHandle,
-        _flags: OpenFlags,
-        reply: ReplyEmpty,
-    ) {
-        self.core.release(fh.0);
-        reply.ok();
     }
 
     fn flush(

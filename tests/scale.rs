@@ -3,7 +3,8 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +27,16 @@ fn scale_schema_of(schema: &str, rows: usize) -> (tempfile::TempDir, PathBuf) {
 
 /// `rows` readings with ids 0, step, 2 step, ...
 fn scale_schema_with(schema: &str, rows: usize, step: usize) -> (tempfile::TempDir, PathBuf) {
+    scale_schema_full(schema, rows, step, 0)
+}
+
+/// `scale_schema_with`, and `notes` rows of `Note` (an in-table attachment each).
+fn scale_schema_full(
+    schema: &str,
+    rows: usize,
+    step: usize,
+    notes: usize,
+) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("dj_config.json");
     let e = common::env();
@@ -39,6 +50,8 @@ fn scale_schema_with(schema: &str, rows: usize, step: usize) -> (tempfile::TempD
             .arg(rows.to_string())
             .arg("--step")
             .arg(step.to_string())
+            .arg("--notes")
+            .arg(notes.to_string())
             .env("DJFS_LOCAL_STORE", dir.path().join("local")),
     );
     (dir, config)
@@ -264,6 +277,13 @@ fn a_warm_walk_is_answered_by_the_kernel_and_changes_still_show() {
         delta("readdir")
     );
     assert!(delta("lookup") < (ROWS / 4) as u64, "{}", delta("lookup"));
+    // Folders are not opened (djfs answers `opendir` with ENOSYS): the walk begins one listing,
+    // the table's, where each row and attachment folder used to cost an open and a release.
+    assert!(
+        delta("listings begun") <= 2,
+        "{} listings begun for a warm walk of {ROWS} rows:\n{after}",
+        delta("listings begun")
+    );
     assert!(figure(&after, "watched tables") >= 1);
 
     let e = common::env();
@@ -293,6 +313,61 @@ fn a_warm_walk_is_answered_by_the_kernel_and_changes_still_show() {
         std::fs::read_to_string(table.join("reading_id=8/label"))
     );
     assert_eq!(find_entries(&table), entries);
+}
+
+/// A listing the kernel keeps (an attachment folder in a watched table) still changes within
+/// the refresh delay when the client replaces the attachment with another file name: read by
+/// path, and through a descriptor held on the folder (a shell sitting in it), which no lookup
+/// refreshes (the watcher makes the kernel forget the listings it kept of the table).
+#[test]
+fn a_kept_folder_listing_changes_when_the_client_renames_the_attachment() {
+    let schema = "djfs_scale_kept";
+    let (dir, config) = scale_schema_full(schema, 10, 1, 20);
+    let mount = Mount::new(&config, Some(schema), &[]);
+    let notes = mount.path.join("Note");
+    let doc = notes.join("note_id=3/doc");
+    let names = |p: &Path| -> Vec<String> {
+        let mut n: Vec<String> = std::fs::read_dir(p)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        n.sort();
+        n
+    };
+    let held = std::fs::File::open(&doc).unwrap();
+    let via_held = PathBuf::from(format!("/proc/self/fd/{}", held.as_raw_fd()));
+    // Walked three times, a refresh delay apart: the table is watched, its folders are kept.
+    for _ in 0..3 {
+        assert!(find_entries(&notes) > 20 * 2);
+        assert_eq!(names(&doc), vec!["note_3.txt"]);
+        assert_eq!(names(&via_held), vec!["note_3.txt"]);
+        std::thread::sleep(Duration::from_millis(1300));
+    }
+    let new_file = dir.path().join("renamed.txt");
+    std::fs::write(&new_file, "renamed by the client\n").unwrap();
+    let e = common::env();
+    common::run_ok(std::process::Command::new(&e.python).arg("-c").arg(format!(
+        "import datajoint as dj; dj.config.load({:?}); \
+         m = dj.VirtualModule('m', {schema:?}); \
+         m.Note.update1(dict(note_id=3, doc={:?}))",
+        config.display().to_string(),
+        new_file.display().to_string()
+    )));
+    let renamed = vec!["renamed.txt".to_string()];
+    let shown = common::eventually(Duration::from_millis(2500), || {
+        names(&doc) == renamed && names(&via_held) == renamed
+    });
+    assert!(
+        shown,
+        "the new attachment name did not show within 2.5 s: by path {:?}, held {:?}",
+        names(&doc),
+        names(&via_held)
+    );
+    assert_eq!(
+        std::fs::read_to_string(doc.join("renamed.txt")).unwrap(),
+        "renamed by the client\n"
+    );
+    assert_eq!(names(&notes.join("note_id=4/doc")), vec!["note_4.txt"]);
 }
 
 /// A table listed in small pages while the client inserts and deletes rows between the ones

@@ -15,6 +15,7 @@ mod mtimes;
 mod pagecache;
 mod paging;
 mod rendered;
+mod walks;
 mod watch;
 mod write;
 
@@ -28,6 +29,7 @@ pub use error::{ErrorKind, FsError, FsResult};
 use metadata::{Listing, TrackedListing};
 pub use pagecache::PageCache;
 pub use paging::{DirChunk, FIRST_PAGE_ROWS};
+pub use walks::{offset_of, Walk};
 pub use watch::{DirCaching, KernelInvalidation, KERNEL_TTL};
 use write::WriteHandle;
 
@@ -223,6 +225,8 @@ pub struct Filesystem {
     read_ahead: paging::ReadAhead,
     /// Tables whose rows the kernel keeps longer, checked for changes (see `watch`).
     watched: watch::Watched,
+    /// Listings the kernel is reading without open handles (see `walks`).
+    walks: walks::Walks,
     /// How many lookups, getattrs, opendirs and readdirs the kernel sent (for `.djfs/stats`:
     /// what the kernel's caches did not answer).
     requests: [std::sync::atomic::AtomicU64; 4],
@@ -275,6 +279,7 @@ impl Filesystem {
             cache_budget: budget,
             read_ahead: Default::default(),
             watched: Default::default(),
+            walks: Default::default(),
             requests: Default::default(),
             dropped_since_trim: Default::default(),
         }
@@ -377,6 +382,12 @@ impl Filesystem {
             let lazy = DirListing::Lazy(node, std::sync::OnceLock::new());
             return Ok((self.new_handle(Handle::Dir(Arc::new(lazy))), caching));
         }
+        Ok((self.open_listing(node)?, caching))
+    }
+
+    /// A handle on a folder's listing, made now: whole, or page by page for a table without a
+    /// cached listing.
+    fn open_listing(&self, node: Node) -> FsResult<u64> {
         if let Node::Table { schema, class } = &node {
             let table = self.table(schema, class)?;
             let (cached, stamp) = self.listing_checked(schema, &table)?;
@@ -385,13 +396,54 @@ impl Filesystem {
                 let paged = self.open_paged(schema, class, table, stamp, head)?;
                 self.forget_dropped();
                 let paged = DirListing::Paged(std::sync::Mutex::new(paged));
-                return Ok((self.new_handle(Handle::Dir(Arc::new(paged))), caching));
+                return Ok(self.new_handle(Handle::Dir(Arc::new(paged))));
             }
         }
         let entries = self.entries_for(self.children(&node)?);
         self.forget_dropped();
         let whole = DirListing::Whole(Arc::new(entries));
-        Ok((self.new_handle(Handle::Dir(Arc::new(whole))), caching))
+        Ok(self.new_handle(Handle::Dir(Arc::new(whole))))
+    }
+
+    /// A kernel `readdir` of folder `ino` at `offset`, without an open handle (see `walks`):
+    /// the walk it continues (begun now at offset 0, or again when it went) and the position to
+    /// read on from (0 is `.`, 1 is `..`, 2 + i entry i).
+    pub fn walk(&self, ino: u64, offset: u64) -> FsResult<(u32, walks::Walk, u64)> {
+        let position = match walks::position_of(offset) {
+            None => 0,
+            Some((id, position)) => {
+                if let Some(walk) = self.walks.get(id, ino, self.clock.now()) {
+                    return Ok((id, walk, position));
+                }
+                tracing::debug!(ino, position, "a listing read on after its walk went: begun again");
+                position
+            }
+        };
+        self.count(Request::Opendir);
+        let node = self.node(ino)?;
+        let kept = self.kernel_may_keep(ino);
+        let walk = walks::Walk {
+            ino,
+            fh: self.open_listing(node)?,
+            kept,
+        };
+        let (id, gone) = self.walks.begin(walk, self.clock.now());
+        for old in gone {
+            self.release(old.fh);
+        }
+        Ok((id, walk, position))
+    }
+
+    /// Walk `id` was read to its end (the kernel has the whole listing): its handle goes, and
+    /// the kernel forgets the listing unless djfs can tell when it changes (see `walks`).
+    /// Called after the last reply, so that what is forgotten includes it.
+    pub fn walk_done(&self, id: u32) {
+        if let Some(walk) = self.walks.end(id) {
+            self.release(walk.fh);
+            if !walk.kept {
+                self.page_cache.value_changed(walk.ino);
+            }
+        }
     }
 
     /// Directory entries (with inode numbers and attributes) for listed children.
@@ -1534,7 +1586,7 @@ impl Filesystem {
         let _ = writeln!(out, "kernel requests:");
         let _ = writeln!(out, "  lookup           {lookups}");
         let _ = writeln!(out, "  getattr          {getattrs}");
-        let _ = writeln!(out, "  opendir          {opendirs}");
+        let _ = writeln!(out, "  listings begun   {opendirs}");
         let _ = writeln!(out, "  readdir          {readdirs}");
         let _ = writeln!(out, "queries by kind (count, total ms, mean ms):");
         for k in self.db.query_stats() {
@@ -1577,6 +1629,7 @@ impl Filesystem {
         );
         let _ = writeln!(out, "  value times      {}", self.mtimes.len());
         let _ = writeln!(out, "  watched tables   {}", self.watched.len());
+        let _ = writeln!(out, "  listings read    {}", self.walks.len());
         let _ = writeln!(out, "  inodes           {inodes}");
         let _ = writeln!(
             out,

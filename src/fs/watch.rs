@@ -186,6 +186,24 @@ impl Filesystem {
         DirCaching::Fill
     }
 
+    /// Whether the kernel may keep the listing of folder `ino`, read now without an `opendir`
+    /// (see `walks`): a row's or an attachment folder's in a watched table, until the table
+    /// changes (then the watcher has the kernel forget it).
+    pub fn kernel_may_keep(&self, ino: u64) -> bool {
+        let now = self.clock.now();
+        let (schema, class) = match self.handles.node(ino) {
+            Some(Node::Row { schema, class, .. }) | Some(Node::RowEntry { schema, class, .. }) => {
+                (schema, class)
+            }
+            _ => return false,
+        };
+        if !self.watched.given(&schema, &class, now) {
+            return false;
+        }
+        self.watched.dirs.lock().unwrap().insert(ino, now);
+        true
+    }
+
     /// The watcher's round: asks whether each watched table changed; returns what the kernel
     /// must forget. Tables the kernel can hold nothing of with the long timeout stop being
     /// watched.
@@ -270,6 +288,20 @@ impl Filesystem {
         if let Some(table) = table {
             out.push(KernelInvalidation::Inode(table));
         }
+        // The listings the kernel keeps of the table's rows: a folder held open (a shell's
+        // working folder) keeps its entry, so only this makes the kernel read it again.
+        let mut dirs = self.watched.dirs.lock().unwrap();
+        dirs.retain(|&ino, _| {
+            let in_table = matches!(
+                self.handles.node(ino),
+                Some(Node::Row { schema: s, class: c, .. } | Node::RowEntry { schema: s, class: c, .. })
+                    if s == *schema && c == *class
+            );
+            if in_table {
+                out.push(KernelInvalidation::Inode(ino));
+            }
+            !in_table
+        });
         out
     }
 }
