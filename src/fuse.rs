@@ -344,7 +344,14 @@ impl fuser::Filesystem for FuseAdapter {
                 };
                 for name in [".", ".."].iter().skip(position as usize) {
                     position += 1;
-                    if reply.add(ino, offset_of(walk, position), name, &ttl, &own, Generation(0)) {
+                    if reply.add(
+                        ino,
+                        offset_of(walk, position),
+                        name,
+                        &ttl,
+                        &own,
+                        Generation(0),
+                    ) {
                         return reply.ok();
                     }
                     added = true;

@@ -235,6 +235,7 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
             page_rows: args.page_rows,
         },
     ));
+    core.preload_catalog();
     // Staging folders of djfs processes that are gone (crashed): their journals are settled
     // (unfinished uploads aborted, partial files and orphaned objects removed), then they go.
     let recovery_stores = journal_stores.clone();

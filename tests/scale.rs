@@ -195,6 +195,34 @@ fn asked(mount: &Mount, kind: &str) -> u64 {
     figure(&stats, kind)
 }
 
+/// The mounted schema's catalog is read at mount, so the first `ls` of a table waits only for
+/// its first page of rows (issue 14: first names of a huge table): the listing asks no catalog
+/// question, and one page query answers `ls -f | head`.
+#[test]
+fn the_catalog_is_read_at_mount_and_the_first_names_need_one_page() {
+    let schema = "djfs_scale_first";
+    let (_dir, config) = scale_schema_of(schema, 3 * djfs::fs::FIRST_PAGE_ROWS);
+    let mount = Mount::new(&config, Some(schema), &[]);
+    let catalog = asked(&mount, "catalog");
+    assert!(catalog >= 1, "the catalog was not read at mount");
+    let out = common::run_ok(std::process::Command::new("sh").arg("-c").arg(format!(
+        "ls -f {:?} | head -n 100",
+        mount.path.join("Reading")
+    )));
+    let first: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(first.len(), 100);
+    assert!(first.iter().any(|n| n == "reading_id=0"), "{first:?}");
+    assert_eq!(
+        asked(&mount, "catalog"),
+        catalog,
+        "the first listing asked about the catalog"
+    );
+    assert_eq!(asked(&mount, "listing page"), 1);
+}
+
 /// A stale listing of an unchanged table costs one light check, not the table again; a change
 /// by another client (here: the client's `update1`) still shows within the refresh delay.
 #[test]

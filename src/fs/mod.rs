@@ -295,6 +295,16 @@ impl Filesystem {
         self.page_cache.value_changed(ino);
     }
 
+    /// Reads the mounted schema's catalog now (at mount), so that the first `ls` waits only
+    /// for its rows. A failure is only logged: the next access asks again.
+    pub fn preload_catalog(&self) {
+        if let Some(schema) = self.root_schema() {
+            if let Err(e) = self.catalog(&schema) {
+                tracing::warn!("reading the tables of schema {schema} at mount: {e}");
+            }
+        }
+    }
+
     pub fn database(&self) -> &dyn Backend {
         &*self.db
     }
@@ -415,7 +425,11 @@ impl Filesystem {
                 if let Some(walk) = self.walks.get(id, ino, self.clock.now()) {
                     return Ok((id, walk, position));
                 }
-                tracing::debug!(ino, position, "a listing read on after its walk went: begun again");
+                tracing::debug!(
+                    ino,
+                    position,
+                    "a listing read on after its walk went: begun again"
+                );
                 position
             }
         };

@@ -191,16 +191,17 @@ impl Harness {
         Ok(String::from_utf8(data?).unwrap())
     }
 
+    /// A listing read as the kernel reads it: a walk from offset 0 (see `walks`), to its end.
     fn list(&self, ino: u64) -> Vec<String> {
-        let (fh, _) = self.fs.opendir(ino).unwrap();
+        let (id, walk, _) = self.fs.walk(ino, 0).unwrap();
         let names = self
             .fs
-            .readdir_all(fh)
+            .readdir_all(walk.fh)
             .unwrap()
             .iter()
             .map(|e| e.name.clone())
             .collect();
-        self.fs.release(fh);
+        self.fs.walk_done(id);
         names
     }
 
@@ -442,5 +443,41 @@ mod found {
             Op::RmWeight { id: 1 },
         ])
         .unwrap();
+    }
+}
+
+/// Listings read as the kernel reads them (see `walks`).
+mod listings {
+    use super::*;
+
+    /// A listing read on after its walk went (given up, or pushed out by others) is begun again
+    /// and read on from the position the kernel's offset names: nothing listed twice or lost.
+    #[test]
+    fn a_listing_read_on_after_its_walk_went_goes_on_from_its_position() {
+        let h = Harness::new();
+        for id in 1..=5u8 {
+            h.client(id, &[(1, ColumnValue::Text(format!("s{id}")))], true);
+        }
+        let table = h.table_ino();
+        let whole = h.list(table);
+        assert!(whole.len() >= 5, "{whole:?}");
+        let (id, walk, position) = h.fs.walk(table, 0).unwrap();
+        assert_eq!(position, 0);
+        // The kernel took `.`, `..` and two entries; its offset names what comes next.
+        let offset = crate::fs::offset_of(id, 2 + 2);
+        assert_eq!(h.fs.walk(table, offset).unwrap(), (id, walk, 4));
+        h.fs.walk_done(id);
+        let (again, walk, position) = h.fs.walk(table, offset).unwrap();
+        assert_ne!(again, id);
+        assert_eq!(position, 4);
+        let rest: Vec<String> =
+            h.fs.readdir_all(walk.fh)
+                .unwrap()
+                .iter()
+                .skip(2)
+                .map(|e| e.name.clone())
+                .collect();
+        assert_eq!(rest, whole[2..].to_vec());
+        h.fs.walk_done(again);
     }
 }

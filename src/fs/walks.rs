@@ -124,7 +124,12 @@ mod tests {
     #[test]
     fn an_offset_gives_back_its_walk_and_position() {
         assert_eq!(position_of(0), None);
-        for (walk, pos) in [(1, 1), (1, 2), (77, 1_000_000), (WALK_LIMIT - 1, (1 << 40) - 1)] {
+        for (walk, pos) in [
+            (1, 1),
+            (1, 2),
+            (77, 1_000_000),
+            (WALK_LIMIT - 1, (1 << 40) - 1),
+        ] {
             let off = offset_of(walk, pos);
             assert_ne!(off, 0);
             assert_eq!(position_of(off), Some((walk, pos)));
