@@ -82,26 +82,54 @@ pub struct RowFacts {
     pub stamps: Vec<Stamp>,
 }
 
-/// When a table's rows last changed as the server tells it (InnoDB's `UPDATE_TIME`, whole
-/// seconds; kept in memory, so None after a server restart until the table's next change), with
-/// the server's clock and the time it started, at the moment of asking.
+/// What says whether a table's rows changed, as the server tells it at the moment of asking.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TableStamp {
-    pub changed: Option<i64>,
-    pub now: i64,
-    pub started: i64,
+pub enum TableStamp {
+    /// MySQL/MariaDB: when the rows last changed (InnoDB's `UPDATE_TIME`, whole seconds; kept
+    /// in memory, so None after a server restart until the table's next change), with the
+    /// server's clock and the time it started.
+    UpdateTime {
+        changed: Option<i64>,
+        now: i64,
+        started: i64,
+    },
+    /// PostgreSQL (which keeps no change time without server settings): the rows' count and
+    /// the sum and largest of their inserting transaction ids (`xmin`). An insert, delete or
+    /// update (a new row version with a new `xmin`) changes them; vacuum and freezing do not.
+    Rows {
+        count: i64,
+        xmin_sum: i64,
+        xmin_max: i64,
+    },
 }
 
 impl TableStamp {
     /// Whether the table cannot have changed between `self` (asked just before it was listed)
-    /// and `later`: the same server run, the same change time, and that time older than the
-    /// second of `self` (a change in that very second could have come after the listing).
+    /// and `later`.
     pub fn unchanged_at(&self, later: &TableStamp) -> bool {
-        // (`started` is computed from the uptime, so it may move by a second between asks.)
-        let same_run = (self.started - later.started).abs() <= 2;
-        same_run
-            && self.changed == later.changed
-            && self.changed.is_none_or(|changed| changed < self.now)
+        match (self, later) {
+            // The same server run, the same change time, and that time older than the second
+            // of `self` (a change in that very second could have come after the listing).
+            (
+                TableStamp::UpdateTime {
+                    changed,
+                    now,
+                    started,
+                },
+                TableStamp::UpdateTime {
+                    changed: later_changed,
+                    started: later_started,
+                    ..
+                },
+            ) => {
+                // (`started` is computed from the uptime, so it may move by a second between
+                // asks.)
+                let same_run = (started - later_started).abs() <= 2;
+                same_run && changed == later_changed && changed.is_none_or(|c| c < *now)
+            }
+            (TableStamp::Rows { .. }, TableStamp::Rows { .. }) => self == later,
+            _ => false,
+        }
     }
 }
 
@@ -109,52 +137,43 @@ impl TableStamp {
 mod stamp_tests {
     use super::TableStamp;
 
+    fn at(changed: Option<i64>, now: i64, started: i64) -> TableStamp {
+        TableStamp::UpdateTime {
+            changed,
+            now,
+            started,
+        }
+    }
+
     #[test]
     fn a_table_is_unchanged_only_with_the_same_time_in_the_same_run() {
-        let before = TableStamp {
-            changed: Some(100),
-            now: 105,
-            started: 50,
-        };
-        let same = TableStamp {
-            changed: Some(100),
-            now: 110,
-            started: 51,
-        };
-        assert!(before.unchanged_at(&same));
-        assert!(!before.unchanged_at(&TableStamp {
-            changed: Some(107),
-            ..same
-        }));
+        let before = at(Some(100), 105, 50);
+        assert!(before.unchanged_at(&at(Some(100), 110, 51)));
+        assert!(!before.unchanged_at(&at(Some(107), 110, 51)));
         // A restart in between: whatever the times say.
-        assert!(!before.unchanged_at(&TableStamp {
-            started: 108,
-            ..same
-        }));
+        assert!(!before.unchanged_at(&at(Some(100), 110, 108)));
         // Changed in the very second it was asked: a later change may share that second.
-        let busy = TableStamp {
-            changed: Some(105),
-            now: 105,
-            started: 50,
-        };
-        assert!(!busy.unchanged_at(&TableStamp {
-            changed: Some(105),
-            ..same
-        }));
+        assert!(!at(Some(105), 105, 50).unchanged_at(&at(Some(105), 110, 51)));
         // Unknown since the server started, and still: no change since.
-        let quiet = TableStamp {
-            changed: None,
-            now: 105,
-            started: 50,
+        let quiet = at(None, 105, 50);
+        assert!(quiet.unchanged_at(&at(None, 110, 51)));
+        assert!(!quiet.unchanged_at(&at(Some(106), 110, 51)));
+    }
+
+    #[test]
+    fn a_table_is_unchanged_only_with_the_same_rows_and_transaction_ids() {
+        let rows = |count, xmin_sum, xmin_max| TableStamp::Rows {
+            count,
+            xmin_sum,
+            xmin_max,
         };
-        assert!(quiet.unchanged_at(&TableStamp {
-            changed: None,
-            ..same
-        }));
-        assert!(!quiet.unchanged_at(&TableStamp {
-            changed: Some(106),
-            ..same
-        }));
+        assert!(rows(10, 5000, 900).unchanged_at(&rows(10, 5000, 900)));
+        // A row updated (a new version, a new xmin), one deleted, one inserted.
+        assert!(!rows(10, 5000, 900).unchanged_at(&rows(10, 5100, 1000)));
+        assert!(!rows(10, 5000, 900).unchanged_at(&rows(9, 4500, 900)));
+        assert!(!rows(10, 5000, 900).unchanged_at(&rows(11, 6000, 1000)));
+        // Stamps of different servers never say unchanged.
+        assert!(!at(Some(1), 2, 3).unchanged_at(&rows(1, 2, 3)));
     }
 }
 

@@ -529,7 +529,7 @@ impl Backend for MySql {
             vec![Value::from(&table.schema), Value::from(&table.name)],
         )?;
         Ok(rows.first().and_then(|r| {
-            Some(TableStamp {
+            Some(TableStamp::UpdateTime {
                 changed: int(&r[0]).map(|t| t as i64),
                 now: int(&r[1])? as i64,
                 started: int(&r[2])? as i64,

@@ -197,6 +197,9 @@ fn start_reaper(pool: Weak<Pool>) {
     }
 }
 
+/// Tables up to this size on disk get a change stamp (a scan: about 10 ms at this size).
+const STAMP_PROBE_MAX_BYTES: i64 = 16 << 20;
+
 /// A double-quoted identifier.
 fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
@@ -1033,10 +1036,36 @@ impl Backend for Postgres {
     }
 
     /// PostgreSQL keeps no per-table time of the last change (its statistics counters are
-    /// updated asynchronously and can be reset, so they cannot prove "unchanged"): None, and a
-    /// stale listing is always read again.
-    fn table_stamp(&self, _table: &TableInfo) -> Result<Option<TableStamp>> {
-        Ok(None)
+    /// updated late and can be reset, so they cannot prove "unchanged"; commit times need a
+    /// server setting): the stamp is the rows' count and the sum and largest of their `xmin`
+    /// (see `TableStamp::Rows`), one scan of a table up to `STAMP_PROBE_MAX_BYTES` on disk.
+    /// Larger tables have none: a stale listing of them is read again.
+    fn table_stamp(&self, table: &TableInfo) -> Result<Option<TableStamp>> {
+        let name = qualified(table);
+        let _slot = self.slots.enter(&name);
+        let _timing = self.stats.start(QueryKind::ChangeCheck);
+        // The size test has no column in it, so PostgreSQL checks it once, before the scan
+        // (a one-time filter): a large table is not read.
+        let rows = self.rows(
+            &format!(
+                "SELECT pg_relation_size($1::text::regclass), count(*), \
+                   coalesce(sum(xmin::text::bigint), 0)::bigint, \
+                   coalesce(max(xmin::text::bigint), 0)::bigint \
+                 FROM {name} WHERE pg_relation_size($1::text::regclass) <= {STAMP_PROBE_MAX_BYTES}"
+            ),
+            &[name.clone()],
+        )?;
+        let Some(r) = rows.first() else {
+            return Ok(None);
+        };
+        if r.get::<_, i64>(0) > STAMP_PROBE_MAX_BYTES {
+            return Ok(None);
+        }
+        Ok(Some(TableStamp::Rows {
+            count: r.get(1),
+            xmin_sum: r.get(2),
+            xmin_max: r.get(3),
+        }))
     }
 
     /// A digest of the schema's tables, columns, types, nullability and key columns: one light
