@@ -1244,6 +1244,7 @@ impl super::Filesystem {
         let catalog = self.catalog(schema)?;
         let mut steps = Vec::new();
         let mut blocked = Vec::new();
+        // Whenever the row is not deleted, it stays whole (see `RowEdits::keep_row`).
         self.plan_delete(
             &catalog,
             &table,
@@ -1251,9 +1252,10 @@ impl super::Filesystem {
             &mut Vec::new(),
             &mut steps,
             &mut blocked,
-        )?;
+        )
+        .inspect_err(|_| self.edits.keep_row(&row_key))?;
         if !blocked.is_empty() && !self.opts.cascade_delete {
-            self.edits.unhide_row(&row_key);
+            self.edits.keep_row(&row_key);
             return Err(ErrorKind::NotEmpty.because(format!(
                 "{place}: not deleted: rows of other tables depend on it: {} (mount with --cascade-delete to delete them too)",
                 blocked.iter().map(|(t, n)| format!("{t}: {n}")).collect::<Vec<_>>().join(", ")
@@ -1263,7 +1265,7 @@ impl super::Filesystem {
             .db
             .delete_rows(&table, &row_ref.key, &steps)
             .map_err(|e| {
-                self.edits.unhide_row(&row_key);
+                self.edits.keep_row(&row_key);
                 refusal(&place, "delete", &e)
             })?;
         let seq = self.edits.next();

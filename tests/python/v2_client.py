@@ -7,6 +7,7 @@
     v2_client.py row --config FILE SCHEMA TABLE KEY OUTDIR
     v2_client.py rows --config FILE SCHEMA TABLE
     v2_client.py insert1 --config FILE SCHEMA TABLE ROW
+    v2_client.py blob-md5 --config FILE SCHEMA TABLE KEY ATTR NPY
     v2_client.py pack EXPR OUT
     v2_client.py npy-equal A B
 
@@ -31,14 +32,16 @@ Rows: subjects 1 and 2; sessions (1,1) with a trial and a remark, (2,1) with a t
 `row` prints ONE JSON document: {"exists": bool, "values": {attr: value}, "blobs": {attr: {...}},
 "attach": {attr: {...}}, "sql": [attrs read by SQL]}. Scalars as JSON (date `YYYY-MM-DD`,
 datetime `YYYY-MM-DD HH:MM:SS[.ffffff]`, decimal as its text, bytes as {"hex": ...}, uuid text,
-json values as they are, floats as Python reads them). A blob: {"is_none", "npy": OUTDIR/attr.npy
+json values as they are, floats as Python reads them). A blob (`<blob>`, `<blob@s>`): {"is_none", "npy": OUTDIR/attr.npy
 (np.save of np.asarray(value); a non-array is a pickled 0-d object array), "dtype", "shape",
-"is_array"}. An attachment: {"is_none", "name", "path" (its contents in OUTDIR/attr/name)}.
+"is_array", and for a non-array "json", the value as JSON}. An attachment (`<attach>`, `<attach@s>`): {"is_none", "name", "path" (its contents in
+OUTDIR/attr/name)}.
 2.3.5 on PostgreSQL cannot fetch a uuid nor an in-table <attach> (see README-v2.md): those two are
 read by SQL (the uuid's text, the stored `name\\0contents`) and listed in "sql"; every other value
 is what the client's fetch1 returns.
 
-`insert1`: the client inserts ROW (a JSON object) into TABLE. `pack`: the client's blob.pack of
+`insert1`: the client inserts ROW (a JSON object) into TABLE. `blob-md5`: the MD5 of a blob as
+stored (read by SQL) and of the client's own `blob.pack(np.load(NPY), compress=True)`. `pack`: the client's blob.pack of
 the Python expression EXPR (numpy as np), written to OUT. `npy-equal`: {"equal": bool, ...} of two
 .npy files (same dtype, shape and values; object arrays compared by their items).
 """
@@ -46,6 +49,7 @@ the Python expression EXPR (numpy as np), written to OUT. `npy-equal`: {"equal":
 import argparse
 import datetime
 import decimal
+import hashlib
 import json
 import os
 import sys
@@ -295,7 +299,7 @@ def cmd_row(args):
             out["attach"][attr] = {"is_none": False, "name": name.decode(),
                                    "path": attach_file(folder, name.decode(), contents)}
             continue
-        if declared == "<attach>":
+        if declared.startswith("<attach"):
             dj.config["download_path"] = os.path.join(args.outdir, attr)
             path = rel.fetch1(attr)
             dj.config["download_path"] = args.outdir
@@ -304,7 +308,7 @@ def cmd_row(args):
                 out["attach"][attr].update(name=os.path.basename(path), path=str(path))
             continue
         value = rel.fetch1(attr)
-        if declared == "<blob>":
+        if declared.startswith("<blob"):
             info = {"is_none": value is None}
             if value is not None:
                 array = np.asarray(value)  # a dict: a 0-d object array (as client_view.py saves it)
@@ -312,12 +316,25 @@ def cmd_row(args):
                 np.save(path, array, allow_pickle=True)
                 info.update(npy=path, dtype=str(array.dtype), shape=list(array.shape),
                             is_array=isinstance(value, np.ndarray))
+                if not isinstance(value, np.ndarray):
+                    info["json"] = jsonable(value)
             out["blobs"][attr] = info
             continue
         if declared == "uuid" and value is not None:
             value = str(value)
         out["values"][attr] = jsonable(value)
     print(json.dumps(out))
+
+
+def cmd_blob_md5(args):
+    """MD5 of a blob as stored (by SQL) and of the client's own pack of the array in NPY."""
+    conf = connect(args.config)
+    table = classes_for(args.schema)[args.table]
+    stored = sql_value(backend_of(conf), table, json.loads(args.key), args.attr, as_text=False)
+    packed = dj.blob.pack(np.load(args.npy), compress=True)
+    print(json.dumps({"stored": hashlib.md5(bytes(stored)).hexdigest() if stored is not None else None,
+                      "packed": hashlib.md5(packed).hexdigest(), "stored_size": len(bytes(stored or b"")),
+                      "packed_size": len(packed)}))
 
 
 def cmd_rows(args):
@@ -371,7 +388,8 @@ def main():
     p = sub.add_parser("make-cross")
     p.add_argument("schema")
     p.add_argument("--config-out", required=True)
-    for name, extra in (("row", ["table", "key", "outdir"]), ("rows", ["table"]), ("insert1", ["table", "row"])):
+    for name, extra in (("row", ["table", "key", "outdir"]), ("rows", ["table"]), ("insert1", ["table", "row"]),
+                        ("blob-md5", ["table", "key", "attr", "npy"])):
         p = sub.add_parser(name)
         p.add_argument("--config", required=True)
         p.add_argument("schema")
@@ -385,7 +403,7 @@ def main():
     p.add_argument("b")
     args = ap.parse_args()
     {"make": cmd_make, "make-cross": cmd_make_cross, "row": cmd_row, "rows": cmd_rows, "insert1": cmd_insert1,
-     "pack": cmd_pack, "npy-equal": cmd_npy_equal}[args.cmd](args)
+     "blob-md5": cmd_blob_md5, "pack": cmd_pack, "npy-equal": cmd_npy_equal}[args.cmd](args)
 
 
 if __name__ == "__main__":
