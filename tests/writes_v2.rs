@@ -396,6 +396,20 @@ fn rows_made_and_deleted(pg: &Pg, backend: &str, schema: &str) {
         b"a,b\n1,2\n"
     );
 
+    // rm of a nullable value and of an attachment: NULL after the grace.
+    std::fs::remove_file(new.join("weight")).unwrap();
+    std::fs::remove_file(m.join("Session/subject_id=7,session=3/doc/report.csv")).unwrap();
+    assert!(
+        common::eventually(std::time::Duration::from_secs(10), || {
+            client.row("Subject", r#"{"subject_id": 7}"#)["values"]["weight"].is_null()
+        }),
+        "{}",
+        mount.log_text()
+    );
+    let got = client.row("Session", key);
+    assert_eq!(got["attach"]["doc"]["is_none"], true, "{got}");
+    assert_eq!(got["values"]["note"], "copied in");
+
     // A duplicate key: the client inserts subject 8 while the mount's row waits for `sex`.
     let dup = m.join("Subject/subject_id=8");
     std::fs::create_dir(&dup).unwrap();
