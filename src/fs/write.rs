@@ -17,7 +17,7 @@ use super::{Attr, ErrorKind, FsError, FsResult, Handle, Node};
 use crate::backend::{
     row_gone, write_refusal, ColumnValue, Dependent, Fact, TrackingRow, WriteRefusal,
 };
-use crate::catalog::{AttrKind, ExternalKind, TableInfo};
+use crate::catalog::{AttrKind, ExternalKind, StoredCodec, TableInfo};
 use crate::codec::{classify_blob, encode_npy, encode_raw_blob_check, RECOMMENDED_PREFIX};
 use crate::namespace::{permissions, AttrFile, Content, RowId, EXTERNAL_DIR, UNUSED_DIR};
 use crate::rowname;
@@ -77,7 +77,6 @@ fn refusal(place: &str, what: &str, e: &anyhow::Error) -> FsError {
     let kind = match write_refusal(e) {
         Some(WriteRefusal::Exists) => ErrorKind::Exists,
         Some(WriteRefusal::Reference) | Some(WriteRefusal::BadValue) => ErrorKind::Invalid,
-        Some(WriteRefusal::ReadOnly) => ErrorKind::ReadOnly,
         None if row_gone(e) => ErrorKind::NotFound,
         None => ErrorKind::Io,
     };
@@ -110,15 +109,21 @@ impl super::Filesystem {
         ))
     }
 
-    /// What writing file `name` in a row folder (or in attachment folder `folder`) means;
-    /// `new_row`: the folder is a row made with `mkdir` that waits for its values.
+    /// What writing file `name` (at `place`) in a row folder (or in attachment folder
+    /// `folder`) means; `new_row`: the folder is a row made with `mkdir` that waits for its
+    /// values.
     fn write_kind(
         &self,
         table: &TableInfo,
         folder: Option<&str>,
         name: &str,
         new_row: bool,
+        place: &str,
     ) -> FsResult<(usize, WriteKind)> {
+        let column = AttrFile::parse(table, folder.unwrap_or(name)).map(|(i, _)| i);
+        if let Some(refused) = column.and_then(|i| stored_column_refusal(table, i, place)) {
+            return Err(refused);
+        }
         if let Some(folder) = folder {
             let Some((i, AttrFile::Value)) = AttrFile::parse(table, folder) else {
                 return Err(FsError::NotFound);
@@ -219,9 +224,9 @@ impl super::Filesystem {
             self.clock.now(),
             &RowId::new(schema.clone(), class.clone(), row.clone()),
         );
-        let (column, kind) = self.write_kind(&table, folder.as_deref(), name, new_row)?;
         let node = self.child_name(parent, name);
         let place = node.path();
+        let (column, kind) = self.write_kind(&table, folder.as_deref(), name, new_row, &place)?;
         let ino = self.handles.intern(node);
         let mut staging = match &kind {
             // Attachments hash `name\0contents` as `cp` appends the contents.
@@ -547,6 +552,12 @@ impl super::Filesystem {
                     let text =
                         String::from_utf8(bytes).map_err(|_| invalid("not UTF-8 text".into()))?;
                     let text = text.strip_suffix('\n').unwrap_or(&text).to_string();
+                    if info.json {
+                        // MariaDB keeps 2.x `json` as longtext and checks nothing: neither
+                        // djfs nor the client may store what the client cannot read back.
+                        serde_json::from_str::<serde::de::IgnoredAny>(&text)
+                            .map_err(|e| invalid(format!("not JSON: {e}")))?;
+                    }
                     (
                         ColumnValue::Text(text.clone()),
                         None,
@@ -794,7 +805,11 @@ impl super::Filesystem {
                         )
                 });
                 let Some(column) = column else {
-                    return Err(FsError::NotPermitted);
+                    let stored = p.table.columns.iter().position(|c| c.name == name);
+                    let place = format!("{row_key}/{name}");
+                    return Err(stored
+                        .and_then(|i| stored_column_refusal(&p.table, i, &place))
+                        .unwrap_or(FsError::NotPermitted));
                 };
                 if !p.shown.insert(column) {
                     return Err(FsError::Exists);
@@ -1002,7 +1017,13 @@ impl super::Filesystem {
             self.clock.now(),
             &RowId::new(schema.clone(), class.clone(), row.clone()),
         );
-        let (column, kind) = self.write_kind(&temp.table, folder.as_deref(), new_name, new_row)?;
+        let (column, kind) = self.write_kind(
+            &temp.table,
+            folder.as_deref(),
+            new_name,
+            new_row,
+            &to.path(),
+        )?;
         if matches!(kind, WriteKind::Temp) {
             // A temporary file renamed to another temporary name.
             self.handles
@@ -1223,6 +1244,7 @@ impl super::Filesystem {
         let catalog = self.catalog(schema)?;
         let mut steps = Vec::new();
         let mut blocked = Vec::new();
+        // Whenever the row is not deleted, it stays whole (see `RowEdits::keep_row`).
         self.plan_delete(
             &catalog,
             &table,
@@ -1230,9 +1252,10 @@ impl super::Filesystem {
             &mut Vec::new(),
             &mut steps,
             &mut blocked,
-        )?;
+        )
+        .inspect_err(|_| self.edits.keep_row(&row_key))?;
         if !blocked.is_empty() && !self.opts.cascade_delete {
-            self.edits.unhide_row(&row_key);
+            self.edits.keep_row(&row_key);
             return Err(ErrorKind::NotEmpty.because(format!(
                 "{place}: not deleted: rows of other tables depend on it: {} (mount with --cascade-delete to delete them too)",
                 blocked.iter().map(|(t, n)| format!("{t}: {n}")).collect::<Vec<_>>().join(", ")
@@ -1242,7 +1265,7 @@ impl super::Filesystem {
             .db
             .delete_rows(&table, &row_ref.key, &steps)
             .map_err(|e| {
-                self.edits.unhide_row(&row_key);
+                self.edits.keep_row(&row_key);
                 refusal(&place, "delete", &e)
             })?;
         let seq = self.edits.next();
@@ -1363,6 +1386,38 @@ impl super::Filesystem {
     }
 }
 
+/// Why a file of a DataJoint 2.x column whose value is JSON metadata (`AttrKind::Stored`) is not
+/// written, or None for any other column. Values kept in a store (`<blob@s>`, `<attach@s>`,
+/// `<hash@s>`, `<npy@s>`, `<object@s>`) are not written yet (EOPNOTSUPP); `<filepath@s>` names
+/// a file the user put in the store (EPERM, as 0.14's `filepath@store`); an add-on codec's
+/// metadata is shown, never written (EPERM). Per column: the row's other attributes stay
+/// writable.
+fn stored_column_refusal(table: &TableInfo, column: usize, place: &str) -> Option<FsError> {
+    let info = &table.columns[column];
+    let AttrKind::Stored { codec, store } = &info.kind else {
+        return None;
+    };
+    let label = match store {
+        Some(store) => format!("<{}@{store}>", codec.name()),
+        None => format!("<{}>", codec.name()),
+    };
+    let attr = &info.name;
+    Some(match codec {
+        StoredCodec::Filepath => ErrorKind::NotPermitted.because(format!(
+            "{place}: {attr} is a DataJoint 2.x {label} value, a file of the store's own: \
+             not written through the mount"
+        )),
+        StoredCodec::Other(_) => ErrorKind::NotPermitted.because(format!(
+            "{place}: {attr} is a value of the add-on codec {label}, which djfs shows but does \
+             not write"
+        )),
+        _ => ErrorKind::NotSupported.because(format!(
+            "{place}: {attr} is a DataJoint 2.x {label} value kept in a store: djfs does not \
+             write those yet (the row's other attributes are writable)"
+        )),
+    })
+}
+
 fn is_attachment(kind: &AttrKind) -> bool {
     matches!(
         kind,
@@ -1397,4 +1452,63 @@ fn stored_externally(
             size: Some(size),
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::ColumnInfo;
+    use crate::naming::Tier;
+
+    fn column(name: &str, kind: AttrKind) -> ColumnInfo {
+        ColumnInfo {
+            name: name.into(),
+            column_type: "jsonb".into(),
+            nullable: true,
+            has_default: true,
+            kind,
+            hidden: false,
+            json: false,
+            enum_type: None,
+        }
+    }
+
+    #[test]
+    fn stored_2x_columns_are_refused_per_column_with_a_reason() {
+        let stored = |codec| AttrKind::Stored {
+            codec,
+            store: Some("local".into()),
+        };
+        let table = TableInfo {
+            schema: "s".into(),
+            name: "t".into(),
+            class_name: "T".into(),
+            tier: Tier::Manual,
+            columns: vec![
+                column("id", AttrKind::Text),
+                column("obj", stored(StoredCodec::Blob)),
+                column("fp", stored(StoredCodec::Filepath)),
+                column("z", stored(StoredCodec::Other("zarr".into()))),
+                column("doc", AttrKind::Attach),
+            ],
+            key: vec![0],
+        };
+        let refusal = |i| stored_column_refusal(&table, i, "s/T/id=1/x");
+        let obj = refusal(1).unwrap();
+        assert_eq!(obj.errno(), libc::EOPNOTSUPP);
+        assert!(
+            obj.message()
+                .unwrap()
+                .contains("<blob@local> value kept in a store"),
+            "{obj}"
+        );
+        assert_eq!(refusal(2).unwrap().errno(), libc::EPERM);
+        assert!(refusal(3)
+            .unwrap()
+            .message()
+            .unwrap()
+            .contains("<zarr@local>"));
+        // The row's other attributes are not refused.
+        assert!(refusal(0).is_none() && refusal(4).is_none());
+    }
 }
