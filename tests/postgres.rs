@@ -13,7 +13,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use djfs::backend::{Backend, Fact, PageStart};
+use djfs::backend::{Backend, ColumnValue, Fact, PageStart};
 
 use common::pg::{pg, Pg};
 
@@ -120,7 +120,12 @@ fn listings_pages_and_point_queries() {
     assert!(db.tracked(schema, "any", false).unwrap().is_empty());
     let grid = catalog.by_class("Grid").unwrap();
     assert_eq!(grid.key_names(), ["row_id", "tag"]);
-    assert!(db.table_stamp(grid).unwrap().is_none());
+    // A change stamp (the rows' count and transaction ids): the same while nothing changes.
+    let stamp = db
+        .table_stamp(grid)
+        .unwrap()
+        .expect("a small table's stamp");
+    assert!(stamp.unchanged_at(&db.table_stamp(grid).unwrap().unwrap()));
 
     // One query per listing.
     let before = db.query_count();
@@ -196,6 +201,20 @@ fn listings_pages_and_point_queries() {
         "{:?}",
         &blob[..8]
     );
+
+    // Any change to the rows moves the stamp: an update, a delete, an insert.
+    let key = ["10".to_string(), "t1".to_string()];
+    let value = |v: &str| [(2usize, ColumnValue::Text(v.to_string()))];
+    db.write_row(grid, &key, &value("8.5"), &[], false).unwrap();
+    let updated = db.table_stamp(grid).unwrap().unwrap();
+    assert!(!stamp.unchanged_at(&updated));
+    db.delete_rows(grid, &key, &[vec![]]).unwrap();
+    let deleted = db.table_stamp(grid).unwrap().unwrap();
+    assert!(!updated.unchanged_at(&deleted));
+    db.write_row(grid, &key, &value("7.75"), &[], true).unwrap();
+    let inserted = db.table_stamp(grid).unwrap().unwrap();
+    assert!(!deleted.unchanged_at(&inserted) && !stamp.unchanged_at(&inserted));
+    assert!(inserted.unchanged_at(&db.table_stamp(grid).unwrap().unwrap()));
 }
 
 #[test]
@@ -586,4 +605,90 @@ dj2env.s3fs_for(s3).pipe(key, b"altered bytes!\n")
         .or_else(|_| std::fs::read(mount.path.join("Digest/digest_id=1/blob.npy")))
         .unwrap();
     assert!(!npy.is_empty());
+}
+
+/// Entries under `dir`, walked as `find` does.
+fn count_entries(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            1 + if e.file_type().unwrap().is_dir() {
+                count_entries(&e.path())
+            } else {
+                0
+            }
+        })
+        .sum()
+}
+
+/// A figure of `.djfs/stats` (the first number after `label`).
+fn stat_figure(mount: &common::Mount, label: &str) -> u64 {
+    let stats = std::fs::read_to_string(mount.path.join(".djfs/stats")).unwrap();
+    stats
+        .lines()
+        .find_map(|l| {
+            l.trim_start()
+                .strip_prefix(label)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no {label:?} in:\n{stats}"))
+}
+
+/// A PostgreSQL table is watched as MySQL's are (its change stamp is its rows' count and
+/// transaction ids): after the refresh delay a walk of the unchanged table is answered by the
+/// kernel's caches, and a change made by another client still shows within the refresh delay.
+#[test]
+fn a_warm_walk_of_a_postgresql_table_is_answered_by_the_kernel_and_changes_show() {
+    let Some(pg) =
+        pg("a_warm_walk_of_a_postgresql_table_is_answered_by_the_kernel_and_changes_show")
+    else {
+        return;
+    };
+    let schema = "djfs_pg_warm";
+    pg.script(&["make", schema]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = pg.config(dir.path(), "");
+    let mount = common::Mount::new(&config, Some(schema), &[]);
+    let grid = mount.path.join("Grid");
+    let past_refresh = || std::thread::sleep(std::time::Duration::from_millis(1300));
+    let entries = count_entries(&grid);
+    assert!(entries > 250 * 3, "{entries}");
+    past_refresh();
+    assert_eq!(count_entries(&grid), entries);
+    past_refresh();
+    let (walks, readdirs) = (
+        stat_figure(&mount, "listings begun"),
+        stat_figure(&mount, "readdir"),
+    );
+    assert_eq!(count_entries(&grid), entries);
+    // Without the kernel's caches each of the 250 row folders is listed again.
+    assert!(stat_figure(&mount, "listings begun") - walks <= 2);
+    assert!(stat_figure(&mount, "readdir") - readdirs < 50);
+    assert!(stat_figure(&mount, "watched tables") >= 1);
+
+    // Another client changes a value.
+    let db = pg.backend(dir.path());
+    let catalog = db.load_catalog(schema).unwrap();
+    let table = catalog.by_class("Grid").unwrap();
+    let key = ["10".to_string(), "t1".to_string()];
+    db.write_row(
+        table,
+        &key,
+        &[(2, ColumnValue::Text("99.5".into()))],
+        &[],
+        false,
+    )
+    .unwrap();
+    let value = grid.join("row_id=10,tag=t1/value");
+    assert!(
+        common::eventually(std::time::Duration::from_millis(2500), || {
+            std::fs::read_to_string(&value).unwrap() == "99.5\n"
+        }),
+        "the change did not show: {:?}",
+        std::fs::read_to_string(&value)
+    );
 }

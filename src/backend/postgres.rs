@@ -1298,7 +1298,7 @@ impl Backend for Postgres {
                    coalesce(max(xmin::text::bigint), 0)::bigint \
                  FROM {name} WHERE pg_relation_size($1::text::regclass) <= {STAMP_PROBE_MAX_BYTES}"
             ),
-            &[name.clone()],
+            std::slice::from_ref(&name),
         )?;
         let Some(r) = rows.first() else {
             return Ok(None);
