@@ -31,13 +31,30 @@ pub enum KernelInvalidation {
     Inode(u64),
 }
 
-#[derive(Default)]
 pub(super) struct Watched {
     /// By schema, then class (two levels, so that a check needs no key of its own: it runs for
     /// every row lookup and every entry given to the kernel).
     tables: Mutex<HashMap<Arc<str>, WatchesByClass>>,
-    /// Folders whose listing the kernel was allowed to keep, and since when (by inode).
-    dirs: Mutex<HashMap<u64, Instant>>,
+    /// Folders whose listing the kernel was allowed to keep, and since when (by inode): the
+    /// latest `KEPT_DIRS`, so that a walk of a million rows does not hold a million entries. A
+    /// kept listing not remembered here is still reset by its folder's mtime once the folder is
+    /// looked up again (only a folder held open the whole time, as a shell's working folder,
+    /// relies on this).
+    dirs: Mutex<lru::LruCache<u64, Instant>>,
+}
+
+/// Kept folder listings remembered for the watcher, at most (about 5 MiB).
+const KEPT_DIRS: usize = 65_536;
+
+impl Default for Watched {
+    fn default() -> Self {
+        Watched {
+            tables: Default::default(),
+            dirs: Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(KEPT_DIRS).unwrap(),
+            )),
+        }
+    }
 }
 
 type WatchesByClass = HashMap<Arc<str>, Watch>;
@@ -113,7 +130,7 @@ impl Watched {
 
     /// Inode `ino` went: its folder listing is not the kernel's any more.
     pub fn forget_dir(&self, ino: u64) {
-        self.dirs.lock().unwrap().remove(&ino);
+        self.dirs.lock().unwrap().pop(&ino);
     }
 }
 
@@ -182,7 +199,7 @@ impl Filesystem {
         if kept_since.is_some_and(|since| self.watched.current(&schema, &class, since)) {
             return DirCaching::Keep;
         }
-        dirs.insert(ino, now);
+        dirs.put(ino, now);
         DirCaching::Fill
     }
 
@@ -200,7 +217,7 @@ impl Filesystem {
         if !self.watched.given(&schema, &class, now) {
             return false;
         }
-        self.watched.dirs.lock().unwrap().insert(ino, now);
+        self.watched.dirs.lock().unwrap().put(ino, now);
         true
     }
 
@@ -291,17 +308,21 @@ impl Filesystem {
         // The listings the kernel keeps of the table's rows: a folder held open (a shell's
         // working folder) keeps its entry, so only this makes the kernel read it again.
         let mut dirs = self.watched.dirs.lock().unwrap();
-        dirs.retain(|&ino, _| {
-            let in_table = matches!(
-                self.handles.node(ino),
-                Some(Node::Row { schema: s, class: c, .. } | Node::RowEntry { schema: s, class: c, .. })
-                    if s == *schema && c == *class
-            );
-            if in_table {
-                out.push(KernelInvalidation::Inode(ino));
-            }
-            !in_table
-        });
+        let in_table: Vec<u64> = dirs
+            .iter()
+            .map(|(&ino, _)| ino)
+            .filter(|&ino| {
+                matches!(
+                    self.handles.node(ino),
+                    Some(Node::Row { schema: s, class: c, .. } | Node::RowEntry { schema: s, class: c, .. })
+                        if s == *schema && c == *class
+                )
+            })
+            .collect();
+        for ino in in_table {
+            dirs.pop(&ino);
+            out.push(KernelInvalidation::Inode(ino));
+        }
         out
     }
 }
