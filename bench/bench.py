@@ -44,6 +44,20 @@ def drop_caches():
         f.write("3\n")
 
 
+def timed_pair(fn, base, reps, cold=None, base_cold=None):
+    """Median seconds of `reps` runs of `fn` and of `base`, taken in turn (one of each, then
+    again), so that a burst of other work on the machine weighs on both alike."""
+    mine, theirs = [], []
+    for _ in range(reps):
+        for f, c, out in ((fn, cold, mine), (base, base_cold, theirs)):
+            if c:
+                c()
+            t = time.perf_counter()
+            f()
+            out.append(time.perf_counter() - t)
+    return statistics.median(mine), statistics.median(theirs)
+
+
 def timed(fn, reps, cold=None):
     """Median seconds of `reps` runs; `cold` runs before each (cache drop / remount)."""
     times = []
@@ -839,9 +853,11 @@ def main():
         s3data = os.environ["DJFS_S3_DATA"]
         s3_file = os.path.join(s3data, stores["shared"]["bucket"], shared_key)
         mib = args.big_mib
-        d = timed(lambda: sh(f"cat {local_file!r} > /dev/null"), args.reps, cold=mount.cold)
-        p = timed(lambda: sh(f"cat {local_obj!r} > /dev/null"), args.reps, cold=drop_caches)
-        report(f"W3 cat {mib} MiB attach@local (cold)", d, "cat of the store file", p, "<= 1.11")
+        d, p = timed_pair(lambda: sh(f"cat {local_file!r} > /dev/null"),
+                          lambda: sh(f"cat {local_obj!r} > /dev/null"), args.reps,
+                          cold=mount.cold, base_cold=drop_caches)
+        report(f"W3 cat {mib} MiB attach@local (cold)", d, "cat of the store file", p,
+               "<= 1.05 (passthrough)" if os.geteuid() == 0 else "<= 1.11")
         dl = tempfile.mkdtemp(dir=BENCH_DIR)
 
         def client_fetch(attr):
@@ -866,11 +882,13 @@ def main():
         c = timed(lambda: client_fetch("shared_file"), args.reps, cold=drop_caches)
         report(f"W3 cat {mib} MiB attach@shared (cold)", d, "client fetch1", c, "<= 0.67")
         # W5: warm re-read.
+        # (A warm read takes some 15 ms: at least 15 pairs, in turn, so noise weighs on both.)
         sh(f"cat {local_file!r} > /dev/null")
-        d = timed(lambda: sh(f"cat {local_file!r} > /dev/null"), args.reps)
         sh(f"cat {local_obj!r} > /dev/null")
-        p = timed(lambda: sh(f"cat {local_obj!r} > /dev/null"), args.reps)
-        report(f"W5 re-read {mib} MiB attach (warm)", d, "cat from the page cache", p, "<= 1.5")
+        d, p = timed_pair(lambda: sh(f"cat {local_file!r} > /dev/null"),
+                          lambda: sh(f"cat {local_obj!r} > /dev/null"), max(args.reps, 15))
+        report(f"W5 re-read {mib} MiB attach (warm)", d, "cat from the page cache", p,
+               "<= 1.1 (passthrough)" if os.geteuid() == 0 else "<= 1.5")
 
     if want("W4"):
         npy = os.path.join(mount.path, "Big", big_key, "arr.npy")
