@@ -215,10 +215,11 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
         }
     };
 
-    // djfs does not write to PostgreSQL yet: such a mount is read-only (0444 files, EROFS).
+    // djfs does not write to PostgreSQL yet: such a mount's rows are read-only (0444 files,
+    // EROFS), while the unused objects of its stores can still be removed from `.unused`.
     let read_only = args.read_only || cfg.database.backend == config::DbBackend::PostgreSql;
     if read_only && !args.read_only {
-        tracing::info!("PostgreSQL: mounted read-only (djfs does not write to PostgreSQL yet)");
+        tracing::info!("PostgreSQL: rows are read-only (djfs does not write to PostgreSQL yet); `.unused` cleanup works");
     }
     let journal_stores = stores.clone();
     let core = Arc::new(Filesystem::new(
@@ -227,6 +228,7 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
         FsOptions {
             schema: args.schema.clone(),
             read_only,
+            cleanup: !args.read_only,
             refresh: args.refresh,
             uid: unsafe { libc::getuid() },
             gid: unsafe { libc::getgid() },
@@ -280,7 +282,7 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
         MountOption::NoAtime,
         MountOption::NoDev,
         MountOption::NoSuid,
-        if read_only {
+        if args.read_only {
             MountOption::RO
         } else {
             MountOption::RW

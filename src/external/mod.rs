@@ -5,6 +5,7 @@
 //! bytes move are `crate::stores`' job; the tracking rows are the backend's.
 
 mod heads;
+pub mod unused;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
