@@ -82,11 +82,6 @@ pub fn collect(
         stores: catalog.stores.clone(),
     };
     let v2_stores = v2::v2_stores(&catalog, stores);
-    let has_v2 = catalog
-        .tables
-        .iter()
-        .flat_map(|t| &t.columns)
-        .any(|c| matches!(c.kind, crate::catalog::AttrKind::Stored { .. }));
     let mut names: Vec<&String> = catalog.stores.iter().chain(&v2_stores).collect();
     names.sort();
     names.dedup();
@@ -99,11 +94,7 @@ pub fn collect(
         if catalog.stores.contains(store) {
             let tracked = db.tracked(schema, store, true)?;
             // A migrated schema: a 2.x value may reference a 0.14 object.
-            let tracked = if has_v2 {
-                spare_v2_referenced(db, stores, schema, store, tracked)?
-            } else {
-                tracked
-            };
+            let tracked = spare_v2_referenced(db, stores, schema, store, tracked)?;
             unused.extend(tracked.into_iter().map(Unused::Legacy));
         }
         if v2_stores.contains(store) {
@@ -113,7 +104,7 @@ pub fn collect(
                     .map(|(path, size)| Unused::V2(path, size)),
             );
         }
-        let this = collect_store(db, stores, schema, store, &unused, &legacy, has_v2, opts)?;
+        let this = collect_store(db, stores, schema, store, &unused, &legacy, opts)?;
         summary.add(&this);
     }
     Ok(summary)
@@ -129,6 +120,10 @@ fn spare_v2_referenced(
 ) -> Result<Vec<Tracked>> {
     let refs = db.stored_references(schema)?;
     let covered = v2::coverage(stores, &refs);
+    // No 2.x references (a 0.14 schema), or a store the config lacks: nothing to compare.
+    if covered.is_empty() || !stores.is_configured(store) {
+        return Ok(tracked);
+    }
     let mut out = Vec::new();
     for t in tracked {
         if !covered.covers(&stores.tracked_place(store, schema, &t.hash, &t.kind)?) {
@@ -138,7 +133,6 @@ fn spare_v2_referenced(
     Ok(out)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn collect_store(
     db: &dyn Backend,
     stores: &Stores,
@@ -146,7 +140,6 @@ fn collect_store(
     store: &str,
     unused: &[Unused],
     legacy: &Legacy,
-    has_v2: bool,
     opts: GcOptions<'_>,
 ) -> Result<Summary> {
     let style = ProgressStyle::with_template("{prefix}: [{bar:30}] {pos}/{len} objects")
@@ -181,13 +174,12 @@ fn collect_store(
     } else {
         for object in unused.iter().filter(|o| matches!(o, Unused::Legacy(_))) {
             let Unused::Legacy(t) = object else { continue };
-            let outcome = if has_v2
-                && spare_v2_referenced(db, stores, schema, store, vec![t.clone()])?.is_empty()
-            {
-                Ok(Outcome::Referenced)
-            } else {
-                delete_unused(db, stores, schema, store, t)
-            };
+            let outcome =
+                if spare_v2_referenced(db, stores, schema, store, vec![t.clone()])?.is_empty() {
+                    Ok(Outcome::Referenced)
+                } else {
+                    delete_unused(db, stores, schema, store, t)
+                };
             tally(object, outcome, &mut this);
         }
         let v2_objects: Vec<&Unused> = unused

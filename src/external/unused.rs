@@ -207,3 +207,229 @@ pub fn delete(
     .with_context(|| format!("re-checking the references of {schema}"))?;
     Ok(results)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::memory::Memory;
+    use crate::backend::Tracked;
+    use crate::catalog::{RawCatalog, RawColumn, RawIndexColumn};
+    use crate::stores::paths::TrackedKind;
+    use serde_json::json;
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    fn column(name: &str, column_type: &str, comment: &str) -> RawColumn {
+        RawColumn {
+            table: "thing".into(),
+            name: name.into(),
+            column_type: column_type.into(),
+            nullable: name != "thing_id",
+            has_default: name != "thing_id",
+            comment: comment.into(),
+            default: None,
+            extra: String::new(),
+            table_comment: String::new(),
+        }
+    }
+
+    /// A schema `lab` with one table of 2.x stored columns, in memory.
+    fn lab() -> Memory {
+        let db = Memory::new();
+        db.add_schema(
+            "lab",
+            RawCatalog {
+                columns: vec![
+                    column("thing_id", "int", ":int32:"),
+                    column("h", "jsonb", ":<hash@local>:"),
+                    column("o", "jsonb", ":<object@>:"),
+                    column("f", "jsonb", ":<filepath@alias>:"),
+                ],
+                indexes: vec![RawIndexColumn {
+                    table: "thing".into(),
+                    index: "PRIMARY".into(),
+                    seq: 1,
+                    column: "thing_id".into(),
+                    unique: true,
+                    nullable: false,
+                }],
+                foreign_keys: vec![],
+            },
+        );
+        db
+    }
+
+    fn put(db: &Memory, id: u32, h: Option<&str>, o: Option<&str>, f: Option<&str>) {
+        let catalog = db.load_catalog("lab").unwrap();
+        let table = catalog.tables.iter().find(|t| t.name == "thing").unwrap();
+        let meta = |store: &str, p: Option<&str>| {
+            p.map(|p| json!({"path": p, "store": store}).to_string().into_bytes())
+        };
+        db.put_row(
+            table,
+            vec![
+                Some(id.to_string().into_bytes()),
+                meta("local", h),
+                // The metadata names no store: the column's `<object@>` is `stores.default`.
+                o.map(|p| json!({"path": p}).to_string().into_bytes()),
+                meta("alias", f),
+            ],
+        );
+    }
+
+    fn file(root: &Path, rel: &str) {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, rel.as_bytes()).unwrap();
+    }
+
+    /// A root-level store (`schema_prefix: ""`, the layout before 2.3.1) that a 0.14 tracking
+    /// table of the same schema also uses, and a second name (`alias`) for the same folder.
+    fn stores(root: &Path) -> Stores {
+        let location = root.to_str().unwrap();
+        let config: BTreeMap<String, serde_json::Value> = [
+            ("default".to_string(), json!("local")),
+            (
+                "local".to_string(),
+                json!({"protocol": "file", "location": location, "schema_prefix": ""}),
+            ),
+            (
+                "alias".to_string(),
+                json!({"protocol": "file", "location": format!("{location}/")}),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        Stores::new(&config, None).unwrap()
+    }
+
+    const H_USED: &str = "_hash/lab/6iwmn7widibwg3fugt5jie7p24";
+    const H_GONE: &str = "_hash/lab/tlpyrsuntcvnoofkx4tkptje3u";
+    const OLD_0_14: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn unused_2x_objects_spare_references_0_14_objects_and_aliases() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let db = lab();
+        put(
+            &db,
+            1,
+            Some(H_USED),
+            Some("lab/thing/thing_id=1/o_tok"),
+            None,
+        );
+        put(&db, 2, None, None, Some("lab/thing/thing_id=9/o_kept.txt"));
+        for rel in [
+            H_USED,
+            H_GONE,
+            "_hash/lab/not-a-hash.txt",
+            "lab/thing/thing_id=1/o_tok/a.txt",
+            "lab/thing/thing_id=1/o_tok/deeper/b.txt",
+            "lab/thing/thing_id=1/o_tok.manifest.json",
+            "lab/thing/thing_id=1/o_tok2.txt",
+            "lab/thing/thing_id=3/o_gone/x.bin",
+            "lab/thing/thing_id=3/o_gone.manifest.json",
+            "lab/thing/thing_id=9/o_kept.txt",
+            // 0.14 objects: one tracked, one a crash left (untracked, named like one).
+            &format!("lab/01/23/{OLD_0_14}"),
+            "lab/fe/dc/fedcba9876543210fedcba9876543210.notes.txt",
+        ] {
+            file(root, rel);
+        }
+        db.put_tracking(
+            "lab",
+            "local",
+            &Tracked {
+                hash: hex::decode(OLD_0_14).unwrap(),
+                size: 1,
+                kind: TrackedKind::Blob,
+                timestamp: None,
+            },
+        );
+        let stores = stores(root);
+        let legacy = Legacy {
+            stores: vec!["local".into()],
+        };
+        let found: Vec<String> = unused(&db, &stores, "lab", "local", &legacy)
+            .unwrap()
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        assert_eq!(
+            found,
+            [
+                H_GONE,
+                "lab/thing/thing_id=1/o_tok2.txt",
+                "lab/thing/thing_id=3/o_gone.manifest.json",
+                "lab/thing/thing_id=3/o_gone/x.bin",
+            ]
+        );
+        // Without the 0.14 table, root-level 0.14-named files are candidates like any other
+        // (the tracked one too: nothing says it is 0.14's).
+        let bare = unused(&db, &stores, "lab", "local", &Legacy::default()).unwrap();
+        assert_eq!(bare.len(), 6, "{bare:?}");
+
+        // Deleting: each path is re-checked; a referenced one stays.
+        let mut asked = found.clone();
+        asked.push(H_USED.to_string());
+        let outcomes = delete(&db, &stores, "lab", "local", &asked, &legacy).unwrap();
+        let outcomes: Vec<Outcome> = outcomes.into_iter().map(Result::unwrap).collect();
+        assert_eq!(
+            outcomes,
+            [
+                Outcome::Deleted,
+                Outcome::Deleted,
+                Outcome::Deleted,
+                Outcome::Deleted,
+                Outcome::Referenced
+            ]
+        );
+        assert!(root.join(H_USED).exists());
+        assert!(!root.join(H_GONE).exists());
+        // Emptied folders go (up to the location), others stay.
+        assert!(!root.join("lab/thing/thing_id=3").exists());
+        assert!(root
+            .join("lab/thing/thing_id=1/o_tok/deeper/b.txt")
+            .exists());
+        assert!(unused(&db, &stores, "lab", "local", &legacy)
+            .unwrap()
+            .is_empty());
+
+        // A row referencing an object again before the delete: it stays (Referenced).
+        file(root, "lab/thing/thing_id=4/o_new.txt");
+        assert_eq!(
+            unused(&db, &stores, "lab", "local", &legacy).unwrap().len(),
+            1
+        );
+        put(&db, 4, None, Some("lab/thing/thing_id=4/o_new.txt"), None);
+        let again = delete(
+            &db,
+            &stores,
+            "lab",
+            "local",
+            &["lab/thing/thing_id=4/o_new.txt".to_string()],
+            &legacy,
+        )
+        .unwrap();
+        assert_eq!(
+            again.into_iter().next().unwrap().unwrap(),
+            Outcome::Referenced
+        );
+        assert!(root.join("lab/thing/thing_id=4/o_new.txt").exists());
+    }
+
+    #[test]
+    fn a_folder_that_cannot_be_read_fails_the_listing() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let db = lab();
+        file(root, "lab/thing/thing_id=1/o_x.txt");
+        // A file where the hash section's folder should be: listing it fails (not empty).
+        std::fs::create_dir_all(root.join("_hash")).unwrap();
+        std::fs::write(root.join("_hash/lab"), b"not a folder").unwrap();
+        let stores = stores(root);
+        let err = unused(&db, &stores, "lab", "local", &Legacy::default()).unwrap_err();
+        assert!(format!("{err:#}").contains("listing _hash/lab/"), "{err:#}");
+    }
+}

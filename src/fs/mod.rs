@@ -1379,7 +1379,9 @@ impl Filesystem {
                 .db
                 .tracked(schema, store, unused)
                 .map_err(|e| db_error(&format!("listing ~external_{store} of {schema}"), e))?;
-            let tracked = if unused && self.has_v2_columns(&catalog) {
+            // A migrated schema: a 2.x value may reference a 0.14 object (asked whatever the
+            // catalog says: MariaDB shows a 2.x json column as text).
+            let tracked = if unused {
                 self.unreferenced_by_v2(schema, store, tracked)?
             } else {
                 tracked

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::error::{ErrorKind, FsError, FsResult};
 use super::{db_error, tracked_mtime, Filesystem};
 use crate::backend::Tracked;
-use crate::catalog::{AttrKind, SchemaCatalog};
+use crate::catalog::SchemaCatalog;
 use crate::external::{self, Outcome};
 use crate::namespace::{Node, EXTERNAL_DIR, UNUSED_DIR};
 use crate::stores::paths::TrackedKind;
@@ -85,15 +85,6 @@ impl Filesystem {
         )
     }
 
-    /// Whether the schema has 2.x stored columns (whose objects a 0.14 cleanup must spare).
-    pub(super) fn has_v2_columns(&self, catalog: &SchemaCatalog) -> bool {
-        catalog
-            .tables
-            .iter()
-            .flat_map(|t| &t.columns)
-            .any(|c| matches!(c.kind, AttrKind::Stored { .. }))
-    }
-
     /// The 0.14 stores of a schema, which its 2.x cleanup keeps clear of.
     fn legacy(&self, catalog: &SchemaCatalog) -> external::unused::Legacy {
         external::unused::Legacy {
@@ -114,6 +105,11 @@ impl Filesystem {
             .stored_references(schema)
             .map_err(|e| db_error(&format!("reading the 2.x references of {schema}"), e))?;
         let covered = external::unused::coverage(self.stores(), &refs);
+        // No 2.x references (a 0.14 schema), or a store the config lacks (nothing can be
+        // located in it): nothing to compare.
+        if covered.is_empty() || !self.stores().is_configured(store) {
+            return Ok(tracked);
+        }
         let mut out = Vec::new();
         for t in tracked {
             let place = self
@@ -258,11 +254,9 @@ impl Filesystem {
             }
             _ => {
                 // A migrated schema: a 2.x value may reference the 0.14 object.
-                let catalog = self.catalog(schema)?;
-                if self.has_v2_columns(&catalog)
-                    && self
-                        .unreferenced_by_v2(schema, store, vec![tracked.clone()])?
-                        .is_empty()
+                if self
+                    .unreferenced_by_v2(schema, store, vec![tracked.clone()])?
+                    .is_empty()
                 {
                     return Err(busy());
                 }
