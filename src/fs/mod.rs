@@ -701,13 +701,8 @@ impl Filesystem {
                     Ok(())
                 }
             }
-            Node::ExternalStore {
-                schema,
-                store,
-                unused,
-            } => {
+            Node::ExternalStore { schema, store, .. } => {
                 let catalog = self.catalog(schema)?;
-                let _ = unused;
                 match self
                     .external_stores(&catalog)
                     .into_iter()

@@ -18,6 +18,16 @@ for the tests of `.external/<store>/.unused/` and `djfs gc` on 2.x schemas (test
     v2_gc.py insert-hash SCHEMA --config FILE --id N --bytes-hex HEX
         Inserts a row into Hashes (h_local) holding those bytes (a hash object that may already
         be stored: the client then only references it).
+    v2_gc.py refer-0.14 SCHEMA --location DIR --path PATH
+        A migrated schema on the MariaDB (made by the 0.14 client, store `local` a folder at DIR):
+        declares the 2.x table `Migrated` (`fp : <filepath@local>`) and inserts a row whose
+        filepath is PATH (relative to DIR: a 0.14 object's path), as a 2.x client of a lab that
+        migrates would reference a file 0.14 stored. (Its --config is not read.)
+    v2_gc.py make-mysql SCHEMA --config FILE --location DIR
+        A 2.x schema on the MariaDB (json columns are longtext there; the client still writes
+        <hash@>, <object@>, <npy@> and <filepath@>): table `Hashes` (hash_id; h_local
+        <hash@local>, o_local <object@local>, n_s3 <npy@shared>, fp <filepath@local>), three rows;
+        stores as make_v2_reference.py's under DIR. Writes the config to FILE.
     v2_gc.py fetch-all SCHEMA --config FILE
         Fetches every row of every table and reads every stored object through the client
         (ObjectRef.read / walk, NpyRef.load, attachments, hashes); prints {"rows": N} or fails.
@@ -160,14 +170,76 @@ def insert_hash(name, row_id, data):
     return {"inserted": row_id, "hash": dj2env.content_hash(data)}
 
 
+def refer_0_14(name, location, path):
+    conf = dj2env.config_dict(dj2env.mysql_settings(),
+                              {"local": {"protocol": "file", "location": os.path.abspath(location)}})
+    dj2env.apply_config(conf)
+    schema = dj.Schema(name)
+
+    @schema
+    class Migrated(dj.Manual):
+        definition = """
+        # a 2.x table in a 0.14 schema: its filepath names a file 0.14 stored
+        migrated_id : int32
+        ---
+        fp : <filepath@local>
+        """
+
+    Migrated.insert1(dict(migrated_id=1, fp=path))
+    return {"referenced": (Migrated & "migrated_id=1").fetch1("fp").path}
+
+
+def make_mysql(name, config, location):
+    stores = dj2env.stores_config(location)
+    conf = dj2env.config_dict(dj2env.mysql_settings(), stores)
+    dj2env.apply_config(conf)
+    if name in dj.list_schemas():
+        dj.Schema(name, create_schema=False).drop(prompt=False)
+    dj2env.ensure_stores(stores)
+    for spec in (stores["local"], stores["shared"]):
+        for prefix in ("_hash", "_schema", "files"):
+            dj2env.remove_store_prefix(spec, f"{prefix}/{name}")
+    schema = dj.Schema(name)
+
+    @schema
+    class Hashes(dj.Manual):
+        definition = """
+        hash_id : int32
+        ---
+        h_local = null : <hash@local>
+        o_local = null : <object@local>
+        n_s3 = null : <npy@shared>
+        fp = null : <filepath@local>
+        """
+
+    from datajoint.hash_registry import get_store_backend
+
+    get_store_backend("local").put_buffer(b"a file of the lab\n", f"files/{name}/lab.txt")
+    Hashes.insert1(dict(hash_id=1, h_local=b"one", o_local=b"object one", n_s3=np.arange(3),
+                        fp=f"files/{name}/lab.txt"))
+    Hashes.insert1(dict(hash_id=2, h_local=b"two", o_local=(".txt", b"object two")))
+    Hashes.insert1(dict(hash_id=3, h_local=b"one"))
+    dj2env.write_config(config, conf)
+    return {"rows": len(Hashes())}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["unuse", "dry-run", "references", "insert-hash", "fetch-all"])
+    ap.add_argument("command", choices=["unuse", "dry-run", "references", "insert-hash", "refer-0.14",
+                                        "make-mysql", "fetch-all"])
     ap.add_argument("schema")
-    ap.add_argument("--config", required=True)
+    ap.add_argument("--config")
+    ap.add_argument("--location")
+    ap.add_argument("--path")
     ap.add_argument("--id", type=int)
     ap.add_argument("--bytes-hex")
     args = ap.parse_args()
+    if args.command == "refer-0.14":
+        print(json.dumps(refer_0_14(args.schema, args.location, args.path)))
+        return
+    if args.command == "make-mysql":
+        print(json.dumps(make_mysql(args.schema, args.config, args.location)))
+        return
     conf = connect(args.config)
     if args.command == "unuse":
         out = unuse(args.schema)
