@@ -30,9 +30,12 @@ pub(super) struct StoreUse {
 /// the `rmdir` of `rm -r` that follows finds it whatever the kernel forgot meanwhile.
 const EMPTIED_KEPT: Duration = Duration::from_secs(120);
 
-/// Folders of `.unused` emptied by `rm` lately: (schema, store, path) → when.
+/// (schema, store, path of a folder in `.unused`).
+type FolderKey = (Arc<str>, Arc<str>, String);
+
+/// Folders of `.unused` emptied by `rm` lately, with when.
 #[derive(Default)]
-pub(super) struct UnusedFolders(Mutex<HashMap<(Arc<str>, Arc<str>, String), Instant>>);
+pub(super) struct UnusedFolders(Mutex<HashMap<FolderKey, Instant>>);
 
 impl UnusedFolders {
     fn emptied_now(&self, schema: &Arc<str>, store: &Arc<str>, file: &str) {
