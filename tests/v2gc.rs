@@ -227,6 +227,12 @@ fn unused_is_what_the_client_collects_and_rm_r_leaves_every_row_fetchable() {
     assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
     let err = std::fs::create_dir(mount.path.join("Hashes/hash_id=99")).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&unused_dir(&mount, "local")), 0o755);
+    assert_eq!(mode(&unused_dir(&mount, "local").join("_hash")), 0o755);
+    assert_eq!(mode(&mount.path.join(".external/local/_hash")), 0o555);
+    assert_eq!(mode(&mount.path.join("Hashes")), 0o555);
     {
         let read_only = Mount::new(&config, Some(schema), &["--read-only"]);
         let err = std::fs::remove_file(unused_dir(&read_only, "local").join(some)).unwrap_err();

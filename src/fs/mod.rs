@@ -416,10 +416,10 @@ impl Filesystem {
             .into_iter()
             .map(|(ino, node, name, listed)| {
                 let attr = match listed {
-                    Listed::Dir => self.dir_attr(ino),
+                    Listed::Dir => self.dir_attr_of(ino, &node),
                     Listed::DirAt(mtime) => Attr {
                         mtime,
-                        ..self.dir_attr(ino)
+                        ..self.dir_attr_of(ino, &node)
                     },
                     Listed::File(Some(size)) => {
                         self.page_cache.told(ino, size);
@@ -600,15 +600,23 @@ impl Filesystem {
     }
 
     fn dir_attr(&self, ino: u64) -> Attr {
-        // A mount whose rows are read-only may still clean up `.unused` (PostgreSQL, for now).
-        let read_only = self.opts.read_only && !(self.opts.cleanup && self.in_unused(ino));
         Attr {
             ino,
             is_dir: true,
             size: 0,
-            perm: permissions(true, read_only),
+            perm: permissions(true, self.opts.read_only),
             mtime: self.mounted_at,
         }
+    }
+
+    /// A folder node's attributes: as `dir_attr`, but a mount whose rows are read-only may
+    /// still clean up `.unused` (PostgreSQL, for now): its folders there are writable.
+    fn dir_attr_of(&self, ino: u64, node: &Node) -> Attr {
+        let mut attr = self.dir_attr(ino);
+        if self.opts.read_only && self.opts.cleanup && unused::in_unused(node) {
+            attr.perm = permissions(true, false);
+        }
+        attr
     }
 
     /// A node's attributes, as told to the kernel.
@@ -649,7 +657,7 @@ impl Filesystem {
             | Node::Stats => match self.resolve_entry(node)? {
                 Resolved::Folder(mtime) => Ok(Attr {
                     mtime,
-                    ..self.dir_attr(ino)
+                    ..self.dir_attr_of(ino, node)
                 }),
                 Resolved::File(target) => Ok(Attr {
                     ino,
@@ -671,7 +679,7 @@ impl Filesystem {
             }
             other => {
                 self.check_dir(other)?;
-                Ok(self.dir_attr(ino))
+                Ok(self.dir_attr_of(ino, other))
             }
         }
     }

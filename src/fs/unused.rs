@@ -67,6 +67,14 @@ impl UnusedFolders {
     }
 }
 
+/// Whether a node is inside (or is) a `.unused` folder.
+pub(super) fn in_unused(node: &Node) -> bool {
+    matches!(
+        node,
+        Node::ExternalStore { unused: true, .. } | Node::ExternalObject { unused: true, .. }
+    )
+}
+
 impl Filesystem {
     /// When an object in `.external` last changed: a 0.14 object's tracking timestamp; a 2.x
     /// object (no tracking row) the mount time.
@@ -75,17 +83,6 @@ impl Filesystem {
             TrackedKind::Stored { .. } => self.mounted_at,
             _ => tracked_mtime(tracked),
         }
-    }
-
-    /// Whether a folder node is inside (or is) a `.unused` folder.
-    pub(super) fn in_unused(&self, ino: u64) -> bool {
-        matches!(
-            self.handles.node(ino),
-            Some(
-                Node::ExternalStore { unused: true, .. }
-                    | Node::ExternalObject { unused: true, .. }
-            )
-        )
     }
 
     /// The 0.14 stores of a schema, which its 2.x cleanup keeps clear of.
