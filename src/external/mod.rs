@@ -297,11 +297,6 @@ impl ExternalObjects {
         }
     }
 
-    /// The objects of a 2.x store under `prefix` (relative paths and sizes).
-    pub fn list(&self, store: &str, prefix: &str) -> Result<Vec<(String, u64)>> {
-        self.stores.list(store, prefix)
-    }
-
     /// What a listing shows of the blob `hash` (known shape, corrupt, or why not known).
     pub fn head(&self, hash: &[u8]) -> BlobHead {
         self.heads.lock().unwrap().head(hash)

@@ -420,7 +420,7 @@ mod tests {
     }
 
     #[test]
-    fn a_folder_that_cannot_be_read_fails_the_listing() {
+    fn a_folder_or_a_query_that_fails_fails_the_listing() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let db = lab();
@@ -431,5 +431,11 @@ mod tests {
         let stores = stores(root);
         let err = unused(&db, &stores, "lab", "local", &Legacy::default()).unwrap_err();
         assert!(format!("{err:#}").contains("listing _hash/lab/"), "{err:#}");
+        // A failed references query fails it too.
+        let err = unused(&db, &stores, "gone", "local", &Legacy::default()).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("reading the references of gone"),
+            "{err:#}"
+        );
     }
 }

@@ -1438,9 +1438,10 @@ impl Filesystem {
         out
     }
 
-    /// A 2.x store's objects of `schema`, by their paths in the store: everything under
-    /// `<hash_prefix>/<schema>/` and `<schema_prefix>/<schema>/` (folder objects' manifest
-    /// sidecars left out, as the client's garbage collector leaves them out).
+    /// A 2.x store's objects of `schema`, by their paths in the store (names exactly as
+    /// stored, as `.unused` shows them): everything under `<hash_prefix>/<schema>/` and
+    /// `<schema_prefix>/<schema>/`, folder objects' manifest sidecars left out (a folder object
+    /// shows as its files; `.unused` does show an unused one's manifest).
     fn v2_store_objects(&self, schema: &str, store: &str) -> FsResult<Vec<(String, Tracked)>> {
         let (hash_prefix, schema_prefix) = self.stores().prefixes_of(store).map_err(|e| {
             ErrorKind::Io.because(format!("{schema}/{EXTERNAL_DIR}/{store}: {e:#}"))
@@ -1448,7 +1449,7 @@ impl Filesystem {
         let mut objects = Vec::new();
         for prefix in [hash_prefix, schema_prefix] {
             let folder = crate::orphans::section(&prefix, schema);
-            let listed = self.external.list(store, &folder).map_err(|e| {
+            let listed = self.stores().walk(store, &folder).map_err(|e| {
                 FsError::io(
                     format!("{schema}/{EXTERNAL_DIR}/{store}: listing {folder}/"),
                     std::io::Error::other(format!("{e:#}")),
