@@ -19,6 +19,7 @@ pub mod journal;
 pub mod mount;
 pub mod namespace;
 pub mod naming;
+pub mod orphans;
 pub mod rowname;
 pub mod source;
 pub mod staging;

@@ -32,8 +32,9 @@ enum Commands {
     /// DJ_PASS, DJ_BACKEND, DJ_DATABASE_NAME, DJ_USE_TLS and DJ_STORES override it. Unmount with
     /// `umount MOUNTPOINT` or `fusermount3 -u MOUNTPOINT`.
     Mount(MountCli),
-    /// Delete the external objects no row of SCHEMA references (and their tracking rows), as the
-    /// client's `schema.external[store].delete(delete_external_files=True)` does.
+    /// Delete the stored objects no row of SCHEMA references: in a 0.14 store with their
+    /// tracking rows, as the client's `schema.external[store].delete(delete_external_files=True)`
+    /// does; in a 2.x store what `dj.gc.GarbageCollector(schema, store=…).collect()` collects.
     Gc(GcCli),
 }
 
@@ -47,6 +48,10 @@ struct GcCli {
     /// Only count what would be deleted
     #[arg(long)]
     dry_run: bool,
+    /// Print each object deleted (or, with --dry-run, that would be) on stdout, one per line:
+    /// STORE, a tab, and its name in .unused (a 2.x object: its path in the store)
+    #[arg(long)]
+    list: bool,
     /// DataJoint config file (JSON, as the client writes it)
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -80,7 +85,12 @@ fn gc(g: GcCli) -> ExitCode {
                 recovered.folders, recovered.kept
             );
         }
-        djfs::gc::collect(&*db, &stores, &g.schema, g.store.as_deref(), g.dry_run)
+        let opts = djfs::gc::GcOptions {
+            only: g.store.as_deref(),
+            dry_run: g.dry_run,
+            list: g.list,
+        };
+        djfs::gc::collect(&*db, &stores, &g.schema, opts)
     };
     match run() {
         Ok(s) => {

@@ -223,6 +223,7 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
         FsOptions {
             schema: args.schema.clone(),
             read_only,
+            cleanup: !args.read_only,
             refresh: args.refresh,
             uid: unsafe { libc::getuid() },
             gid: unsafe { libc::getgid() },
@@ -277,7 +278,7 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
         MountOption::NoAtime,
         MountOption::NoDev,
         MountOption::NoSuid,
-        if read_only {
+        if args.read_only {
             MountOption::RO
         } else {
             MountOption::RW

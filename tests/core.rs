@@ -38,6 +38,7 @@ fn core_paged(refresh: Duration, read_only: bool, page_rows: usize) -> Filesyste
         FsOptions {
             schema: Some(SCHEMA.into()),
             read_only,
+            cleanup: !read_only,
             refresh,
             uid: 0,
             gid: 0,
@@ -322,6 +323,7 @@ fn external_core() -> (Filesystem, tempfile::TempDir) {
         FsOptions {
             schema: Some("djfs_core_ext".into()),
             read_only: false,
+            cleanup: true,
             refresh: Duration::from_secs(600),
             uid: 0,
             gid: 0,

@@ -766,8 +766,10 @@ fn a_crash_never_leaves_a_reference_to_a_missing_object_and_big_copies_stay_smal
         .unwrap();
     assert!(
         cp.status.success(),
-        "{}",
-        String::from_utf8_lossy(&cp.stderr)
+        "{:?} {}\n{}",
+        cp.status,
+        String::from_utf8_lossy(&cp.stderr),
+        mount.log_text()
     );
     let rss = peak_rss(pid);
     println!(

@@ -80,6 +80,20 @@ pub fn run(b: &dyn Backend, schema: &str) {
     nulls_compare_and_set(b, &catalog);
     dependents_and_deletes(b, &catalog);
     unused_tracking(b, &catalog);
+    no_2x_references(b, schema);
+}
+
+/// A 0.14 schema's columns hold no DataJoint 2.x references (its `blob@store` columns are
+/// tracked, not JSON metadata): none read, plain or held.
+fn no_2x_references(b: &dyn Backend, schema: &str) {
+    assert_eq!(b.stored_references(schema).unwrap(), Vec::new());
+    let mut seen = None;
+    b.with_stored_references_held(schema, &mut |refs| {
+        seen = Some(refs.len());
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(seen, Some(0));
 }
 
 /// The contract of a backend whose schemas track no external objects (DataJoint 2.x on

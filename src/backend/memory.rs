@@ -17,6 +17,8 @@ use md5::{Digest, Md5};
 use crate::catalog::{build_catalog, AttrKind, RawCatalog, SchemaCatalog, TableInfo};
 use crate::rowname;
 use crate::stores::paths::TrackedKind;
+// DataJoint 2.x references, for `.unused` and `djfs gc`.
+use super::StoredRef;
 
 use super::{
     content_digest, Backend, ColumnValue, DependencyPath, Dependent, Fact, PageStart, Refused,
@@ -980,6 +982,53 @@ impl Backend for Memory {
             Ok(())
         })
     }
+
+    fn stored_references(&self, schema: &str) -> Result<Vec<StoredRef>> {
+        self.count();
+        let schemas = self.schemas.lock().unwrap();
+        Ok(references_of(find(&schemas, schema)?))
+    }
+
+    /// Holds the database's lock while `then` runs: no write can happen meanwhile (`then` must
+    /// not call this backend).
+    fn with_stored_references_held(
+        &self,
+        schema: &str,
+        then: &mut dyn FnMut(&[StoredRef]) -> Result<()>,
+    ) -> Result<()> {
+        self.count();
+        let schemas = self.schemas.lock().unwrap();
+        let refs = references_of(find(&schemas, schema)?);
+        then(&refs)
+    }
+}
+
+/// Every 2.x reference a schema's rows hold (see `Backend::stored_references`).
+fn references_of(schema: &Schema) -> Vec<StoredRef> {
+    let tables = crate::orphans::reference_tables(schema.raw.columns.iter().map(|c| {
+        (
+            c.table.clone(),
+            c.name.clone(),
+            c.column_type.clone(),
+            c.comment.clone(),
+        )
+    }));
+    let mut out = Vec::new();
+    for table in tables {
+        let Some(rows) = schema.tables.get(&table.name) else {
+            continue;
+        };
+        let at: Vec<Option<usize>> = table
+            .columns
+            .iter()
+            .map(|c| column_index(schema, &table.name, &c.name))
+            .collect();
+        for row in rows.values() {
+            let values = at.iter().map(|i| i.and_then(|i| row.get(i)?.as_deref()));
+            table.references(values, &mut out);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

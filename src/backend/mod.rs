@@ -288,6 +288,19 @@ pub struct Refused {
     pub message: String,
 }
 
+/// The objects a DataJoint 2.x stored value references (see `crate::orphans`).
+pub use crate::orphans::StoredRef;
+
+/// Tables another client kept locked longer than the lock timeout: nothing was read or changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("tables busy: {0}")]
+pub struct Busy(pub String);
+
+/// Whether an operation failed because tables stayed locked (see `Busy`).
+pub fn busy(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| e.downcast_ref::<Busy>().is_some())
+}
+
 /// An UPDATE found no row: it was deleted meanwhile (by another client or another mount).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("row not found (deleted meanwhile)")]
@@ -526,4 +539,21 @@ pub trait Backend: Send + Sync {
 
     /// Puts back a tracking row `delete_unused_tracking` removed.
     fn restore_tracking(&self, schema: &str, store: &str, saved: SavedTracking) -> Result<()>;
+
+    /// Every object the schema's DataJoint 2.x stored values reference (2.x has no tracking
+    /// table: the JSON metadata is the only reference): one query finds the columns that may
+    /// hold references (`orphans::reference_column`) in every table of the schema, the ones the
+    /// mount does not show included, then one query per table that has such columns.
+    fn stored_references(&self, schema: &str) -> Result<Vec<StoredRef>>;
+
+    /// The same references, read in one transaction that keeps every table with such columns
+    /// from changing until `then` returns (PostgreSQL: `LOCK TABLE … IN SHARE MODE`; MySQL:
+    /// locking reads of every row, which hold the gaps between rows too): an object `then`
+    /// deletes because no reference covers it cannot gain a committed reference meanwhile.
+    /// Tables another client keeps locked past the lock timeout give a `Busy` error.
+    fn with_stored_references_held(
+        &self,
+        schema: &str,
+        then: &mut dyn FnMut(&[StoredRef]) -> Result<()>,
+    ) -> Result<()>;
 }

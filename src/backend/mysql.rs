@@ -15,6 +15,9 @@ use crate::catalog::{
     SchemaCatalog, TableInfo,
 };
 use crate::config::{DbConfig, Tls};
+// DataJoint 2.x references, for `.unused` and `djfs gc`.
+use super::{Busy, StoredRef};
+use crate::orphans::RefTable;
 
 use super::{
     Backend, ColumnValue, DependencyPath, Dependent, Fact, PageStart, Refused, RowFacts, RowGone,
@@ -1052,6 +1055,120 @@ impl Backend for MySql {
         )?;
         Ok(())
     }
+
+    fn stored_references(&self, schema: &str) -> Result<Vec<StoredRef>> {
+        let _timing = self.stats.start(QueryKind::Tracked);
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        let mut conn = self.pool.get_conn().context("database connection")?;
+        let mut out = Vec::new();
+        for table in reference_tables(&mut conn, schema)? {
+            self.queries.fetch_add(1, Ordering::Relaxed);
+            table_references(&mut conn, schema, &table, false, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    fn with_stored_references_held(
+        &self,
+        schema: &str,
+        then: &mut dyn FnMut(&[StoredRef]) -> Result<()>,
+    ) -> Result<()> {
+        let _timing = self.stats.start(QueryKind::Delete);
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        let mut conn = self.pool.get_conn().context("database connection")?;
+        // Row locks wait as long as table locks do (20 s), then fail as busy.
+        conn.query_drop("SET SESSION innodb_lock_wait_timeout = 20")
+            .context("database query")?;
+        // REPEATABLE READ: locking reads of a whole table hold the gaps too (no insert).
+        let mut tx = conn
+            .start_transaction(
+                mysql::TxOpts::default()
+                    .set_isolation_level(Some(mysql::IsolationLevel::RepeatableRead)),
+            )
+            .context("starting a transaction")?;
+        let busy = |e: anyhow::Error| {
+            let locked = e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<mysql::Error>(),
+                    Some(mysql::Error::MySqlError(m)) if m.code == 1205 || m.code == 1213
+                )
+            });
+            if locked {
+                anyhow::Error::new(Busy(format!(
+                    "the tables of {schema} with stored columns stayed locked by another client"
+                )))
+            } else {
+                e.context(format!("reading the stored references of {schema}"))
+            }
+        };
+        let mut refs = Vec::new();
+        for table in reference_tables(&mut tx, schema).map_err(busy)? {
+            self.queries.fetch_add(1, Ordering::Relaxed);
+            table_references(&mut tx, schema, &table, true, &mut refs).map_err(busy)?;
+        }
+        then(&refs)?;
+        tx.commit().context("ending the transaction")
+    }
+}
+
+/// The tables of `schema` with columns that may hold 2.x references (one catalog query).
+fn reference_tables(conn: &mut impl Queryable, schema: &str) -> Result<Vec<RefTable>> {
+    let rows: Vec<mysql::Row> = conn
+        .exec(
+            "SELECT c.TABLE_NAME, c.COLUMN_NAME, c.COLUMN_TYPE, c.COLUMN_COMMENT \
+             FROM information_schema.COLUMNS c JOIN information_schema.TABLES t \
+               ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME \
+             WHERE c.TABLE_SCHEMA = ? AND t.TABLE_TYPE = 'BASE TABLE' \
+               AND c.COLUMN_COMMENT LIKE ':<%' \
+             ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION",
+            (schema,),
+        )
+        .context("database query")?;
+    Ok(crate::orphans::reference_tables(rows.into_iter().map(
+        |r| {
+            let r = r.unwrap();
+            (
+                text(&r[0]).unwrap_or_default(),
+                text(&r[1]).unwrap_or_default(),
+                text(&r[2]).unwrap_or_default(),
+                text(&r[3]).unwrap_or_default(),
+            )
+        },
+    )))
+}
+
+/// One table's references: its reference columns, rows with any of them set; with `lock`, a
+/// locking read (shared locks on every row read and the gaps between them).
+fn table_references(
+    conn: &mut impl Queryable,
+    schema: &str,
+    table: &RefTable,
+    lock: bool,
+    out: &mut Vec<StoredRef>,
+) -> Result<()> {
+    let columns: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| format!("t.{}", quote(&c.name)))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM {}.{} AS t WHERE {}{}",
+        columns.join(", "),
+        quote(schema),
+        quote(&table.name),
+        columns
+            .iter()
+            .map(|c| format!("{c} IS NOT NULL"))
+            .collect::<Vec<_>>()
+            .join(" OR "),
+        if lock { " LOCK IN SHARE MODE" } else { "" }
+    );
+    let rows: Vec<mysql::Row> = conn.query(sql).context("database query")?;
+    for row in rows {
+        let values: Vec<Option<Vec<u8>>> = row.unwrap().iter().map(bytes).collect();
+        table.references(values.iter().map(|v| v.as_deref()), out);
+    }
+    Ok(())
 }
 
 /// How each column is fetched in a listing.

@@ -35,6 +35,9 @@ use crate::catalog::{
     RawIndexColumn, SchemaCatalog, TableInfo,
 };
 use crate::config::{DbConfig, Tls};
+// DataJoint 2.x references, for `.unused` and `djfs gc`.
+use super::{Busy, StoredRef};
+use crate::orphans::RefTable;
 
 /// A connection unused this long is closed (the MySQL side has the server close it after
 /// 60 s): an idle mount holds none of a lab server's connections.
@@ -1671,6 +1674,142 @@ impl Backend for Postgres {
             "{schema}: PostgreSQL schemas (DataJoint 2.x) have no ~external_{store} tracking table"
         )
     }
+
+    fn stored_references(&self, schema: &str) -> Result<Vec<StoredRef>> {
+        let _timing = self.stats.start(QueryKind::Tracked);
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        let mut conn = self.pool.get()?;
+        references_in(&mut *conn, schema, &self.queries).with_context(|| {
+            format!(
+                "reading the stored references of {schema} on {}",
+                self.place
+            )
+        })
+    }
+
+    fn with_stored_references_held(
+        &self,
+        schema: &str,
+        then: &mut dyn FnMut(&[StoredRef]) -> Result<()>,
+    ) -> Result<()> {
+        let _timing = self.stats.start(QueryKind::Delete);
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        let mut conn = self.pool.get()?;
+        let mut tx = conn
+            .transaction()
+            .with_context(|| format!("database transaction on {}", self.place))?;
+        let refs = references_held(&mut tx, schema, &self.queries).map_err(|e| {
+            if sql_state(&e).as_deref() == Some("55P03") {
+                anyhow::Error::new(Busy(format!(
+                    "the tables of {schema} with stored columns stayed locked by another client"
+                )))
+            } else {
+                e.context(format!(
+                    "reading the stored references of {schema} on {}",
+                    self.place
+                ))
+            }
+        })?;
+        then(&refs)?;
+        tx.commit()
+            .with_context(|| format!("ending the transaction on {}", self.place))
+    }
+}
+
+/// The tables of `schema` with columns that may hold 2.x references (one catalog query).
+fn reference_tables(client: &mut impl pg::GenericClient, schema: &str) -> Result<Vec<RefTable>> {
+    let rows = client.query(
+        "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod), \
+           col_description(c.oid, a.attnum) \
+         FROM pg_catalog.pg_class c \
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
+         WHERE n.nspname = $1::text AND c.relkind IN ('r', 'p') \
+           AND col_description(c.oid, a.attnum) LIKE ':<%' \
+         ORDER BY c.relname, a.attnum",
+        &[&schema],
+    )?;
+    Ok(crate::orphans::reference_tables(rows.iter().map(|r| {
+        (
+            r.get::<_, String>(0),
+            r.get::<_, String>(1),
+            r.get::<_, Option<String>>(2).unwrap_or_default(),
+            r.get::<_, Option<String>>(3).unwrap_or_default(),
+        )
+    })))
+}
+
+/// One table's references: its reference columns as text, rows with any of them set.
+fn table_references(
+    client: &mut impl pg::GenericClient,
+    schema: &str,
+    table: &RefTable,
+    out: &mut Vec<StoredRef>,
+) -> Result<()> {
+    let columns: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| format!("t.{}", quote(&c.name)))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM {}.{} AS t WHERE {}",
+        columns
+            .iter()
+            .map(|c| format!("{c}::text"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        quote(schema),
+        quote(&table.name),
+        columns
+            .iter()
+            .map(|c| format!("{c} IS NOT NULL"))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    );
+    for row in client.query(&sql, &[])? {
+        let values: Vec<Option<&str>> = (0..table.columns.len()).map(|i| row.get(i)).collect();
+        table.references(values.into_iter().map(|v| v.map(str::as_bytes)), out);
+    }
+    Ok(())
+}
+
+/// Every reference of `schema`: the catalog query, then one query per table.
+fn references_in(
+    client: &mut impl pg::GenericClient,
+    schema: &str,
+    queries: &AtomicU64,
+) -> Result<Vec<StoredRef>> {
+    let mut out = Vec::new();
+    for table in reference_tables(client, schema)? {
+        queries.fetch_add(1, Ordering::Relaxed);
+        table_references(client, schema, &table, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// The same inside a transaction that first takes SHARE locks on those tables (rows can be
+/// read, none inserted, updated or deleted until it ends), in name order.
+fn references_held(
+    tx: &mut pg::Transaction<'_>,
+    schema: &str,
+    queries: &AtomicU64,
+) -> Result<Vec<StoredRef>> {
+    let tables = reference_tables(tx, schema)?;
+    let mut out = Vec::new();
+    if tables.is_empty() {
+        return Ok(out);
+    }
+    let names: Vec<String> = tables
+        .iter()
+        .map(|t| format!("{}.{}", quote(schema), quote(&t.name)))
+        .collect();
+    queries.fetch_add(1, Ordering::Relaxed);
+    tx.batch_execute(&format!("LOCK TABLE {} IN SHARE MODE", names.join(", ")))?;
+    for table in &tables {
+        queries.fetch_add(1, Ordering::Relaxed);
+        table_references(tx, schema, table, &mut out)?;
+    }
+    Ok(out)
 }
 
 /// Whether a query failed because a key text is no value of its column's type

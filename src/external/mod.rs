@@ -5,6 +5,7 @@
 //! bytes move are `crate::stores`' job; the tracking rows are the backend's.
 
 mod heads;
+pub mod unused;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -294,11 +295,6 @@ impl ExternalObjects {
                 }
             }
         }
-    }
-
-    /// The objects of a 2.x store under `prefix` (relative paths and sizes).
-    pub fn list(&self, store: &str, prefix: &str) -> Result<Vec<(String, u64)>> {
-        self.stores.list(store, prefix)
     }
 
     /// What a listing shows of the blob `hash` (known shape, corrupt, or why not known).

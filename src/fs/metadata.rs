@@ -41,11 +41,10 @@ impl Listing {
     }
 }
 
-/// The tracked objects of one store (all, or only the unused), by view name.
+/// The objects of one store (all, or only the unused), by view name: 0.14 objects by their
+/// names, 2.x objects by their paths in the store (with `/`).
 pub(super) struct TrackedListing {
     pub objects: Vec<(String, Tracked)>,
-    /// A 2.x store's objects, listed from the store (names are paths with `/`).
-    pub v2: bool,
 }
 
 /// (schema, class name)
@@ -278,6 +277,25 @@ impl MetadataCache {
     /// Rows were deleted (perhaps in several tables): every point-query result is stale.
     pub fn forget_rows(&self) {
         self.rows.lock().unwrap().clear();
+    }
+
+    /// An object this mount deleted: gone from its store's listings, which are otherwise
+    /// still trusted (a 2.x store's `.unused` takes a walk of the store to list again).
+    pub fn drop_tracked(&self, schema: &Arc<str>, store: &Arc<str>, name: &str) {
+        let mut tracked = self.tracked.lock().unwrap();
+        for unused in [false, true] {
+            let key = (schema.clone(), store.clone(), unused);
+            if let Some(timed) = tracked.get_mut(&key) {
+                let objects = timed
+                    .value
+                    .objects
+                    .iter()
+                    .filter(|(n, _)| n != name)
+                    .cloned()
+                    .collect();
+                timed.value = Arc::new(TrackedListing { objects });
+            }
+        }
     }
 
     pub fn forget_tracked(&self, schema: &Arc<str>) {

@@ -15,6 +15,7 @@ mod mtimes;
 mod pagecache;
 mod paging;
 mod rendered;
+mod unused;
 mod walks;
 mod watch;
 mod write;
@@ -29,6 +30,7 @@ pub use error::{ErrorKind, FsError, FsResult};
 use metadata::{Listing, TrackedListing};
 pub use pagecache::PageCache;
 pub use paging::{DirChunk, FIRST_PAGE_ROWS};
+use unused::StoreUse;
 pub use walks::{offset_of, Walk};
 pub use watch::{DirCaching, KernelInvalidation, KERNEL_TTL};
 use write::WriteHandle;
@@ -59,6 +61,10 @@ pub struct FsOptions {
     /// Mount one schema at the root, or (None) every schema as a folder.
     pub schema: Option<String>,
     pub read_only: bool,
+    /// Objects in `.external/<store>/.unused/` may be removed (`rm`): false when mounted
+    /// `--read-only`; true on a PostgreSQL mount otherwise, whose rows are read-only for now
+    /// (`read_only`) while its stores' unused objects can be cleaned up.
+    pub cleanup: bool,
     /// How long listings, rows and the catalog are trusted before asking the database again;
     /// also the kernel's attribute/entry timeout. Changes by other clients show within this.
     pub refresh: Duration,
@@ -232,6 +238,8 @@ pub struct Filesystem {
     requests: [std::sync::atomic::AtomicU64; 4],
     /// Inode numbers dropped since freed memory was last handed back to the system.
     dropped_since_trim: std::sync::atomic::AtomicUsize,
+    /// Folders of `.unused` that `rm` emptied lately (see `unused`).
+    unused_folders: unused::UnusedFolders,
 }
 
 /// After this many inode numbers went, freed memory is handed back (`malloc_trim`): a walk of a
@@ -276,6 +284,7 @@ impl Filesystem {
             opts,
             mounted_at,
             handles: Default::default(),
+            unused_folders: Default::default(),
             cache_budget: budget,
             read_ahead: Default::default(),
             watched: Default::default(),
@@ -473,10 +482,10 @@ impl Filesystem {
             .into_iter()
             .map(|(ino, node, name, listed)| {
                 let attr = match listed {
-                    Listed::Dir => self.dir_attr(ino),
+                    Listed::Dir => self.dir_attr_of(ino, &node),
                     Listed::DirAt(mtime) => Attr {
                         mtime,
-                        ..self.dir_attr(ino)
+                        ..self.dir_attr_of(ino, &node)
                     },
                     Listed::File(Some(size)) => {
                         self.page_cache.told(ino, size);
@@ -666,6 +675,16 @@ impl Filesystem {
         }
     }
 
+    /// A folder node's attributes: as `dir_attr`, but a mount whose rows are read-only may
+    /// still clean up `.unused` (PostgreSQL, for now): its folders there are writable.
+    fn dir_attr_of(&self, ino: u64, node: &Node) -> Attr {
+        let mut attr = self.dir_attr(ino);
+        if self.opts.read_only && self.opts.cleanup && unused::in_unused(node) {
+            attr.perm = permissions(true, false);
+        }
+        attr
+    }
+
     /// A node's attributes, as told to the kernel.
     fn attr_of(&self, ino: u64, node: &Node) -> FsResult<Attr> {
         let attr = self.current_attr(ino, node)?;
@@ -704,7 +723,7 @@ impl Filesystem {
             | Node::Stats => match self.resolve_entry(node)? {
                 Resolved::Folder(mtime) => Ok(Attr {
                     mtime,
-                    ..self.dir_attr(ino)
+                    ..self.dir_attr_of(ino, node)
                 }),
                 Resolved::File(target) => Ok(Attr {
                     ino,
@@ -726,7 +745,7 @@ impl Filesystem {
             }
             other => {
                 self.check_dir(other)?;
-                Ok(self.dir_attr(ino))
+                Ok(self.dir_attr_of(ino, other))
             }
         }
     }
@@ -756,20 +775,15 @@ impl Filesystem {
                     Ok(())
                 }
             }
-            Node::ExternalStore {
-                schema,
-                store,
-                unused,
-            } => {
+            Node::ExternalStore { schema, store, .. } => {
                 let catalog = self.catalog(schema)?;
                 match self
                     .external_stores(&catalog)
                     .into_iter()
                     .find(|(s, _)| **s == **store)
                 {
-                    // `.unused` of a 2.x store is not made yet (issue 16).
-                    Some((_, v2)) if !(v2 && *unused) => Ok(()),
-                    _ => Err(FsError::NotFound),
+                    Some(_) => Ok(()),
+                    None => Err(FsError::NotFound),
                 }
             }
             Node::RowEntry { .. }
@@ -927,9 +941,6 @@ impl Filesystem {
             } => {
                 self.check_dir(node)?;
                 let listing = self.tracked_listing(schema, store, *unused)?;
-                if listing.v2 {
-                    return Ok(self.external_tree(schema, store, &listing, ""));
-                }
                 let unused_dir = (!unused).then(|| {
                     (
                         Node::ExternalStore {
@@ -943,18 +954,7 @@ impl Filesystem {
                 });
                 Ok(unused_dir
                     .into_iter()
-                    .chain(listing.objects.iter().map(|(name, tracked)| {
-                        (
-                            Node::ExternalObject {
-                                schema: schema.clone(),
-                                store: store.clone(),
-                                unused: *unused,
-                                name: name.as_str().into(),
-                            },
-                            name.clone(),
-                            Listed::FileAt(tracked.size, tracked_mtime(tracked)),
-                        )
-                    }))
+                    .chain(self.external_tree(schema, store, *unused, &listing, ""))
                     .collect())
             }
             Node::ExternalObject {
@@ -965,7 +965,7 @@ impl Filesystem {
             } => match self.resolve_entry(node)? {
                 Resolved::Folder(_) => {
                     let listing = self.tracked_listing(schema, store, *unused)?;
-                    Ok(self.external_tree(schema, store, &listing, name))
+                    Ok(self.external_tree(schema, store, *unused, &listing, name))
                 }
                 Resolved::File(_) => Err(FsError::NotDir),
             },
@@ -1228,9 +1228,12 @@ impl Filesystem {
                 let listing = self.tracked_listing(schema, store, *unused)?;
                 let found = listing.objects.iter().find(|(n, _)| **n == **name);
                 let Some((_, tracked)) = found else {
-                    // A 2.x store's folders: prefixes of its objects' paths.
+                    // A 2.x store's folders: prefixes of its objects' paths (and, in `.unused`,
+                    // folders `rm -r` emptied a moment ago, until their `rmdir`).
                     let below = format!("{name}/");
-                    if listing.v2 && listing.objects.iter().any(|(n, _)| n.starts_with(&below)) {
+                    if listing.objects.iter().any(|(n, _)| n.starts_with(&below))
+                        || (*unused && self.unused_folders.emptied(schema, store, name))
+                    {
                         return Ok(Resolved::Folder(self.mounted_at));
                     }
                     return Err(FsError::NotFound);
@@ -1245,11 +1248,7 @@ impl Filesystem {
                     schema: schema.clone(),
                     place: node.path(),
                     in_table: None,
-                    mtime: if listing.v2 {
-                        self.mounted_at
-                    } else {
-                        tracked_mtime(tracked)
-                    },
+                    mtime: self.external_mtime(tracked),
                 })))
             }
             Node::Definition { schema, class } => Ok(Resolved::File(Box::new(FileTarget {
@@ -1436,76 +1435,87 @@ impl Filesystem {
         }
         let started = Instant::now();
         let catalog = self.catalog(schema)?;
-        let v2 = self
+        let Some((_, used)) = self
             .external_stores(&catalog)
-            .iter()
-            .any(|(s, v2)| *v2 && **s == **store);
-        if v2 {
-            let listing = Arc::new(TrackedListing {
-                objects: self.v2_store_objects(schema, store)?,
-                v2: true,
-            });
-            self.metadata.put_tracked(key, started, listing.clone());
-            return Ok(listing);
-        }
-        let objects = self
-            .db
-            .tracked(schema, store, unused)
-            .map_err(|e| db_error(&format!("listing ~external_{store} of {schema}"), e))?
             .into_iter()
-            .map(|t| (paths::view_name(&paths::hex(&t.hash), &t.kind), t))
-            .collect();
-        let listing = Arc::new(TrackedListing { objects, v2: false });
+            .find(|(s, _)| **s == **store)
+        else {
+            return Err(FsError::NotFound);
+        };
+        let mut objects = Vec::new();
+        if used.legacy {
+            let tracked = self
+                .db
+                .tracked(schema, store, unused)
+                .map_err(|e| db_error(&format!("listing ~external_{store} of {schema}"), e))?;
+            // A migrated schema: a 2.x value may reference a 0.14 object (asked whatever the
+            // catalog says: MariaDB shows a 2.x json column as text).
+            let tracked = if unused {
+                self.unreferenced_by_v2(schema, store, tracked)?
+            } else {
+                tracked
+            };
+            objects.extend(
+                tracked
+                    .into_iter()
+                    .map(|t| (paths::view_name(&paths::hex(&t.hash), &t.kind), t)),
+            );
+        }
+        if used.v2 {
+            if unused {
+                objects.extend(self.v2_unused_objects(schema, store, &catalog)?);
+            } else {
+                objects.extend(self.v2_store_objects(schema, store)?);
+            }
+        }
+        let listing = Arc::new(TrackedListing { objects });
         self.metadata.put_tracked(key, started, listing.clone());
         Ok(listing)
     }
 
     /// The stores a schema's `.external/` shows: those it tracks objects of (0.14,
-    /// `~external_<store>`; false) and the configured stores its 2.x stored columns name
-    /// (true), by name.
-    fn external_stores(&self, catalog: &SchemaCatalog) -> Vec<(String, bool)> {
-        let mut out: Vec<(String, bool)> =
-            catalog.stores.iter().map(|s| (s.clone(), false)).collect();
-        for table in &catalog.tables {
-            for c in &table.columns {
-                let crate::catalog::AttrKind::Stored {
-                    codec,
-                    store: Some(store),
-                } = &c.kind
-                else {
-                    continue;
+    /// `~external_<store>`) and the configured stores its 2.x stored columns name, by name,
+    /// with what each holds (both, in a migrated schema).
+    fn external_stores(&self, catalog: &SchemaCatalog) -> Vec<(String, StoreUse)> {
+        let mut out: Vec<(String, StoreUse)> = catalog
+            .stores
+            .iter()
+            .map(|s| {
+                let used = StoreUse {
+                    legacy: true,
+                    v2: false,
                 };
-                let name = if store.is_empty() {
-                    let filepath = *codec == crate::catalog::StoredCodec::Filepath;
-                    match self.stores().default_store(filepath) {
-                        Some(d) => d.to_string(),
-                        None => continue,
-                    }
-                } else {
-                    store.clone()
-                };
-                // A store the config does not describe has nothing to list (its values read
-                // EIO, saying so).
-                if self.stores().is_configured(&name) && !out.iter().any(|(s, _)| *s == name) {
-                    out.push((name, true));
-                }
+                (s.clone(), used)
+            })
+            .collect();
+        for name in crate::external::unused::v2_stores(catalog, self.stores()) {
+            match out.iter_mut().find(|(s, _)| *s == name) {
+                Some((_, used)) => used.v2 = true,
+                None => out.push((
+                    name,
+                    StoreUse {
+                        legacy: false,
+                        v2: true,
+                    },
+                )),
             }
         }
         out.sort();
         out
     }
 
-    /// A 2.x store's objects of `schema`, by their paths in the store: everything under
-    /// `<hash_prefix>/<schema>/` and `<schema_prefix>/<schema>/` (folder objects' manifest
-    /// sidecars left out, as the client's garbage collector leaves them out).
+    /// A 2.x store's objects of `schema`, by their paths in the store (names exactly as
+    /// stored, as `.unused` shows them): everything under `<hash_prefix>/<schema>/` and
+    /// `<schema_prefix>/<schema>/`, folder objects' manifest sidecars left out (a folder object
+    /// shows as its files; `.unused` does show an unused one's manifest).
     fn v2_store_objects(&self, schema: &str, store: &str) -> FsResult<Vec<(String, Tracked)>> {
         let (hash_prefix, schema_prefix) = self.stores().prefixes_of(store).map_err(|e| {
             ErrorKind::Io.because(format!("{schema}/{EXTERNAL_DIR}/{store}: {e:#}"))
         })?;
         let mut objects = Vec::new();
         for prefix in [hash_prefix, schema_prefix] {
-            let folder = format!("{prefix}/{schema}");
-            let listed = self.external.list(store, &folder).map_err(|e| {
+            let folder = crate::orphans::section(&prefix, schema);
+            let listed = self.stores().walk(store, &folder).map_err(|e| {
                 FsError::io(
                     format!("{schema}/{EXTERNAL_DIR}/{store}: listing {folder}/"),
                     std::io::Error::other(format!("{e:#}")),
@@ -1538,11 +1548,13 @@ impl Filesystem {
         Ok(objects)
     }
 
-    /// The entries of folder `sub` ("" for the store's own folder) of a 2.x store's view.
+    /// The entries of folder `sub` ("" for the store's own folder) of a store's view (or of its
+    /// `.unused`): 0.14 objects by their names, 2.x objects by their paths (folders and files).
     fn external_tree(
         &self,
         schema: &Arc<str>,
         store: &Arc<str>,
+        unused: bool,
         listing: &TrackedListing,
         sub: &str,
     ) -> Vec<(Node, String, Listed)> {
@@ -1566,7 +1578,7 @@ impl Filesystem {
                 }
                 None => (
                     rel.to_string(),
-                    Listed::FileAt(tracked.size, self.mounted_at),
+                    Listed::FileAt(tracked.size, self.external_mtime(tracked)),
                 ),
             };
             let full = if sub.is_empty() {
@@ -1578,7 +1590,7 @@ impl Filesystem {
                 Node::ExternalObject {
                     schema: schema.clone(),
                     store: store.clone(),
-                    unused: false,
+                    unused,
                     name: full.as_str().into(),
                 },
                 shown,

@@ -19,7 +19,7 @@ use crate::backend::{
 };
 use crate::catalog::{AttrKind, ExternalKind, StoredCodec, TableInfo};
 use crate::codec::{classify_blob, encode_npy, encode_raw_blob_check, RECOMMENDED_PREFIX};
-use crate::namespace::{permissions, AttrFile, Content, RowId, EXTERNAL_DIR, UNUSED_DIR};
+use crate::namespace::{permissions, AttrFile, Content, RowId};
 use crate::rowname;
 use crate::staging::Staging;
 use crate::stores::paths::TrackedKind;
@@ -922,17 +922,12 @@ impl super::Filesystem {
     /// `UNLINK_GRACE`); other attribute files are hidden until the row folder is removed or the
     /// refresh delay passes; an object in `.unused` is deleted.
     pub fn unlink(&self, parent: u64, name: &OsStr) -> FsResult<()> {
-        self.check_writable()?;
         let parent_node = self.node(parent)?;
         let name_str = name.to_str().ok_or(FsError::NotFound)?;
-        if let Node::ExternalStore {
-            schema,
-            store,
-            unused: true,
-        } = &parent_node
-        {
-            return self.delete_unused(schema, store, name_str);
+        if let Some(removed) = self.unlink_unused(&parent_node, name_str) {
+            return removed;
         }
+        self.check_writable()?;
         if let Some(ino) = self.temp_ino(&self.child_name(&parent_node, name_str)) {
             self.handles.temps.lock().unwrap().remove(&ino);
             return Ok(());
@@ -1204,9 +1199,12 @@ impl super::Filesystem {
     /// other tables that depend on it make it fail (ENOTEMPTY) unless mounted with
     /// `--cascade-delete`. Objects of deleted rows stay in their stores (they show in `.unused`).
     pub fn rmdir(&self, parent: u64, name: &OsStr) -> FsResult<()> {
-        self.check_writable()?;
         let parent = self.node(parent)?;
         let name = name.to_str().ok_or(FsError::NotFound)?;
+        if let Some(removed) = self.rmdir_unused(&parent, name) {
+            return removed;
+        }
+        self.check_writable()?;
         if let Node::Row { schema, class, row } = &parent {
             // `rm -r` of a row removes its attachment folders on the way.
             let (table, _) = self.row(schema, class, row)?;
@@ -1362,27 +1360,6 @@ impl super::Filesystem {
             steps.push(Vec::new());
         }
         Ok(())
-    }
-
-    /// `rm .external/<store>/.unused/NAME`: the client's cleanup of one object (`gc`).
-    fn delete_unused(&self, schema: &Arc<str>, store: &Arc<str>, name: &str) -> FsResult<()> {
-        let listing = self.tracked_listing(schema, store, true)?;
-        let (_, tracked) = listing
-            .objects
-            .iter()
-            .find(|(n, _)| n == name)
-            .ok_or(FsError::NotFound)?;
-        let place = format!("{schema}/{EXTERNAL_DIR}/{store}/{UNUSED_DIR}/{name}");
-        let outcome = self
-            .external
-            .delete_unused(&*self.db, schema, store, tracked);
-        self.metadata.forget_tracked(schema);
-        match outcome {
-            Ok(crate::external::Outcome::Deleted) => Ok(()),
-            Ok(crate::external::Outcome::Referenced) => Err(ErrorKind::Busy
-                .because(format!("{place}: referenced again meanwhile; not deleted"))),
-            Err(e) => Err(FsError::io(place, e)),
-        }
     }
 }
 

@@ -541,6 +541,125 @@ impl Stores {
         Ok(out)
     }
 
+    /// Every file under `prefix` (relative to the store's location, without surrounding
+    /// slashes), as (path relative to the location, size), sorted by path, as the client's
+    /// garbage collector walks a store: a folder store file by file with their names exactly as
+    /// stored (symbolic links followed; names that are not UTF-8 are left out with a log line: no
+    /// metadata can name them), S3 by one listing of the prefix. A prefix that does not exist
+    /// lists nothing; any other failure fails the whole walk (never a partial list).
+    pub fn walk(&self, store: &str, prefix: &str) -> Result<Vec<(String, u64)>> {
+        let spec = self.spec(store)?;
+        let Protocol::File { location } = &spec.protocol else {
+            return self.list(store, prefix);
+        };
+        let root = location.join(prefix);
+        let mut out = Vec::new();
+        // (folder, its path relative to the location, depth): a bounded depth stops link loops.
+        let mut stack = vec![(root, prefix.to_string(), 0usize)];
+        while let Some((dir, rel, depth)) = stack.pop() {
+            if depth > 64 {
+                bail!("{}: folders nested too deep (a link loop?)", dir.display());
+            }
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && depth == 0 => break,
+                Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
+            };
+            for entry in entries {
+                let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
+                let path = entry.path();
+                let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                    tracing::warn!("{}: not a UTF-8 name, left out", path.display());
+                    continue;
+                };
+                let meta = std::fs::metadata(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let child = format!("{rel}/{name}");
+                if meta.is_dir() {
+                    stack.push((path, child, depth + 1));
+                } else {
+                    out.push((child, meta.len()));
+                }
+            }
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        out.sort();
+        Ok(out)
+    }
+
+    /// Where the object at `path` (relative to the store's location) is, as one string for
+    /// every store name: `file:<folder>/<path>` or `s3://<endpoint>/<bucket>/<key>`. Two store
+    /// names for one place give the same strings.
+    pub fn place(&self, store: &str, path: &str) -> Result<String> {
+        let spec = self.spec(store)?;
+        let path = path.trim_start_matches('/');
+        Ok(match &spec.protocol {
+            Protocol::File { location } => {
+                let base = location.to_string_lossy();
+                format!("file:{}/{path}", base.trim_end_matches('/'))
+            }
+            Protocol::S3 {
+                endpoint,
+                bucket,
+                location,
+                ..
+            } => format!(
+                "s3://{}/{bucket}/{}",
+                endpoint.trim_end_matches('/').to_ascii_lowercase(),
+                paths::s3_key(location, path)
+            ),
+        })
+    }
+
+    /// Where an object a 0.14 `~external_<store>` table tracks is (see `place`).
+    pub fn tracked_place(
+        &self,
+        store: &str,
+        schema: &str,
+        hash: &[u8],
+        kind: &TrackedKind,
+    ) -> Result<String> {
+        let spec = self.spec(store)?;
+        let relative = paths::relative_path(schema, &spec.subfolding, &paths::hex(hash), kind);
+        self.place(store, &relative)
+    }
+
+    /// Removes the file at `path` (relative to the store's location; a missing one is not an
+    /// error), then, in a folder store, the folders above it that it leaves empty, up to the
+    /// location (as the client's garbage collector does).
+    pub fn delete_path(&self, store: &str, path: &str) -> Result<()> {
+        let spec = self.spec(store)?;
+        match &spec.protocol {
+            Protocol::File { location } => {
+                let file = location.join(path);
+                match std::fs::remove_file(&file) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("removing {}", file.display()))
+                    }
+                }
+                let mut dir = file.parent();
+                while let Some(d) = dir.filter(|d| d.starts_with(location) && *d != location) {
+                    // Fails when not empty (or gone): then the pruning stops.
+                    if std::fs::remove_dir(d).is_err() {
+                        break;
+                    }
+                    dir = d.parent();
+                }
+                Ok(())
+            }
+            Protocol::S3 { .. } => {
+                let kind = TrackedKind::Stored {
+                    path: path.to_string(),
+                    skip: 0,
+                    check: None,
+                };
+                self.delete(&self.locate(store, "", &[], &kind)?)
+            }
+        }
+    }
+
     /// Whether the object is in its store.
     pub fn exists(&self, loc: &ObjectLoc) -> Result<bool> {
         let client = self.client(&loc.store)?;

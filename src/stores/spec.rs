@@ -143,11 +143,13 @@ pub fn parse_store(name: &str, value: &Value) -> Result<StoreSpec, String> {
     })
 }
 
-/// A 2.x path prefix without surrounding slashes; `default` when unset or empty.
+/// A 2.x path prefix without surrounding slashes; `default` when unset. An empty prefix stays
+/// empty, as the client keeps it (`setdefault`): objects are then at the store's root level
+/// (`<schema>/…`), the layout of stores written before 2.3.1.
 fn prefix(value: Option<String>, default: &str) -> String {
-    match value.as_deref().map(|p| p.trim_matches('/')) {
-        Some(p) if !p.is_empty() => p.to_string(),
-        _ => default.to_string(),
+    match value {
+        Some(p) => p.trim_matches('/').to_string(),
+        None => default.to_string(),
     }
 }
 
@@ -242,6 +244,16 @@ mod tests {
         .unwrap();
         assert_eq!(deep.hash_prefix, "objects/by-hash");
         assert_eq!(deep.schema_prefix, "objects/by-key");
+        // An empty prefix is the root-level layout, not the default (the client keeps it).
+        let legacy = parse_store(
+            "legacy",
+            &json!({"protocol": "file", "location": "/d", "schema_prefix": "", "hash_prefix": "/"}),
+        )
+        .unwrap();
+        assert_eq!(
+            (legacy.hash_prefix.as_str(), legacy.schema_prefix.as_str()),
+            ("", "")
+        );
         let stores: BTreeMap<String, Value> = [
             ("default".to_string(), json!("deep")),
             ("filepath_default".to_string(), json!("deep")),
