@@ -62,8 +62,8 @@ pub struct FsOptions {
     pub schema: Option<String>,
     pub read_only: bool,
     /// Objects in `.external/<store>/.unused/` may be removed (`rm`): false when mounted
-    /// `--read-only`; true on a PostgreSQL mount otherwise, whose rows are read-only for now
-    /// (`read_only`) while its stores' unused objects can be cleaned up.
+    /// `--read-only`. (Kept apart from `read_only` so that a mount whose rows are read-only
+    /// could still clean up; no mount is such today.)
     pub cleanup: bool,
     /// How long listings, rows and the catalog are trusted before asking the database again;
     /// also the kernel's attribute/entry timeout. Changes by other clients show within this.
@@ -675,8 +675,8 @@ impl Filesystem {
         }
     }
 
-    /// A folder node's attributes: as `dir_attr`, but a mount whose rows are read-only may
-    /// still clean up `.unused` (PostgreSQL, for now): its folders there are writable.
+    /// A folder node's attributes: as `dir_attr`, but on a mount whose rows are read-only while
+    /// it may clean up (`FsOptions::cleanup`), `.unused` folders are writable.
     fn dir_attr_of(&self, ino: u64, node: &Node) -> Attr {
         let mut attr = self.dir_attr(ino);
         if self.opts.read_only && self.opts.cleanup && unused::in_unused(node) {
