@@ -221,13 +221,11 @@ fn unused_is_what_the_client_collects_and_rm_r_leaves_every_row_fetchable() {
         "{summary}"
     );
 
-    // `.unused` is removable (the listing of a store's objects is not), and not on a
-    // `--read-only` mount.
+    // `.unused` is removable, and not on a `--read-only` mount.
     use std::os::unix::fs::PermissionsExt;
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&unused_dir(&mount, "local")), 0o755);
     assert_eq!(mode(&unused_dir(&mount, "local").join("_hash")), 0o755);
-    assert_eq!(mode(&mount.path.join(".external/local/_hash")), 0o555);
     assert_eq!(mode(&mount.path.join("Hashes")), 0o755);
     {
         let read_only = Mount::new(&config, Some(schema), &["--read-only"]);
