@@ -17,6 +17,7 @@ mod paging;
 mod rendered;
 mod watch;
 mod write;
+mod write_stored;
 
 pub mod clock;
 

@@ -17,8 +17,9 @@ use super::{Attr, ErrorKind, FsError, FsResult, Handle, Node};
 use crate::backend::{
     row_gone, write_refusal, ColumnValue, Dependent, Fact, TrackingRow, WriteRefusal,
 };
-use crate::catalog::{AttrKind, ExternalKind, TableInfo};
+use crate::catalog::{AttrKind, ExternalKind, StoredCodec, TableInfo};
 use crate::codec::{classify_blob, encode_npy, encode_raw_blob_check, RECOMMENDED_PREFIX};
+use crate::journal::StoredUpload;
 use crate::namespace::{permissions, AttrFile, Content, RowId, EXTERNAL_DIR, UNUSED_DIR};
 use crate::rowname;
 use crate::staging::Staging;
@@ -39,6 +40,12 @@ pub(super) enum WriteKind {
     BlobRaw,
     /// A file in an attachment folder: the attachment, under this name.
     Attach(String),
+    /// `<attr>` of a 2.x `<hash@s>` column: its bytes as they are, hash-addressed.
+    StoredHash,
+    /// `<attr>.npy` of a 2.x `<npy@s>` column: the `.npy` file, schema-addressed.
+    StoredNpy,
+    /// A file in a 2.x `<object@s>` folder: a file object, keeping this name's extension.
+    StoredObject(String),
     /// A temporary file of a temp-then-rename save (`rsync`, editors, `tempfile` +
     /// `os.replace`): staged, never stored under its own name; `rename` stores it under the
     /// final name.
@@ -129,17 +136,14 @@ impl super::Filesystem {
             if name.is_empty() || name == "." || name == ".." || name.contains('/') {
                 return Err(FsError::Invalid);
             }
-            return match &table.columns[i].kind {
-                AttrKind::Attach
-                | AttrKind::External {
-                    kind: ExternalKind::Attach,
+            let kind = &table.columns[i].kind;
+            return match kind {
+                _ if is_attachment(kind) && name.starts_with('.') => Ok((i, WriteKind::Temp)),
+                AttrKind::Stored {
+                    codec: StoredCodec::Object,
                     ..
-                } if name.starts_with('.') => Ok((i, WriteKind::Temp)),
-                AttrKind::Attach
-                | AttrKind::External {
-                    kind: ExternalKind::Attach,
-                    ..
-                } => Ok((i, WriteKind::Attach(name.to_string()))),
+                } => Ok((i, WriteKind::StoredObject(name.to_string()))),
+                _ if is_attachment(kind) => Ok((i, WriteKind::Attach(name.to_string()))),
                 // Filepath values name files in the store's stage: not written through the mount.
                 _ => Err(FsError::NotPermitted),
             };
@@ -152,8 +156,13 @@ impl super::Filesystem {
                         kind: ExternalKind::Blob,
                         ..
                     }
+                    | AttrKind::Stored {
+                        codec: StoredCodec::Blob,
+                        ..
+                    }
             )
         };
+        let stored = |i: usize, want: StoredCodec| matches!(&table.columns[i].kind, AttrKind::Stored { codec, .. } if *codec == want);
         match AttrFile::parse(table, name) {
             Some((i, AttrFile::Value)) if table.key.contains(&i) => {
                 return Ok((i, WriteKind::KeyCheck))
@@ -163,15 +172,19 @@ impl super::Filesystem {
                     AttrKind::Text | AttrKind::Uuid | AttrKind::Binary => {
                         Ok((i, WriteKind::Scalar))
                     }
+                    _ if stored(i, StoredCodec::Hash) => Ok((i, WriteKind::StoredHash)),
                     _ => Err(FsError::NotPermitted),
                 }
             }
             Some((i, AttrFile::Npy)) if is_blob(i) => return Ok((i, WriteKind::BlobNpy)),
+            Some((i, AttrFile::Npy)) if stored(i, StoredCodec::Npy) => {
+                return Ok((i, WriteKind::StoredNpy))
+            }
             Some((i, AttrFile::Blob)) if is_blob(i) => return Ok((i, WriteKind::BlobRaw)),
             Some((i, AttrFile::Json)) if is_blob(i) => return Ok((i, WriteKind::Ignored)),
             // A row folder copied out of a mount carries the PNG views of its arrays: copied
             // into a new row (`cp -r`), they are accepted without effect, as `.json` is.
-            Some((i, AttrFile::Png)) if new_row && is_blob(i) => {
+            Some((i, AttrFile::Png)) if new_row && (is_blob(i) || stored(i, StoredCodec::Npy)) => {
                 return Ok((i, WriteKind::Ignored))
             }
             Some((_, AttrFile::Png)) => {
@@ -222,6 +235,13 @@ impl super::Filesystem {
         let (column, kind) = self.write_kind(&table, folder.as_deref(), name, new_row)?;
         let node = self.child_name(parent, name);
         let place = node.path();
+        if matches!(kind, WriteKind::StoredObject(_))
+            && self.is_folder_object(schema, class, row, column)
+        {
+            return Err(ErrorKind::NotPermitted.because(format!(
+                "{place}: a folder object is not written through the mount (only a file object: remove the folder's value first)"
+            )));
+        }
         let ino = self.handles.intern(node);
         let mut staging = match &kind {
             // Attachments hash `name\0contents` as `cp` appends the contents.
@@ -230,6 +250,8 @@ impl super::Filesystem {
                 prefix.push(0);
                 Staging::hashing(&self.staging_dir, &prefix)
             }
+            // Hash-addressed raw bytes: hashed as they are appended too.
+            WriteKind::StoredHash => Staging::hashing(&self.staging_dir, &[]),
             _ => Staging::new(&self.staging_dir),
         };
         if !truncate {
@@ -498,6 +520,13 @@ impl super::Filesystem {
 
     /// Encodes, uploads and stores one written value.
     fn commit(&self, h: &WriteHandle) -> FsResult<()> {
+        type Parts = (ColumnValue, Option<TrackingRow>, Fact, Option<StoredUpload>);
+        let plain = |(value, tracking, fact): (ColumnValue, Option<TrackingRow>, Fact)| -> Parts {
+            (value, tracking, fact, None)
+        };
+        let stored = |v: super::write_stored::StoredValue| -> Parts {
+            (v.value, None, v.fact, Some(v.upload))
+        };
         let staging = h.staging.lock().unwrap();
         let table = &h.table;
         let info = &table.columns[h.column];
@@ -509,7 +538,7 @@ impl super::Filesystem {
                 .to_vec()
                 .map_err(|e| super::staging_error(&h.place, "reading the staged bytes", e))
         };
-        let (value, tracking, fact) = match &h.kind {
+        let (value, tracking, fact, upload) = match &h.kind {
             WriteKind::Ignored | WriteKind::Temp => return Ok(()),
             WriteKind::KeyCheck => {
                 let bytes = read_all()?;
@@ -542,7 +571,12 @@ impl super::Filesystem {
             WriteKind::Scalar => {
                 let bytes = read_all()?;
                 if info.kind == AttrKind::Binary {
-                    (ColumnValue::Bytes(bytes.clone()), None, Fact::Bytes(bytes))
+                    (
+                        ColumnValue::Bytes(bytes.clone()),
+                        None,
+                        Fact::Bytes(bytes),
+                        None,
+                    )
                 } else {
                     let text =
                         String::from_utf8(bytes).map_err(|_| invalid("not UTF-8 text".into()))?;
@@ -551,6 +585,7 @@ impl super::Filesystem {
                         ColumnValue::Text(text.clone()),
                         None,
                         Fact::Bytes(text.into_bytes()),
+                        None,
                     )
                 }
             }
@@ -563,9 +598,19 @@ impl super::Filesystem {
                         .map_err(|e| invalid(format!("not a valid blob: {e}")))?;
                     bytes
                 };
-                self.blob_value(h, blob)?
+                if matches!(info.kind, AttrKind::Stored { .. }) {
+                    stored(self.stored_blob(h, blob)?)
+                } else {
+                    plain(self.blob_value(h, blob)?)
+                }
             }
-            WriteKind::Attach(name) => self.attachment_value(h, &staging, name)?,
+            WriteKind::Attach(name) if matches!(info.kind, AttrKind::Stored { .. }) => {
+                stored(self.stored_attachment(h, &staging, name)?)
+            }
+            WriteKind::Attach(name) => plain(self.attachment_value(h, &staging, name)?),
+            WriteKind::StoredHash => stored(self.stored_hash(h, &staging)?),
+            WriteKind::StoredNpy => stored(self.stored_npy(h, &staging)?),
+            WriteKind::StoredObject(name) => stored(self.stored_object(h, &staging, name)?),
         };
         drop(staging);
         self.apply(
@@ -574,6 +619,7 @@ impl super::Filesystem {
             &h.place,
             vec![(h.column, value, fact)],
             tracking.into_iter().collect(),
+            upload.into_iter().collect(),
         )?;
         self.stored_after_rm(&h.row, h.column);
         self.value_changed(h.ino);
@@ -677,6 +723,7 @@ impl super::Filesystem {
         place: &str,
         values: Vec<(usize, ColumnValue, Fact)>,
         tracking: Vec<TrackingRow>,
+        uploads: Vec<StoredUpload>,
     ) -> FsResult<()> {
         let row_key = row.id.clone();
         {
@@ -688,6 +735,7 @@ impl super::Filesystem {
                     p.shown.insert(i);
                 }
                 p.tracking.extend(tracking);
+                p.uploads.extend(uploads);
                 let missing = p.missing();
                 if !missing.is_empty() {
                     tracing::debug!("{place}: row waits for {missing:?}");
@@ -708,6 +756,7 @@ impl super::Filesystem {
             &tracking,
             result.is_ok(),
         );
+        self.after_stored(&table, &row.key, &row.id.schema, &uploads, result.is_ok());
         self.invalidate(&row.id.schema, &table, &row.id.folder);
         result.map_err(|e| refusal(place, "update", &e))
     }
@@ -726,6 +775,8 @@ impl super::Filesystem {
                 &p.tracking,
                 true,
             );
+            // (On failure the row stays pending with its objects, for the next try.)
+            self.after_stored(&p.table, &p.key, &row_key.schema, &p.uploads, true);
         }
         self.invalidate(&row_key.schema, &p.table, &row_key.folder);
         match result {
@@ -752,6 +803,51 @@ impl super::Filesystem {
                     .insert(row_key.clone(), p);
                 Err(errno)
             }
+        }
+    }
+
+    /// Settles the 2.x uploads of a row transaction (see `journal::after_stored_transaction`):
+    /// after a failure, whether a column references its new object after all is read anew.
+    fn after_stored(
+        &self,
+        table: &TableInfo,
+        key: &[String],
+        schema: &str,
+        uploads: &[StoredUpload],
+        committed: bool,
+    ) {
+        if uploads.is_empty() {
+            return;
+        }
+        crate::journal::after_stored_transaction(
+            self.external.stores(),
+            schema,
+            uploads,
+            committed,
+            |column| {
+                Ok(self
+                    .db
+                    .fetch_value(table, key, column)?
+                    .and_then(|meta| crate::stored::parse_meta(&meta).ok())
+                    .map(|meta| meta.path))
+            },
+        );
+    }
+
+    /// Whether a 2.x `<object@>` column of a row holds a folder object now.
+    fn is_folder_object(
+        &self,
+        schema: &Arc<str>,
+        class: &Arc<str>,
+        row: &Arc<str>,
+        column: usize,
+    ) -> bool {
+        let Ok((_, facts)) = self.row(schema, class, row) else {
+            return false;
+        };
+        match facts.values.get(column) {
+            Some(Fact::Bytes(meta)) => crate::stored::parse_meta(meta).is_ok_and(|m| m.is_dir),
+            _ => false,
         }
     }
 
@@ -782,17 +878,11 @@ impl super::Filesystem {
             // (The lock must not be held in the `else` branch, which looks the row up.)
             let mut pending = self.edits.pending.lock().unwrap();
             if let Some(p) = pending.get_mut(&row_key) {
-                let column = p.table.columns.iter().position(|c| {
-                    c.name == name
-                        && matches!(
-                            c.kind,
-                            AttrKind::Attach
-                                | AttrKind::External {
-                                    kind: ExternalKind::Attach,
-                                    ..
-                                }
-                        )
-                });
+                let column = p
+                    .table
+                    .columns
+                    .iter()
+                    .position(|c| c.name == name && is_attachment(&c.kind));
                 let Some(column) = column else {
                     return Err(FsError::NotPermitted);
                 };
@@ -881,6 +971,7 @@ impl super::Filesystem {
             folder: name.to_string(),
             values: BTreeMap::new(),
             tracking: vec![],
+            uploads: vec![],
             facts: BTreeMap::new(),
             shown: Default::default(),
         };
@@ -1363,12 +1454,18 @@ impl super::Filesystem {
     }
 }
 
+/// Whether an attribute shows as a folder that a written file fills: attachments, and 2.x
+/// `<object@>` values (one file).
 fn is_attachment(kind: &AttrKind) -> bool {
     matches!(
         kind,
         AttrKind::Attach
             | AttrKind::External {
                 kind: ExternalKind::Attach,
+                ..
+            }
+            | AttrKind::Stored {
+                codec: StoredCodec::Attach | StoredCodec::Object,
                 ..
             }
     )
