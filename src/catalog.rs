@@ -82,6 +82,12 @@ pub struct ColumnInfo {
     pub kind: AttrKind,
     /// Names starting with `_` are hidden by DataJoint (e.g. the hidden timestamp).
     pub hidden: bool,
+    /// The value is JSON text (a `json`/`jsonb` column, or DataJoint 2.x's `:json:` label on
+    /// MariaDB's `longtext`): what is written must parse as JSON.
+    pub json: bool,
+    /// PostgreSQL: the enum type a value of this column is cast to (`"lab"."enum_1a2b3c4d"`),
+    /// whose labels `column_type` lists as `enum('a','b')`. None elsewhere.
+    pub enum_type: Option<String>,
 }
 
 #[derive(Debug)]
@@ -254,6 +260,10 @@ pub struct RawColumn {
     pub extra: String,
     /// The table's comment (TABLES.TABLE_COMMENT), repeated on each of its columns.
     pub table_comment: String,
+    /// PostgreSQL: an enum column's named type, quoted as a cast names it (see
+    /// `ColumnInfo::enum_type`). MySQL's enums are no type of their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enum_type: Option<String>,
 }
 
 /// One row of information_schema.STATISTICS: a column of an index (`PRIMARY` included).
@@ -365,6 +375,7 @@ pub fn build_catalog(
             &raw.comment,
             external.get(&(raw.table.clone(), raw.name.clone())),
         );
+        let json = kind == AttrKind::Text && is_json_column(&raw.column_type, &raw.comment);
         let info = ColumnInfo {
             hidden: raw.name.starts_with('_'),
             name: raw.name,
@@ -372,6 +383,8 @@ pub fn build_catalog(
             nullable: raw.nullable,
             has_default: raw.has_default || raw.nullable,
             kind,
+            json,
+            enum_type: raw.enum_type,
         };
         match by_table.last_mut() {
             Some((t, cols)) if *t == raw.table => cols.push(info),
@@ -563,6 +576,17 @@ fn is_json_type(column_type: &str) -> bool {
     matches!(column_type, "json" | "jsonb")
 }
 
+/// Whether a column holds JSON text: its SQL type says so, or (MariaDB, where the 2.x client
+/// declares `json` as `longtext`) its `:json:` label does.
+fn is_json_column(column_type: &str, comment: &str) -> bool {
+    let label = comment
+        .strip_prefix(':')
+        .and_then(|rest| rest.split_once(':'))
+        .map(|(label, _)| label.trim());
+    is_json_type(&column_type.to_ascii_lowercase())
+        || label.is_some_and(|l| l.eq_ignore_ascii_case("json"))
+}
+
 fn is_blob_type(column_type: &str) -> bool {
     matches!(column_type, "tinyblob" | "blob" | "mediumblob" | "longblob")
 }
@@ -582,6 +606,7 @@ mod tests {
             default: None,
             extra: String::new(),
             table_comment: String::new(),
+            enum_type: None,
         }
     }
 

@@ -215,11 +215,7 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
         }
     };
 
-    // djfs does not write to PostgreSQL yet: such a mount is read-only (0444 files, EROFS).
-    let read_only = args.read_only || cfg.database.backend == config::DbBackend::PostgreSql;
-    if read_only && !args.read_only {
-        tracing::info!("PostgreSQL: mounted read-only (djfs does not write to PostgreSQL yet)");
-    }
+    let read_only = args.read_only;
     let journal_stores = stores.clone();
     let core = Arc::new(Filesystem::new(
         db,

@@ -1305,6 +1305,8 @@ mod tests {
             has_default: true,
             kind,
             hidden: name.starts_with('_'),
+            json: false,
+            enum_type: None,
         }
     }
 

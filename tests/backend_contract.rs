@@ -2,7 +2,8 @@
 //! empty schema the real client declares (`tests/python/make_contract.py`). `cargo test --lib`
 //! runs the same checks over the in-memory backend, seeded with this schema's catalog as MySQL
 //! lists it: `tests/fixtures/contract_catalog.json`, checked here to be exactly that (set
-//! DJFS_UPDATE_FIXTURES=1 to write it afresh after changing the schema).
+//! DJFS_UPDATE_FIXTURES=1 to write it afresh after changing the schema). The same checks, all
+//! but the tracking tables', run over PostgreSQL on the schema the 2.x client declares.
 
 mod common;
 
@@ -77,4 +78,24 @@ fn memory_seeded_from_mysql_lists_the_same_rows(db: &MySql) {
         memory.tracked(SCHEMA, "local", true).unwrap(),
         db.tracked(SCHEMA, "local", true).unwrap()
     );
+}
+
+/// The contract over PostgreSQL where it is backend-neutral (`run_without_tracking`), on the
+/// same design declared by the real 2.x client (`tests/python/make_contract_v2.py`) with the
+/// attachment in the table: inserts, updates and their refusals by SQLSTATE, the facts of a
+/// listing, NULL only if unchanged, dependents and deletes in one transaction, nothing tracked.
+#[test]
+fn postgresql_keeps_the_contract_without_tracking_tables() {
+    let Some(pg) = common::pg::pg("postgresql_keeps_the_contract_without_tracking_tables") else {
+        return;
+    };
+    let schema = "djfs_contract_v2";
+    let dir = tempfile::tempdir().unwrap();
+    let made = dir.path().join("made.json");
+    pg.run_script(
+        "make_contract_v2.py",
+        &[schema, "--config-out", made.to_str().unwrap()],
+    );
+    let db = pg.backend(dir.path());
+    contract::run_without_tracking(&db, schema);
 }

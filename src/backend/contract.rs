@@ -73,17 +73,35 @@ fn now() -> i64 {
 
 /// Runs the whole contract on `schema` (empty, as `make_contract.py` leaves it).
 pub fn run(b: &dyn Backend, schema: &str) {
-    assert!(b.schema_exists(schema).unwrap());
-    assert!(!b.schema_exists("djfs_no_such_schema").unwrap());
-    assert!(b.schemas().unwrap().iter().any(|s| s == schema));
-    let catalog = b.load_catalog(schema).unwrap();
-    expected_tables(&catalog);
+    let catalog = start(b, schema);
     inserts_and_refusals(b, &catalog);
     updates(b, &catalog);
     external_values(b, &catalog);
     nulls_compare_and_set(b, &catalog);
     dependents_and_deletes(b, &catalog);
     unused_tracking(b, &catalog);
+}
+
+/// The contract of a backend whose schemas track no external objects (DataJoint 2.x on
+/// PostgreSQL), on the same design with the attachment in the table (`make_contract_v2.py`):
+/// everything but the tracking rows, and nothing tracked.
+pub fn run_without_tracking(b: &dyn Backend, schema: &str) {
+    let catalog = start(b, schema);
+    inserts_and_refusals(b, &catalog);
+    updates(b, &catalog);
+    in_table_values(b, &catalog);
+    nulls_compare_and_set(b, &catalog);
+    dependents_and_deletes(b, &catalog);
+    nothing_tracked(b, &catalog);
+}
+
+fn start(b: &dyn Backend, schema: &str) -> SchemaCatalog {
+    assert!(b.schema_exists(schema).unwrap());
+    assert!(!b.schema_exists("djfs_no_such_schema").unwrap());
+    assert!(b.schemas().unwrap().iter().any(|s| s == schema));
+    let catalog = b.load_catalog(schema).unwrap();
+    expected_tables(&catalog);
+    catalog
 }
 
 /// The tables the contract needs are all there.
@@ -318,6 +336,97 @@ fn external_values(b: &dyn Backend, catalog: &SchemaCatalog) {
         .tracked(&catalog.schema, "local", true)
         .unwrap()
         .is_empty());
+}
+
+/// The session rows `external_values` makes, with the attachment in the table: its name and
+/// size from the listing, blob and attachment dated by their digests, values fetched whole.
+fn in_table_values(b: &dyn Backend, catalog: &SchemaCatalog) {
+    let session = table(catalog, "session");
+    let (note, data, pic) = (
+        column(&session, "note"),
+        column(&session, "data"),
+        column(&session, "pic"),
+    );
+    let blob: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+    let mut attachment = b"photo.png\0".to_vec();
+    attachment.extend((0..42u8).map(|i| i.wrapping_mul(7)));
+    b.write_row(
+        &session,
+        &keys(&["1", "1"]),
+        &[
+            (note, text("first")),
+            (data, ColumnValue::Bytes(blob.clone())),
+            (pic, ColumnValue::Bytes(attachment.clone())),
+        ],
+        &[],
+        true,
+    )
+    .unwrap();
+    let row = b.find_row(&session, &keys(&["1", "1"])).unwrap().unwrap();
+    assert_eq!(row.folder, "subject_id=1,session=1");
+    assert_eq!(
+        row.values[pic],
+        Fact::Attach {
+            name: "photo.png".into(),
+            size: 42
+        }
+    );
+    assert_eq!(
+        row.stamps[pic],
+        Stamp::Digest(super::content_digest(&attachment))
+    );
+    match &row.values[data] {
+        Fact::Blob { len, head } => {
+            assert_eq!(*len, 3000);
+            assert!(blob.starts_with(head) && !head.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        row.stamps[data],
+        Stamp::Digest(super::content_digest(&blob))
+    );
+    assert_eq!(
+        b.fetch_value(&session, &keys(&["1", "1"]), data).unwrap(),
+        Some(blob)
+    );
+    assert_eq!(
+        b.fetch_value(&session, &keys(&["1", "1"]), pic).unwrap(),
+        Some(attachment.clone())
+    );
+    insert(
+        b,
+        &session,
+        &keys(&["1", "2"]),
+        &[(pic, ColumnValue::Bytes(attachment))],
+    );
+    insert(b, &session, &keys(&["2", "1"]), &[]);
+    assert_eq!(b.list_rows(&session).unwrap().len(), 3);
+}
+
+/// A backend without tracking tables tracks nothing, and refuses a write that needs them.
+fn nothing_tracked(b: &dyn Backend, catalog: &SchemaCatalog) {
+    let schema = catalog.schema.as_str();
+    assert!(b.tracked(schema, "local", false).unwrap().is_empty());
+    assert!(!b.tracking_exists(schema, "local", &HASH_A).unwrap());
+    assert_eq!(
+        b.delete_unused_tracking(schema, "local", &HASH_A).unwrap(),
+        None
+    );
+    let session = table(catalog, "session");
+    let tracked = b.write_row(
+        &session,
+        &keys(&["1", "2"]),
+        &[],
+        &[TrackingRow {
+            store: "local".into(),
+            hash: HASH_A.to_vec(),
+            size: 1,
+            attachment_name: None,
+        }],
+        false,
+    );
+    assert!(tracked.is_err());
 }
 
 fn nulls_compare_and_set(b: &dyn Backend, catalog: &SchemaCatalog) {

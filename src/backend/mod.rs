@@ -4,10 +4,10 @@
 //! transaction, the rows that depend on a row and their deletion, and the cleanup of unused
 //! tracking rows.
 //!
-//! `Backend` is that interface; `mysql` implements it for MySQL/MariaDB (every SQL statement djfs
-//! sends lives there), `memory` in memory for the core's tests. A backend answers with the same
-//! facts whatever its SQL dialect: identifier quoting, type names and how a value is cut or
-//! hashed on the server are its own business.
+//! `Backend` is that interface; `mysql` implements it for MySQL/MariaDB and `postgres` for
+//! PostgreSQL (every SQL statement djfs sends lives in those two), `memory` in memory for the
+//! core's tests. A backend answers with the same facts whatever its SQL dialect: identifier
+//! quoting, type names and how a value is cut or hashed on the server are its own business.
 
 pub mod budget;
 pub mod contract;
@@ -258,8 +258,6 @@ pub enum WriteRefusal {
     Reference,
     /// The value does not fit the column (strict mode).
     BadValue,
-    /// This backend does not write (PostgreSQL, for now): the filesystem says read-only.
-    ReadOnly,
 }
 
 /// A write the database refused because of what was written (not a broken connection): carried

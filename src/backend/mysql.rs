@@ -277,6 +277,7 @@ impl MySql {
                 default: text(&r[6]),
                 extra: text(&r[7]).unwrap_or_default(),
                 table_comment: text(&r[8]).unwrap_or_default(),
+                enum_type: None,
             })
             .collect();
         // No ORDER BY: a table's indexes come in `SHOW KEYS` order (grouped in `build_catalog`).
@@ -1297,6 +1298,8 @@ mod tests {
             has_default: false,
             kind,
             hidden: false,
+            json: false,
+            enum_type: None,
         }
     }
 

@@ -2,9 +2,13 @@
 //! PostgreSQL server. A DataJoint schema is a PostgreSQL schema inside the database named by
 //! `database.name`. Names (schemas, tables, columns) are double-quoted identifiers taken from
 //! the server's catalog; every value a user typed (key values from folder names) is a statement
-//! parameter (always sent as text and cast on the server), never spliced into SQL.
+//! parameter (text cast on the server to the column's type, or bytes), never spliced into SQL.
 //!
-//! Reads only, for now: every write is refused (`WriteRefusal::ReadOnly`, EROFS).
+//! Writes mirror the MySQL backend's: each point operation (an INSERT, an UPDATE, a NULL if
+//! unchanged, the DELETE of one row) is one statement, so it is its own transaction; a delete
+//! along several dependency paths is one transaction. The server's refusals are told apart by
+//! their SQLSTATE (`refused_or`). DataJoint 2.x keeps no `~external_*` tracking tables: nothing
+//! is tracked, and a write with tracking rows is an error.
 //!
 //! The catalog is read from `pg_catalog` (the tables behind `information_schema`): the
 //! declared type with its modifiers (`format_type`), enum labels (`pg_enum`), comments
@@ -21,7 +25,7 @@ use pg::types::{ToSql, Type};
 
 use super::budget::{KindStats, QueryKind, QueryStats, TableSlots};
 use super::{
-    Backend, ColumnValue, DependencyPath, Dependent, Fact, PageStart, Refused, RowFacts,
+    Backend, ColumnValue, DependencyPath, Dependent, Fact, PageStart, Refused, RowFacts, RowGone,
     SavedTracking, Stamp, TableStamp, Tracked, TrackingRow, WriteRefusal, ATTACH_NAME_SCAN,
     BLOB_HEAD_BYTES,
 };
@@ -272,8 +276,249 @@ fn key_sides(column: &ColumnInfo, c: &str, n: usize) -> (String, String) {
         _ if is_enum(&column.column_type) => (format!("({c})::text"), format!("${n}::text")),
         _ => (
             c.to_string(),
-            format!("CAST(${n}::text AS {})", base_type(&column.column_type)),
+            format!("CAST(${n}::text AS {})", cast_type(column)),
         ),
+    }
+}
+
+/// The type a text value of `column` is cast to: its declared type without modifiers (the
+/// column's own modifier then applies on assignment, so a value too long for `varchar(8)` is
+/// refused, not cut), an enum's named type, and `bpchar` / `varbit` for `character(n)` /
+/// `bit(n)` (a bare `character` is `character(1)`, which would cut the value).
+fn cast_type(column: &ColumnInfo) -> String {
+    if let Some(named) = &column.enum_type {
+        return named.clone();
+    }
+    match base_type(&column.column_type).as_str() {
+        "character" => "bpchar".to_string(),
+        "bit" => "varbit".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The parameters of a write statement, numbered `$1`, `$2`, … in the order pushed.
+#[derive(Default)]
+struct Params(Vec<Param>);
+
+enum Param {
+    /// Text (None: NULL), cast on the server.
+    Text(Option<String>),
+    Bytes(Vec<u8>),
+}
+
+impl Params {
+    /// Adds a parameter; returns its number.
+    fn push(&mut self, p: Param) -> usize {
+        self.0.push(p);
+        self.0.len()
+    }
+
+    fn texts(&mut self, texts: Vec<String>) {
+        self.0
+            .extend(texts.into_iter().map(|t| Param::Text(Some(t))));
+    }
+
+    fn next(&self) -> usize {
+        self.0.len() + 1
+    }
+
+    /// With their types, as `query_typed` / `execute_typed` take them (no prepare round trip).
+    fn typed(&self) -> Vec<(&(dyn ToSql + Sync), Type)> {
+        self.0
+            .iter()
+            .map(|p| match p {
+                Param::Text(t) => (t as &(dyn ToSql + Sync), Type::TEXT),
+                Param::Bytes(b) => (b as &(dyn ToSql + Sync), Type::BYTEA),
+            })
+            .collect()
+    }
+}
+
+/// How a new value of `column` is written: SQL taking its parameter from `params`. Text is cast
+/// to the column's type on the server (integers, numeric, real/double, boolean, date, timestamp,
+/// uuid, enums, jsonb, …; what does not fit is refused there), bytes go to bytea as they are.
+fn value_sql(column: &ColumnInfo, value: &ColumnValue, params: &mut Params) -> String {
+    let bytea = column.column_type == "bytea";
+    match value {
+        ColumnValue::Null => "NULL".to_string(),
+        ColumnValue::Text(t) => {
+            let n = params.push(Param::Text(Some(t.clone())));
+            if bytea {
+                format!("convert_to(${n}::text, 'UTF8')")
+            } else {
+                format!("CAST(${n}::text AS {})", cast_type(column))
+            }
+        }
+        ColumnValue::Bytes(b) => {
+            let n = params.push(Param::Bytes(b.clone()));
+            if bytea {
+                format!("${n}::bytea")
+            } else {
+                format!(
+                    "CAST(convert_from(${n}::bytea, 'UTF8') AS {})",
+                    cast_type(column)
+                )
+            }
+        }
+    }
+}
+
+/// A key value of a new row, from its text as in folder names (binary keys in hex).
+fn key_value_sql(column: &ColumnInfo, text: &str, params: &mut Params) -> String {
+    if column.kind == AttrKind::Binary {
+        let n = params.push(Param::Text(Some(text.to_string())));
+        return format!("decode(${n}::text, 'hex')");
+    }
+    value_sql(column, &ColumnValue::Text(text.to_string()), params)
+}
+
+/// `INSERT` of a new row: its key (from the folder name) and `values` (other columns).
+fn insert_sql(
+    table: &TableInfo,
+    key: &[String],
+    values: &[(usize, ColumnValue)],
+) -> (String, Params) {
+    let mut params = Params::default();
+    let mut cols = Vec::new();
+    let mut exprs = Vec::new();
+    for (&i, k) in table.key.iter().zip(key) {
+        cols.push(quote(&table.columns[i].name));
+        exprs.push(key_value_sql(&table.columns[i], k, &mut params));
+    }
+    for (i, v) in values {
+        if table.key.contains(i) {
+            continue;
+        }
+        cols.push(quote(&table.columns[*i].name));
+        exprs.push(value_sql(&table.columns[*i], v, &mut params));
+    }
+    let sql = format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        qualified(table),
+        cols.join(", "),
+        exprs.join(", ")
+    );
+    (sql, params)
+}
+
+/// `UPDATE` of one row's `values`: the count of rows it matched says whether the row is there.
+fn update_sql(
+    table: &TableInfo,
+    key: &[String],
+    values: &[(usize, ColumnValue)],
+) -> (String, Params) {
+    let mut params = Params::default();
+    let sets: Vec<String> = values
+        .iter()
+        .map(|(i, v)| {
+            let column = &table.columns[*i];
+            format!(
+                "{} = {}",
+                quote(&column.name),
+                value_sql(column, v, &mut params)
+            )
+        })
+        .collect();
+    let (condition, key_params) = key_condition(table, key, "t", params.next());
+    params.texts(key_params);
+    let sql = if sets.is_empty() {
+        // Nothing to set: whether the row is there.
+        format!("SELECT 1 FROM {} AS t WHERE {condition}", qualified(table))
+    } else {
+        format!(
+            "UPDATE {} AS t SET {} WHERE {condition}",
+            qualified(table),
+            sets.join(", ")
+        )
+    };
+    (sql, params)
+}
+
+/// What a column's value is compared by (`value_fingerprint`, `null_if_unchanged`): the MD5 of
+/// its stored bytes (bytea) or of its text.
+fn fingerprint_sql(column: &ColumnInfo, c: &str) -> String {
+    if column.column_type == "bytea" {
+        format!("md5({c})")
+    } else {
+        format!("md5(convert_to(({c})::text, 'UTF8'))")
+    }
+}
+
+/// The restriction selecting, in the last table of `path` (alias `top`), the rows that depend
+/// through its foreign keys on the root row `key`: nested `IN` subqueries, one per step, the
+/// key values parameters numbered from `$first`.
+fn restriction(
+    root: &TableInfo,
+    key: &[String],
+    path: &DependencyPath,
+    top: &str,
+    first: usize,
+) -> (String, Vec<String>) {
+    let Some((last, rest)) = path.split_last() else {
+        return key_condition(root, key, top, first);
+    };
+    let parent_alias = format!("p{}", rest.len());
+    let (parent_schema, parent_table) = match rest.last() {
+        Some(d) => (d.schema.as_str(), d.table.as_str()),
+        None => (root.schema.as_str(), root.name.as_str()),
+    };
+    let (inner, params) = restriction(root, key, rest, &parent_alias, first);
+    let child_cols: Vec<String> = last
+        .columns
+        .iter()
+        .map(|(c, _)| format!("{top}.{}", quote(c)))
+        .collect();
+    let parent_cols: Vec<String> = last
+        .columns
+        .iter()
+        .map(|(_, p)| format!("{parent_alias}.{}", quote(p)))
+        .collect();
+    (
+        format!(
+            "({}) IN (SELECT {} FROM {}.{} AS {parent_alias} WHERE {inner})",
+            child_cols.join(", "),
+            parent_cols.join(", "),
+            quote(parent_schema),
+            quote(parent_table)
+        ),
+        params,
+    )
+}
+
+/// Runs one write statement; the number of rows it touched (or returned).
+fn execute(
+    client: &mut impl pg::GenericClient,
+    sql: &str,
+    params: &Params,
+) -> std::result::Result<u64, pg::Error> {
+    client.execute_typed(sql, &params.typed())
+}
+
+/// The server's error as a `Refused` when its SQLSTATE says the write itself was refused (23505
+/// a duplicate key; 23503 a missing parent row, or a row others still reference; 23502 a
+/// required value left out, 23514 a check, class 22 a value that is no value of the column's
+/// type or does not fit it), else with `what` as context.
+fn refused_or(err: pg::Error, what: &str) -> anyhow::Error {
+    let Some(db) = err.as_db_error() else {
+        return anyhow::Error::new(err).context(what.to_string());
+    };
+    let code = db.code().code();
+    let why = match code {
+        "23505" => Some(WriteRefusal::Exists),
+        "23503" => Some(WriteRefusal::Reference),
+        "23502" | "23514" => Some(WriteRefusal::BadValue),
+        _ if code.starts_with("22") => Some(WriteRefusal::BadValue),
+        _ => None,
+    };
+    match why {
+        Some(why) => {
+            let detail = db.detail().map(|d| format!("; {d}")).unwrap_or_default();
+            anyhow::Error::new(Refused {
+                why,
+                message: format!("{what}: {} ({code}{detail})", db.message()),
+            })
+        }
+        None => anyhow::Error::new(err).context(what.to_string()),
     }
 }
 
@@ -735,14 +980,6 @@ fn mariadb_default(expr: Option<&str>) -> Option<String> {
     })
 }
 
-/// A DataJoint table's name (as `classify_table` reads it) or a 2.x system table.
-fn refused(what: &str) -> anyhow::Error {
-    anyhow::Error::new(Refused {
-        why: WriteRefusal::ReadOnly,
-        message: format!("{what}: djfs does not write to PostgreSQL yet (read-only)"),
-    })
-}
-
 impl Postgres {
     /// Connects (one connection is opened at once, so a bad host, password or database fails
     /// here), with at most `connections` open at once (more questions wait for one).
@@ -827,11 +1064,13 @@ impl Postgres {
                    pg_get_expr(d.adbin, d.adrelid), \
                    CASE WHEN a.attidentity <> '' OR pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%' \
                      THEN 'auto_increment' ELSE '' END, \
-                   coalesce(obj_description(c.oid, 'pg_class'), '') \
+                   coalesce(obj_description(c.oid, 'pg_class'), ''), \
+                   CASE WHEN ty.typtype = 'e' THEN quote_ident(tn.nspname) || '.' || quote_ident(ty.typname) END \
                  FROM pg_catalog.pg_class c \
                  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
                  JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
                  JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid \
+                 JOIN pg_catalog.pg_namespace tn ON tn.oid = ty.typnamespace \
                  LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum \
                  WHERE n.nspname = $1::text AND c.relkind IN ('r', 'p') \
                  ORDER BY c.relname, a.attnum",
@@ -848,6 +1087,7 @@ impl Postgres {
                 default: mariadb_default(r.get::<_, Option<String>>(6).as_deref()),
                 extra: r.get(7),
                 table_comment: r.get(8),
+                enum_type: r.get(9),
             })
             .collect();
         let indexes = self
@@ -1180,18 +1420,47 @@ impl Backend for Postgres {
         Ok(false)
     }
 
+    /// The row's new values (one UPDATE; `RowGone` when it matched no row), or with `insert`
+    /// the whole new row (one INSERT): one statement, so one transaction. 2.x keeps no tracking
+    /// tables, so a write that needs tracking rows is an error.
     fn write_row(
         &self,
         table: &TableInfo,
-        _key: &[String],
-        _values: &[(usize, ColumnValue)],
-        _tracking: &[TrackingRow],
+        key: &[String],
+        values: &[(usize, ColumnValue)],
+        tracking: &[TrackingRow],
         insert: bool,
     ) -> Result<()> {
-        let what = if insert { "inserting into" } else { "updating" };
-        Err(refused(&format!("{what} {}.{}", table.schema, table.name)))
+        if !tracking.is_empty() {
+            anyhow::bail!(
+                "{}.{}: PostgreSQL schemas (DataJoint 2.x) have no ~external tracking tables",
+                table.schema,
+                table.name
+            );
+        }
+        let _slot = self.slots.enter(&qualified(table));
+        let _timing = self.stats.start(QueryKind::Write);
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        let (sql, params) = if insert {
+            insert_sql(table, key, values)
+        } else {
+            update_sql(table, key, values)
+        };
+        let mut conn = self.pool.get()?;
+        let what = if insert {
+            "inserting the row"
+        } else {
+            "updating the row"
+        };
+        let touched = execute(&mut *conn, &sql, &params).map_err(|e| refused_or(e, what))?;
+        if !insert && touched == 0 {
+            return Err(RowGone.into());
+        }
+        Ok(())
     }
 
+    /// What a column holds now: `None` when the row is gone, `Some(None)` for NULL, else the
+    /// MD5 (hex) of its stored bytes (bytea) or of its text, computed by the server.
     fn value_fingerprint(
         &self,
         table: &TableInfo,
@@ -1202,13 +1471,7 @@ impl Backend for Postgres {
         let _timing = self.stats.start(QueryKind::Value);
         let (condition, params) = key_condition(table, key, "t", 1);
         let info = &table.columns[column];
-        let c = format!("t.{}", quote(&info.name));
-        // MD5 of the stored bytes (bytea) or of the value's text.
-        let md5 = if info.column_type == "bytea" {
-            format!("md5({c})")
-        } else {
-            format!("md5(convert_to(({c})::text, 'UTF8'))")
-        };
+        let md5 = fingerprint_sql(info, &format!("t.{}", quote(&info.name)));
         let rows = self.rows(
             &format!(
                 "SELECT {md5} FROM {} AS t WHERE {condition}",
@@ -1219,17 +1482,33 @@ impl Backend for Postgres {
         Ok(rows.first().map(|r| r.get::<_, Option<String>>(0)))
     }
 
+    /// Sets a column to NULL only if it still holds what `fingerprint` describes (one UPDATE
+    /// comparing the same MD5 on the server); whether the row changed.
     fn null_if_unchanged(
         &self,
         table: &TableInfo,
-        _key: &[String],
+        key: &[String],
         column: usize,
-        _fingerprint: &Option<String>,
+        fingerprint: &Option<String>,
     ) -> Result<bool> {
-        Err(refused(&format!(
-            "setting {}.{}.{} to NULL",
-            table.schema, table.name, table.columns[column].name
-        )))
+        let _slot = self.slots.enter(&qualified(table));
+        let _timing = self.stats.start(QueryKind::Write);
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        let info = &table.columns[column];
+        let md5 = fingerprint_sql(info, &format!("t.{}", quote(&info.name)));
+        let (condition, key_params) = key_condition(table, key, "t", 1);
+        let mut params = Params::default();
+        params.texts(key_params);
+        let n = params.push(Param::Text(fingerprint.clone()));
+        let sql = format!(
+            "UPDATE {} AS t SET {} = NULL WHERE {condition} AND {md5} IS NOT DISTINCT FROM ${n}::text",
+            qualified(table),
+            quote(&info.name)
+        );
+        let mut conn = self.pool.get()?;
+        let changed =
+            execute(&mut *conn, &sql, &params).map_err(|e| refused_or(e, "setting NULL"))?;
+        Ok(changed > 0)
     }
 
     /// Tables whose foreign keys reference `schema.table` (hidden tables excluded).
@@ -1273,30 +1552,77 @@ impl Backend for Postgres {
         Ok(out.into_iter().map(|(_, d)| d).collect())
     }
 
+    /// How many rows of the last table of `path` depend, through it, on the row `key` of
+    /// `root`: one `count(*)` over nested `IN` subqueries.
     fn count_dependents(
         &self,
         root: &TableInfo,
-        _key: &[String],
-        _path: &DependencyPath,
+        key: &[String],
+        path: &DependencyPath,
     ) -> Result<u64> {
-        Err(refused(&format!(
-            "deleting from {}.{}",
-            root.schema, root.name
-        )))
+        let _timing = self.stats.start(QueryKind::Dependents);
+        let Some(last) = path.last() else {
+            return Ok(0);
+        };
+        let (restriction, params) = restriction(root, key, path, "t", 1);
+        let rows = self.rows(
+            &format!(
+                "SELECT count(*) FROM {}.{} AS t WHERE {restriction}",
+                quote(&last.schema),
+                quote(&last.table)
+            ),
+            &params,
+        )?;
+        Ok(rows.first().map_or(0, |r| r.get::<_, i64>(0)) as u64)
     }
 
+    /// Deletes, in the order given, the rows that depend on the row `key` of `root` along each
+    /// path (an empty path: the row itself); one DELETE per path, all in one transaction (a
+    /// single path is one statement). Rows still referenced are a `Refused` error (23503).
     fn delete_rows(
         &self,
         root: &TableInfo,
-        _key: &[String],
-        _steps: &[Vec<Dependent>],
+        key: &[String],
+        steps: &[Vec<Dependent>],
     ) -> Result<Vec<u64>> {
-        Err(refused(&format!(
-            "deleting from {}.{}",
-            root.schema, root.name
-        )))
+        let _timing = self.stats.start(QueryKind::Delete);
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        let statements: Vec<(String, Params, String)> = steps
+            .iter()
+            .map(|path| {
+                let (schema, table) = match path.last() {
+                    Some(d) => (d.schema.as_str(), d.table.as_str()),
+                    None => (root.schema.as_str(), root.name.as_str()),
+                };
+                let (restriction, key_params) = restriction(root, key, path, "t", 1);
+                let mut params = Params::default();
+                params.texts(key_params);
+                (
+                    format!(
+                        "DELETE FROM {}.{} AS t WHERE {restriction}",
+                        quote(schema),
+                        quote(table)
+                    ),
+                    params,
+                    format!("deleting from {schema}.{table}"),
+                )
+            })
+            .collect();
+        let mut conn = self.pool.get()?;
+        if let [(sql, params, what)] = statements.as_slice() {
+            let n = execute(&mut *conn, sql, params).map_err(|e| refused_or(e, what))?;
+            return Ok(vec![n]);
+        }
+        let mut tx = conn.transaction().context("starting a transaction")?;
+        let mut counts = Vec::with_capacity(statements.len());
+        for (sql, params, what) in &statements {
+            counts.push(execute(&mut tx, sql, params).map_err(|e| refused_or(e, what))?);
+        }
+        tx.commit().context("committing")?;
+        Ok(counts)
     }
 
+    /// Nothing is tracked in a 2.x schema: nothing to delete.
     fn delete_unused_tracking(
         &self,
         _schema: &str,
@@ -1307,9 +1633,9 @@ impl Backend for Postgres {
     }
 
     fn restore_tracking(&self, schema: &str, store: &str, _saved: SavedTracking) -> Result<()> {
-        Err(refused(&format!(
-            "restoring a tracking row of {schema} in {store}"
-        )))
+        anyhow::bail!(
+            "{schema}: PostgreSQL schemas (DataJoint 2.x) have no ~external_{store} tracking table"
+        )
     }
 }
 
@@ -1333,6 +1659,8 @@ mod tests {
             has_default: false,
             kind,
             hidden: false,
+            json: false,
+            enum_type: None,
         }
     }
 
@@ -1487,11 +1815,83 @@ mod tests {
     }
 
     #[test]
-    fn writes_are_refused_as_read_only() {
-        let err = refused("updating s.t");
-        assert_eq!(
-            super::super::write_refusal(&err),
-            Some(WriteRefusal::ReadOnly)
+    fn write_values_are_parameters_cast_to_the_column_type() {
+        let mut t = table();
+        t.columns[1].enum_type = Some("\"s\"\"x\".\"enum_ab12cd34\"".into());
+        let key = vec!["7".to_string(), "M".into(), "it's".into()];
+        let (sql, params) = insert_sql(
+            &t,
+            &key,
+            &[
+                (3, ColumnValue::Bytes(vec![0, 1])),
+                (4, ColumnValue::Text("1".into())),
+                (7, ColumnValue::Text("ab".into())),
+                (2, ColumnValue::Null),
+            ],
         );
+        assert_eq!(
+            sql,
+            "INSERT INTO \"s\"\"x\".\"test\" (\"id\", \"sex\", \"na\"\"me\", \"b\", \"ok\", \"code\", \"u\") \
+             VALUES (CAST($1::text AS integer), CAST($2::text AS \"s\"\"x\".\"enum_ab12cd34\"), \
+             CAST($3::text AS character varying), $4::bytea, CAST($5::text AS boolean), \
+             CAST($6::text AS bpchar), NULL)"
+        );
+        assert_eq!(params.0.len(), 6);
+        assert!(matches!(&params.0[2], Param::Text(Some(v)) if v == "it's"));
+        assert!(matches!(&params.0[3], Param::Bytes(b) if b == &[0, 1]));
+
+        let (sql, params) = update_sql(
+            &t,
+            &key,
+            &[(5, ColumnValue::Text("2024-01-02 03:04:05.678".into()))],
+        );
+        assert_eq!(
+            sql,
+            "UPDATE \"s\"\"x\".\"test\" AS t SET \"t\" = CAST($1::text AS timestamp without time zone) \
+             WHERE t.\"id\" = CAST($2::text AS integer) AND (t.\"sex\")::text = $3::text \
+             AND t.\"na\"\"me\" = CAST($4::text AS character varying)"
+        );
+        assert_eq!(params.0.len(), 4);
+        // Nothing to set: whether the row is there.
+        let (sql, _) = update_sql(&t, &key, &[]);
+        assert!(sql.starts_with("SELECT 1 FROM"), "{sql}");
+    }
+
+    #[test]
+    fn dependents_are_selected_through_nested_subqueries() {
+        let t = table();
+        let key = vec!["7".to_string(), "M".into(), "x".into()];
+        let path = [
+            Dependent {
+                schema: "s\"x".into(),
+                table: "child".into(),
+                columns: vec![("id".into(), "id".into()), ("sex".into(), "sex".into())],
+            },
+            Dependent {
+                schema: "s\"x".into(),
+                table: "grand".into(),
+                columns: vec![("cid".into(), "id".into())],
+            },
+        ];
+        let (sql, params) = restriction(&t, &key, &path, "t", 1);
+        assert_eq!(
+            sql,
+            "(t.\"cid\") IN (SELECT p1.\"id\" FROM \"s\"\"x\".\"child\" AS p1 WHERE \
+             (p1.\"id\", p1.\"sex\") IN (SELECT p0.\"id\", p0.\"sex\" FROM \"s\"\"x\".\"test\" AS p0 \
+             WHERE p0.\"id\" = CAST($1::text AS integer) AND (p0.\"sex\")::text = $2::text \
+             AND p0.\"na\"\"me\" = CAST($3::text AS character varying)))"
+        );
+        assert_eq!(params, key);
+    }
+
+    #[test]
+    fn cast_types_never_cut_a_value() {
+        let c = |ty: &str| cast_type(&column("c", ty, AttrKind::Text));
+        assert_eq!(c("character(4)"), "bpchar");
+        assert_eq!(c("character varying(8)"), "character varying");
+        assert_eq!(c("numeric(6,2)"), "numeric");
+        assert_eq!(c("bit(3)"), "varbit");
+        assert_eq!(c("jsonb"), "jsonb");
+        assert_eq!(c("uuid"), "uuid");
     }
 }

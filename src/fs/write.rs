@@ -84,7 +84,6 @@ fn refusal(place: &str, what: &str, e: &anyhow::Error) -> FsError {
     let kind = match write_refusal(e) {
         Some(WriteRefusal::Exists) => ErrorKind::Exists,
         Some(WriteRefusal::Reference) | Some(WriteRefusal::BadValue) => ErrorKind::Invalid,
-        Some(WriteRefusal::ReadOnly) => ErrorKind::ReadOnly,
         None if row_gone(e) => ErrorKind::NotFound,
         None => ErrorKind::Io,
     };

@@ -260,6 +260,7 @@ mod tests {
                     default: default.map(str::to_string),
                     extra: (*extra).into(),
                     table_comment: comment.into(),
+                    enum_type: None,
                 });
             }
             self.index(name, "PRIMARY", true, key)

@@ -55,6 +55,32 @@ impl Pg {
         );
     }
 
+    /// Runs a script of tests/python with the 2.x client, this server's settings in the
+    /// environment (as `dj2env.py` reads them); panics with its output on failure.
+    pub fn run_script(&self, script: &str, args: &[&str]) -> std::process::Output {
+        super::run_ok(
+            Command::new(&self.python)
+                .arg("-W")
+                .arg("ignore")
+                .arg(super::repo_root().join("tests/python").join(script))
+                .args(args)
+                .env("DJFS_PG_HOST", &self.host)
+                .env("DJFS_PG_PORT", self.port.to_string())
+                .env("DJFS_PG_USER", &self.user)
+                .env("DJFS_PG_PASS", &self.pass)
+                .env("DJFS_PG_DATABASE", &self.database),
+        )
+    }
+
+    /// A PostgreSQL backend connected to this server by a config file of its own in `dir` (the
+    /// file alone: scripts/test's DJ_HOST/DJ_USER/DJ_PASS name the MariaDB).
+    pub fn backend(&self, dir: &Path) -> djfs::backend::postgres::Postgres {
+        let path = self.config(dir, "");
+        let json = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let cfg = djfs::config::from_json(&json, Some(path), |_| None).unwrap();
+        djfs::backend::postgres::Postgres::connect_with_budget(&cfg.database, 2).unwrap()
+    }
+
     /// A 2.x config file for this server in `dir` (`extra`: more JSON fields, each with a
     /// leading comma), readable by its owner only.
     pub fn config(&self, dir: &Path, extra: &str) -> PathBuf {
