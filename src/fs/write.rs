@@ -881,7 +881,7 @@ impl super::Filesystem {
                     .table
                     .columns
                     .iter()
-                    .position(|c| c.name == name && is_attachment(&c.kind));
+                    .position(|c| c.name == name && shows_as_folder(&c.kind));
                 let Some(column) = column else {
                     return Err(FsError::NotPermitted);
                 };
@@ -896,7 +896,7 @@ impl super::Filesystem {
                 let column = table
                     .columns
                     .iter()
-                    .position(|c| c.name == name && is_attachment(&c.kind) && !c.hidden);
+                    .position(|c| c.name == name && shows_as_folder(&c.kind) && !c.hidden);
                 if let Some(column) = column {
                     if self
                         .edits
@@ -1451,6 +1451,23 @@ impl super::Filesystem {
             Err(e) => Err(FsError::io(place, e)),
         }
     }
+}
+
+/// Whether an attribute shows as a folder (also when NULL), which `cp -r` of a row folder makes
+/// in a new row: attachments, 2.x objects, and filepaths (a folder made stays NULL: filepath
+/// values are not written through the mount).
+fn shows_as_folder(kind: &AttrKind) -> bool {
+    is_attachment(kind)
+        || matches!(
+            kind,
+            AttrKind::External {
+                kind: ExternalKind::Filepath,
+                ..
+            } | AttrKind::Stored {
+                codec: StoredCodec::Filepath,
+                ..
+            }
+        )
 }
 
 /// Whether an attribute shows as a folder that a written file fills: attachments, and 2.x

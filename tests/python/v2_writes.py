@@ -6,7 +6,8 @@
         drops SCHEMA and its objects, declares the tables below with the client, inserts rows
     v2_writes.py expect SCHEMA --config FILE TABLE KEY ATTR=KIND:PATH[:NAME] ...
         the client fetches row KEY (a JSON object) and compares each ATTR with the file PATH:
-          blob-npy  fetch1 equals np.load(PATH) (dtype, shape, values)
+          blob-npy  fetch1 equals what the client gives back for np.load(PATH) (dtype, shape,
+                    values; NaN and NaT equal)
           blob-raw  fetch1 equals the client's unpack of PATH's bytes
           attach    the downloaded file is named NAME and holds PATH's bytes
           hash      fetch1 gives PATH's bytes
@@ -30,8 +31,9 @@
         rows of one SQL statement, as JSON.
 
 Tables (`make`):
-  Stored     item_id; label; every stored codec on `local` (folder) and `shared` (S3), nullable;
-             row 1 with values by the client, row 2 all NULL, row 3 with a folder object
+  Stored     item_id; label; every stored codec on `local` (folder) and `shared` (S3), nullable,
+             and a <filepath@local>; row 1 with values by the client, row 2 all NULL, row 3 with
+             a folder object
   Keyed      (subject varchar, session datetime) key; every codec in store `deep` (own prefixes,
              subfolding (2, 3), token_length 12) and <npy@>/<object@> in store `parted`
              (partition_pattern `{subject}`); one row with an awkward subject (`a/b c`), NULLs
@@ -89,6 +91,7 @@ def define(schema):
         arr_s3 = null : <npy@{S}>
         obj_local = null : <object@{L}>
         obj_s3 = null : <object@{S}>
+        fp_local = null : <filepath@{L}>
         """
 
     @schema
@@ -147,14 +150,17 @@ def make(name, store_root, config_out):
     dj2env.ensure_stores(stores)
     for store in stores.values():
         if isinstance(store, dict):
-            for prefix in ("_hash", "_schema", "objects/by-hash", "objects/by-key"):
+            for prefix in ("_hash", "_schema", "objects/by-hash", "objects/by-key", "files"):
                 dj2env.remove_store_prefix(store, f"{prefix}/{name}")
     tables = define(dj.Schema(name))
     rng = np.random.default_rng(16)
     with tempfile.TemporaryDirectory(prefix="djfs-v2w-") as tmp:
         doc = write(os.path.join(tmp, "old notes.txt"), b"the client's attachment\n")
         obj = write(os.path.join(tmp, "old.csv"), b"a,b\n1,2\n")
+        from datajoint.hash_registry import get_store_backend
+        get_store_backend(dj2env.STORE_FILE).put_buffer(b"the user's own file\n", f"files/{name}/own.txt")
         tables["Stored"].insert1(dict(
+            fp_local=f"files/{name}/own.txt",
             item_id=1, label="by the client", blob_local=rng.standard_normal((3, 4)), blob_s3={"a": [1, 2]},
             doc_local=doc, doc_s3=doc, raw_local=b"old raw bytes\n", raw_s3=b"old raw bytes\n",
             arr_local=np.arange(6, dtype=np.int16).reshape(2, 3), arr_s3=np.zeros(3), obj_local=obj, obj_s3=obj))
@@ -187,7 +193,7 @@ def stored_metadata(table, key, attr):
 
 def equal_arrays(a, b):
     return (a.dtype == b.dtype and a.shape == b.shape
-            and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+            and np.array_equal(a, b, equal_nan=a.dtype.kind in "fcmM"))
 
 
 def check_metadata(failures, table, key, attr, meta, obj_bytes, ext=None):
@@ -279,8 +285,12 @@ def expect(name, config, table_name, key_text, specs):
                 continue
             ext = None
             if kind == "blob-npy":
+                # What the client itself gives back for this array (pack, then unpack: a 0-d
+                # array comes back a numpy scalar).
                 arr = np.load(path, allow_pickle=False)
-                if not (isinstance(got, np.ndarray) and equal_arrays(got, arr)):
+                own = dj.blob.unpack(dj.blob.pack(arr), squeeze=False)
+                same = rowdump.normalize(got) == rowdump.normalize(own)
+                if not same or (isinstance(got, np.ndarray) and not equal_arrays(got, arr)):
                     failures.append(f"{where}: fetched {rowdump.normalize(got)}, written {rowdump.normalize(arr)}")
             elif kind == "blob-raw":
                 if rowdump.normalize(got) != rowdump.normalize(dj.blob.unpack(want, squeeze=False)):
