@@ -77,6 +77,10 @@ pub(super) struct WriteHandle {
     /// A write or truncate failed (a full staging filesystem): what is staged is not what the
     /// program wrote, so it is never stored; the old value stays.
     pub broken: std::sync::atomic::AtomicBool,
+    /// A program closed a descriptor of it (a `flush` came). A handle released without one was
+    /// never the program's: the kernel refused the open after djfs accepted it (another open
+    /// of the file holds it through FUSE passthrough), so what its open truncated is not stored.
+    pub closed: std::sync::atomic::AtomicBool,
     pub place: String,
 }
 
@@ -283,6 +287,7 @@ impl super::Filesystem {
             dirty: Mutex::new(truncate),
             has_data: Default::default(),
             broken: Default::default(),
+            closed: Default::default(),
         });
         self.handles
             .writing
@@ -460,6 +465,9 @@ impl super::Filesystem {
         let Ok(handle) = self.write_handle(fh) else {
             return Ok(());
         };
+        handle
+            .closed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         if !handle.has_data.load(std::sync::atomic::Ordering::Relaxed) {
             return Ok(());
         }
@@ -501,8 +509,18 @@ impl super::Filesystem {
         self.page_cache.written(self.clock.now(), ino);
     }
 
-    pub(super) fn release_write(&self, handle: &WriteHandle) {
+    /// The last close of a write handle; `unopened`: a file `mknod` made that no program
+    /// opened (stored as it is, as `touch` stores one).
+    pub(super) fn release_write(&self, handle: &WriteHandle, unopened: bool) {
         self.note_written(handle.ino);
+        let closed = handle.closed.load(std::sync::atomic::Ordering::Relaxed);
+        if !closed && !unopened && *handle.dirty.lock().unwrap() {
+            tracing::info!(
+                "{}: not stored: no program closed it (the kernel refused its open)",
+                handle.place
+            );
+            *handle.dirty.lock().unwrap() = false;
+        }
         // The last close: a file that was created or truncated and left empty is stored now.
         if let Err(e) = self.commit_if_dirty(handle) {
             // No caller gets an errno at the last close: this is the failure's one log line.
@@ -1118,6 +1136,7 @@ impl super::Filesystem {
             dirty: Mutex::new(true),
             has_data: Default::default(),
             broken: Default::default(),
+            closed: Default::default(),
             place,
         };
         match self.commit(&target) {

@@ -370,7 +370,7 @@ def dump(name, config, table_name, key_text):
                 out[attr] = rowdump.attachment(value)
             elif codec == "npy":
                 out[attr] = rowdump.normalize(value.load())
-            elif codec == "object":
+            elif codec in ("object", "filepath"):
                 out[attr] = {"ext": value.ext, "is_dir": value.is_dir,
                              "bytes": None if value.is_dir else rowdump.normalize(value.read())}
             else:
