@@ -52,6 +52,19 @@ pub enum StoredCodec {
 }
 
 impl StoredCodec {
+    /// The codec's name as a label writes it (`blob` in `<blob@s>`).
+    pub fn name(&self) -> &str {
+        match self {
+            StoredCodec::Blob => "blob",
+            StoredCodec::Attach => "attach",
+            StoredCodec::Hash => "hash",
+            StoredCodec::Npy => "npy",
+            StoredCodec::Object => "object",
+            StoredCodec::Filepath => "filepath",
+            StoredCodec::Other(name) => name,
+        }
+    }
+
     fn from_name(name: &str) -> StoredCodec {
         match name {
             "blob" => StoredCodec::Blob,
@@ -726,6 +739,27 @@ mod tests {
                 kind: ExternalKind::Blob
             }
         );
+    }
+
+    #[test]
+    fn json_columns_by_type_or_2x_label() {
+        let catalog = build_catalog(
+            "s",
+            vec![
+                col("t", "id", "int", ""),
+                // MariaDB: the 2.x client's json is longtext with a `:json:` label.
+                col("t", "a", "longtext", ":json:notes"),
+                col("t", "b", "jsonb", ":json:"),
+                col("t", "c", "json", ""),
+                col("t", "d", "longtext", "json in words"),
+                col("t", "e", "jsonb", ":<blob@local>:"),
+            ],
+            vec![pk("t", 1, "id")],
+            vec![],
+        );
+        let json: Vec<bool> = catalog.tables[0].columns.iter().map(|c| c.json).collect();
+        // A stored codec's metadata is JSON too, but not a value written as text.
+        assert_eq!(json, [false, true, true, true, false, false]);
     }
 
     #[test]

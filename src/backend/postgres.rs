@@ -15,6 +15,7 @@
 //! (`col_description` / `obj_description`), keys, foreign keys and defaults, shaped into the
 //! same raw lists the MySQL backend reads, so `build_catalog` interprets both alike.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -296,26 +297,27 @@ fn cast_type(column: &ColumnInfo) -> String {
     }
 }
 
-/// The parameters of a write statement, numbered `$1`, `$2`, … in the order pushed.
+/// The parameters of a write statement, numbered `$1`, `$2`, … in the order pushed. Values are
+/// borrowed from the write (a large blob is not copied), key texts owned.
 #[derive(Default)]
-struct Params(Vec<Param>);
+struct Params<'a>(Vec<Param<'a>>);
 
-enum Param {
+enum Param<'a> {
     /// Text (None: NULL), cast on the server.
-    Text(Option<String>),
-    Bytes(Vec<u8>),
+    Text(Option<Cow<'a, str>>),
+    Bytes(Cow<'a, [u8]>),
 }
 
-impl Params {
+impl<'a> Params<'a> {
     /// Adds a parameter; returns its number.
-    fn push(&mut self, p: Param) -> usize {
+    fn push(&mut self, p: Param<'a>) -> usize {
         self.0.push(p);
         self.0.len()
     }
 
     fn texts(&mut self, texts: Vec<String>) {
         self.0
-            .extend(texts.into_iter().map(|t| Param::Text(Some(t))));
+            .extend(texts.into_iter().map(|t| Param::Text(Some(Cow::Owned(t)))));
     }
 
     fn next(&self) -> usize {
@@ -337,12 +339,12 @@ impl Params {
 /// How a new value of `column` is written: SQL taking its parameter from `params`. Text is cast
 /// to the column's type on the server (integers, numeric, real/double, boolean, date, timestamp,
 /// uuid, enums, jsonb, …; what does not fit is refused there), bytes go to bytea as they are.
-fn value_sql(column: &ColumnInfo, value: &ColumnValue, params: &mut Params) -> String {
+fn value_sql<'a>(column: &ColumnInfo, value: &'a ColumnValue, params: &mut Params<'a>) -> String {
     let bytea = column.column_type == "bytea";
     match value {
         ColumnValue::Null => "NULL".to_string(),
         ColumnValue::Text(t) => {
-            let n = params.push(Param::Text(Some(t.clone())));
+            let n = params.push(Param::Text(Some(Cow::Borrowed(t))));
             if bytea {
                 format!("convert_to(${n}::text, 'UTF8')")
             } else {
@@ -350,7 +352,7 @@ fn value_sql(column: &ColumnInfo, value: &ColumnValue, params: &mut Params) -> S
             }
         }
         ColumnValue::Bytes(b) => {
-            let n = params.push(Param::Bytes(b.clone()));
+            let n = params.push(Param::Bytes(Cow::Borrowed(b)));
             if bytea {
                 format!("${n}::bytea")
             } else {
@@ -364,20 +366,23 @@ fn value_sql(column: &ColumnInfo, value: &ColumnValue, params: &mut Params) -> S
 }
 
 /// A key value of a new row, from its text as in folder names (binary keys in hex).
-fn key_value_sql(column: &ColumnInfo, text: &str, params: &mut Params) -> String {
+fn key_value_sql<'a>(column: &ColumnInfo, text: &'a str, params: &mut Params<'a>) -> String {
+    let n = params.push(Param::Text(Some(Cow::Borrowed(text))));
     if column.kind == AttrKind::Binary {
-        let n = params.push(Param::Text(Some(text.to_string())));
-        return format!("decode(${n}::text, 'hex')");
+        format!("decode(${n}::text, 'hex')")
+    } else if column.column_type == "bytea" {
+        format!("convert_to(${n}::text, 'UTF8')")
+    } else {
+        format!("CAST(${n}::text AS {})", cast_type(column))
     }
-    value_sql(column, &ColumnValue::Text(text.to_string()), params)
 }
 
 /// `INSERT` of a new row: its key (from the folder name) and `values` (other columns).
-fn insert_sql(
+fn insert_sql<'a>(
     table: &TableInfo,
-    key: &[String],
-    values: &[(usize, ColumnValue)],
-) -> (String, Params) {
+    key: &'a [String],
+    values: &'a [(usize, ColumnValue)],
+) -> (String, Params<'a>) {
     let mut params = Params::default();
     let mut cols = Vec::new();
     let mut exprs = Vec::new();
@@ -402,11 +407,11 @@ fn insert_sql(
 }
 
 /// `UPDATE` of one row's `values`: the count of rows it matched says whether the row is there.
-fn update_sql(
+fn update_sql<'a>(
     table: &TableInfo,
     key: &[String],
-    values: &[(usize, ColumnValue)],
-) -> (String, Params) {
+    values: &'a [(usize, ColumnValue)],
+) -> (String, Params<'a>) {
     let mut params = Params::default();
     let sets: Vec<String> = values
         .iter()
@@ -1499,7 +1504,7 @@ impl Backend for Postgres {
         let (condition, key_params) = key_condition(table, key, "t", 1);
         let mut params = Params::default();
         params.texts(key_params);
-        let n = params.push(Param::Text(fingerprint.clone()));
+        let n = params.push(Param::Text(fingerprint.as_deref().map(Cow::Borrowed)));
         let sql = format!(
             "UPDATE {} AS t SET {} = NULL WHERE {condition} AND {md5} IS NOT DISTINCT FROM ${n}::text",
             qualified(table),
@@ -1587,7 +1592,7 @@ impl Backend for Postgres {
     ) -> Result<Vec<u64>> {
         let _timing = self.stats.start(QueryKind::Delete);
         self.queries.fetch_add(1, Ordering::Relaxed);
-        let statements: Vec<(String, Params, String)> = steps
+        let statements: Vec<(String, Params<'_>, String)> = steps
             .iter()
             .map(|path| {
                 let (schema, table) = match path.last() {
@@ -1819,16 +1824,13 @@ mod tests {
         let mut t = table();
         t.columns[1].enum_type = Some("\"s\"\"x\".\"enum_ab12cd34\"".into());
         let key = vec!["7".to_string(), "M".into(), "it's".into()];
-        let (sql, params) = insert_sql(
-            &t,
-            &key,
-            &[
-                (3, ColumnValue::Bytes(vec![0, 1])),
-                (4, ColumnValue::Text("1".into())),
-                (7, ColumnValue::Text("ab".into())),
-                (2, ColumnValue::Null),
-            ],
-        );
+        let values = [
+            (3, ColumnValue::Bytes(vec![0, 1])),
+            (4, ColumnValue::Text("1".into())),
+            (7, ColumnValue::Text("ab".into())),
+            (2, ColumnValue::Null),
+        ];
+        let (sql, params) = insert_sql(&t, &key, &values);
         assert_eq!(
             sql,
             "INSERT INTO \"s\"\"x\".\"test\" (\"id\", \"sex\", \"na\"\"me\", \"b\", \"ok\", \"code\", \"u\") \
@@ -1838,13 +1840,10 @@ mod tests {
         );
         assert_eq!(params.0.len(), 6);
         assert!(matches!(&params.0[2], Param::Text(Some(v)) if v == "it's"));
-        assert!(matches!(&params.0[3], Param::Bytes(b) if b == &[0, 1]));
+        assert!(matches!(&params.0[3], Param::Bytes(b) if b.as_ref() == [0, 1]));
 
-        let (sql, params) = update_sql(
-            &t,
-            &key,
-            &[(5, ColumnValue::Text("2024-01-02 03:04:05.678".into()))],
-        );
+        let values = [(5, ColumnValue::Text("2024-01-02 03:04:05.678".into()))];
+        let (sql, params) = update_sql(&t, &key, &values);
         assert_eq!(
             sql,
             "UPDATE \"s\"\"x\".\"test\" AS t SET \"t\" = CAST($1::text AS timestamp without time zone) \

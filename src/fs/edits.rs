@@ -260,4 +260,12 @@ impl RowEdits {
     pub fn unhide_row(&self, row_key: &RowId) {
         self.hidden.lock().unwrap().retain(|(k, _), _| k != row_key);
     }
+
+    /// A row's removal was refused: the row stays as it was. `rm -r` removed its files first,
+    /// and the NULLs those `rm`s scheduled (still within their grace, `UNLINK_GRACE`) are void,
+    /// so no value is lost; its files show again.
+    pub fn keep_row(&self, row_key: &RowId) {
+        self.nulls.lock().unwrap().retain(|n| n.row.id != *row_key);
+        self.unhide_row(row_key);
+    }
 }

@@ -120,15 +120,21 @@ impl super::Filesystem {
         ))
     }
 
-    /// What writing file `name` in a row folder (or in attachment folder `folder`) means;
-    /// `new_row`: the folder is a row made with `mkdir` that waits for its values.
+    /// What writing file `name` (at `place`) in a row folder (or in attachment folder
+    /// `folder`) means; `new_row`: the folder is a row made with `mkdir` that waits for its
+    /// values.
     fn write_kind(
         &self,
         table: &TableInfo,
         folder: Option<&str>,
         name: &str,
         new_row: bool,
+        place: &str,
     ) -> FsResult<(usize, WriteKind)> {
+        let column = AttrFile::parse(table, folder.unwrap_or(name)).map(|(i, _)| i);
+        if let Some(refused) = column.and_then(|i| stored_column_refusal(table, i, place)) {
+            return Err(refused);
+        }
         if let Some(folder) = folder {
             let Some((i, AttrFile::Value)) = AttrFile::parse(table, folder) else {
                 return Err(FsError::NotFound);
@@ -235,9 +241,9 @@ impl super::Filesystem {
             self.clock.now(),
             &RowId::new(schema.clone(), class.clone(), row.clone()),
         );
-        let (column, kind) = self.write_kind(&table, folder.as_deref(), name, new_row)?;
         let node = self.child_name(parent, name);
         let place = node.path();
+        let (column, kind) = self.write_kind(&table, folder.as_deref(), name, new_row, &place)?;
         if matches!(kind, WriteKind::StoredObject(_))
             && self.is_folder_object(schema, class, row, column)
         {
@@ -598,6 +604,12 @@ impl super::Filesystem {
                     let text =
                         String::from_utf8(bytes).map_err(|_| invalid("not UTF-8 text".into()))?;
                     let text = text.strip_suffix('\n').unwrap_or(&text).to_string();
+                    if info.json {
+                        // MariaDB keeps 2.x `json` as longtext and checks nothing: neither
+                        // djfs nor the client may store what the client cannot read back.
+                        serde_json::from_str::<serde::de::IgnoredAny>(&text)
+                            .map_err(|e| invalid(format!("not JSON: {e}")))?;
+                    }
                     (
                         ColumnValue::Text(text.clone()),
                         None,
@@ -901,7 +913,11 @@ impl super::Filesystem {
                     .iter()
                     .position(|c| c.name == name && shows_as_folder(&c.kind));
                 let Some(column) = column else {
-                    return Err(FsError::NotPermitted);
+                    let stored = p.table.columns.iter().position(|c| c.name == name);
+                    let place = format!("{row_key}/{name}");
+                    return Err(stored
+                        .and_then(|i| stored_column_refusal(&p.table, i, &place))
+                        .unwrap_or(FsError::NotPermitted));
                 };
                 if !p.shown.insert(column) {
                     return Err(FsError::Exists);
@@ -1110,7 +1126,13 @@ impl super::Filesystem {
             self.clock.now(),
             &RowId::new(schema.clone(), class.clone(), row.clone()),
         );
-        let (column, kind) = self.write_kind(&temp.table, folder.as_deref(), new_name, new_row)?;
+        let (column, kind) = self.write_kind(
+            &temp.table,
+            folder.as_deref(),
+            new_name,
+            new_row,
+            &to.path(),
+        )?;
         if matches!(kind, WriteKind::Temp) {
             // A temporary file renamed to another temporary name.
             self.handles
@@ -1332,6 +1354,7 @@ impl super::Filesystem {
         let catalog = self.catalog(schema)?;
         let mut steps = Vec::new();
         let mut blocked = Vec::new();
+        // Whenever the row is not deleted, it stays whole (see `RowEdits::keep_row`).
         self.plan_delete(
             &catalog,
             &table,
@@ -1339,9 +1362,10 @@ impl super::Filesystem {
             &mut Vec::new(),
             &mut steps,
             &mut blocked,
-        )?;
+        )
+        .inspect_err(|_| self.edits.keep_row(&row_key))?;
         if !blocked.is_empty() && !self.opts.cascade_delete {
-            self.edits.unhide_row(&row_key);
+            self.edits.keep_row(&row_key);
             return Err(ErrorKind::NotEmpty.because(format!(
                 "{place}: not deleted: rows of other tables depend on it: {} (mount with --cascade-delete to delete them too)",
                 blocked.iter().map(|(t, n)| format!("{t}: {n}")).collect::<Vec<_>>().join(", ")
@@ -1351,7 +1375,7 @@ impl super::Filesystem {
             .db
             .delete_rows(&table, &row_ref.key, &steps)
             .map_err(|e| {
-                self.edits.unhide_row(&row_key);
+                self.edits.keep_row(&row_key);
                 refusal(&place, "delete", &e)
             })?;
         let seq = self.edits.next();
@@ -1472,6 +1496,35 @@ impl super::Filesystem {
     }
 }
 
+/// Why a file of a DataJoint 2.x column whose value is JSON metadata (`AttrKind::Stored`) is not
+/// written, or None when it is (any other column, and values kept in a store: `<blob@s>`,
+/// `<attach@s>`, `<hash@s>`, `<npy@s>`, `<object@s>`, see `write_stored.rs`). `<filepath@s>`
+/// names a file the user put in the store (EPERM, as 0.14's `filepath@store`); an add-on codec's
+/// metadata is shown, never written (EPERM). Per column: the row's other attributes stay
+/// writable.
+fn stored_column_refusal(table: &TableInfo, column: usize, place: &str) -> Option<FsError> {
+    let info = &table.columns[column];
+    let AttrKind::Stored { codec, store } = &info.kind else {
+        return None;
+    };
+    let label = match store {
+        Some(store) => format!("<{}@{store}>", codec.name()),
+        None => format!("<{}>", codec.name()),
+    };
+    let attr = &info.name;
+    match codec {
+        StoredCodec::Filepath => Some(ErrorKind::NotPermitted.because(format!(
+            "{place}: {attr} is a DataJoint 2.x {label} value, a file of the store's own: \
+             not written through the mount"
+        ))),
+        StoredCodec::Other(_) => Some(ErrorKind::NotPermitted.because(format!(
+            "{place}: {attr} is a value of the add-on codec {label}, which djfs shows but does \
+             not write"
+        ))),
+        _ => None,
+    }
+}
+
 /// Whether an attribute shows as a folder (also when NULL), which `cp -r` of a row folder makes
 /// in a new row: attachments, 2.x objects, and filepaths (a folder made stays NULL: filepath
 /// values are not written through the mount).
@@ -1529,4 +1582,63 @@ fn stored_externally(
             size: Some(size),
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::ColumnInfo;
+    use crate::naming::Tier;
+
+    fn column(name: &str, kind: AttrKind) -> ColumnInfo {
+        ColumnInfo {
+            name: name.into(),
+            column_type: "jsonb".into(),
+            nullable: true,
+            has_default: true,
+            kind,
+            hidden: false,
+            json: false,
+            enum_type: None,
+        }
+    }
+
+    #[test]
+    fn stored_2x_values_are_written_but_filepaths_and_add_on_codecs_refused() {
+        let stored = |codec| AttrKind::Stored {
+            codec,
+            store: Some("local".into()),
+        };
+        let table = TableInfo {
+            schema: "s".into(),
+            name: "t".into(),
+            class_name: "T".into(),
+            tier: Tier::Manual,
+            columns: vec![
+                column("id", AttrKind::Text),
+                column("obj", stored(StoredCodec::Blob)),
+                column("fp", stored(StoredCodec::Filepath)),
+                column("z", stored(StoredCodec::Other("zarr".into()))),
+                column("doc", AttrKind::Attach),
+                column("n", stored(StoredCodec::Npy)),
+            ],
+            key: vec![0],
+        };
+        let refusal = |i| stored_column_refusal(&table, i, "s/T/id=1/x");
+        let fp = refusal(2).unwrap();
+        assert_eq!(fp.errno(), libc::EPERM);
+        assert!(
+            fp.message().unwrap().contains("<filepath@local> value"),
+            "{fp}"
+        );
+        assert!(refusal(3)
+            .unwrap()
+            .message()
+            .unwrap()
+            .contains("<zarr@local>"));
+        // Values kept in a store, and the row's other attributes, are written.
+        for i in [0, 1, 4, 5] {
+            assert!(refusal(i).is_none(), "{i}");
+        }
+    }
 }
