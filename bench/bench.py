@@ -29,7 +29,9 @@ import numpy as np  # noqa: E402
 import djenv  # noqa: E402
 
 SCHEMA = "djfs_bench"
-SCALE_SCHEMA = "djfs_bench_scale"  # W9's big table (and W10's, when Item is too small)
+SCALE_SCHEMA = "djfs_bench_scale"
+# Workloads on PostgreSQL schemas of their own: run without the MariaDB data when alone.
+PG_ONLY = {"W3pg", "W7pg"}  # W9's big table (and W10's, when Item is too small)
 BENCH_DIR = os.environ.get("DJFS_BENCH_DIR") or os.path.expanduser("~/.cache/djfs-dev/bench")
 DJFS = os.environ.get("DJFS_BIN", "djfs")
 
@@ -527,6 +529,62 @@ def w3_pg(args, report, failures):
         m.down()
 
 
+def upload_source(mib):
+    """W7's source file: --big-mib MiB of random bytes, made once."""
+    src = os.path.join(BENCH_DIR, f"upload-{mib}.bin")
+    if not os.path.exists(src):
+        with open(src + ".tmp", "wb") as f:
+            for _ in range(mib):
+                f.write(os.urandom(1 << 20))
+        os.rename(src + ".tmp", src)
+    return src
+
+
+def w7_pg(args, report, failures):
+    """W7pg: cp of a --big-mib MiB file into a 2.x <attach@shared> (S3) on PostgreSQL through the
+    mount (a new row each time: mkdir, then the copy; the row is inserted when it closes)
+    against the 2.x client's insert1 of the same file (bench/pg_items.py upload-time), in the same
+    run. Every run uploads under a new name (the hash includes it), so nothing is skipped as
+    already stored; the last row djfs wrote is then fetched by the 2.x client, which checks its
+    hash."""
+    py2 = os.environ["DJFS_PY2"]
+    helper = os.path.join(os.path.dirname(__file__), "pg_items.py")
+    pg_dir = os.path.join(BENCH_DIR, "pg-upload")
+    os.makedirs(pg_dir, exist_ok=True)
+    config = os.path.join(pg_dir, "datajoint.json")
+    subprocess.run([py2, "-W", "ignore", helper, "upload-make", "--store-root", pg_dir, "--config-out", config],
+                   check=True)
+    src = upload_source(args.big_mib)
+    m = Mount(config, schema="djfs_bench_pg_upload", path=os.path.join(BENCH_DIR, "mnt-pg-upload"),
+              log=os.path.join(BENCH_DIR, "djfs-pg-upload.log"), config_only=True)
+    last = {}
+    try:
+        m.cold()
+
+        def djfs_upload():
+            upload_id = time.time_ns() % (1 << 31)
+            row = os.path.join(m.path, "Upload", f"upload_id={upload_id}")
+            os.mkdir(row)
+            os.mkdir(os.path.join(row, "f"))
+            name = f"w7pg-djfs-{time.time_ns()}.bin"
+            sh(f"cp {src!r} {os.path.join(row, 'f', name)!r}")
+            last.update(upload_id=upload_id, name=name)
+
+        d = timed(djfs_upload, args.reps)
+        rss = m.peak_rss_mib()
+    finally:
+        m.down()
+    c = json.loads(subprocess.run([py2, "-W", "ignore", helper, "upload-time", str(args.reps), src, "--config", config],
+                                  check=True, stdout=subprocess.PIPE, text=True).stdout)["insert1"]
+    report(f"W7pg cp {args.big_mib} MiB into <attach@shared> PostgreSQL", d, "2.x client insert1", c, "<= 1",
+           f"(djfs peak RSS {rss:.0f} MiB)")
+    checked = subprocess.run([py2, "-W", "ignore", helper, "upload-check", str(last["upload_id"]), last["name"],
+                              str(os.path.getsize(src)), "--config", config],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if checked.returncode != 0:
+        failures.append(f"W7pg: the 2.x client does not read back what djfs wrote: {checked.stdout.strip()}")
+
+
 def w_pg(args, plain, report, failures):
     """W1pg, W2pg: W1 and W2 on a PostgreSQL table of --rows rows made by the DataJoint 2.x client
     (bench/pg_items.py, batch inserts), against the same plain folder as W1/W2 (the MariaDB Item
@@ -776,7 +834,8 @@ def main():
                     help="--refresh of W10's mounts (0: every lookup asks the database again)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--fresh", action="store_true", help="make the data again")
-    ap.add_argument("--only", help="comma-separated workloads, e.g. W1,W3 (W1pg, W2pg, W3pg: W1, W2, W3 on PostgreSQL)")
+    ap.add_argument("--only", help="comma-separated workloads, e.g. W1,W3 (W1pg, W2pg, W3pg, W7pg: W1, W2, W3, W7 "
+                    "on PostgreSQL)")
     args = ap.parse_args()
     os.makedirs(BENCH_DIR, exist_ok=True)
     os.environ.setdefault("DJFS_LOCAL_STORE", os.path.join(BENCH_DIR, "local-store"))
@@ -785,11 +844,13 @@ def main():
     config = os.path.join(BENCH_DIR, "dj_local_conf.json")
     djenv.write_config(config, stores)
     os.chmod(config, 0o600)  # it holds the password
-    Item, Big, Many, Upload, Huge, InTable = make_data(args, stores)
     only = set(args.only.split(",")) if args.only else None
+    # Workloads of their own PostgreSQL schemas: without the MariaDB data and its mount.
+    pg_only = only is not None and only <= PG_ONLY
+    if not pg_only:
+        Item, Big, Many, Upload, Huge, InTable = make_data(args, stores)
     if only is None or "W6" in only:
         make_huge(Huge, args.stat_gib)
-    only = set(args.only.split(",")) if args.only else None
     want = lambda w: wanted(w, args)  # noqa: E731
     results = []
     failures = []
@@ -801,6 +862,15 @@ def main():
         results.append((workload, djfs_s, baseline, base_s, ratio, target, note))
         print(f"{workload:<34} djfs {djfs_s:8.3f}s  {baseline:<34} {base_s:8.3f}s  djfs/baseline {ratio:6.2f}"
               f"{'  target ' + target if target else ''} {note}", flush=True)
+
+    if pg_only:
+        if want("W3pg"):
+            w3_pg(args, report, failures)
+        if want("W7pg"):
+            w7_pg(args, report, failures)
+        print_table(results)
+        assert not failures, "\n".join(failures)
+        return
 
     mount = Mount(config, ["--log-level", "debug"])
     mount.up()
@@ -952,11 +1022,7 @@ def main():
     if want("W7"):
         # A source file of --big-mib random bytes; every run uploads under a new name (the hash
         # includes the name), so nothing is skipped as already stored.
-        src = os.path.join(BENCH_DIR, f"upload-{args.big_mib}.bin")
-        if not os.path.exists(src):
-            with open(src, "wb") as f:
-                for _ in range(args.big_mib):
-                    f.write(os.urandom(1 << 20))
+        src = upload_source(args.big_mib)
 
         def djfs_upload():
             # A new Upload row: its folder, the attachment folder, then the copy (the row is
@@ -980,18 +1046,24 @@ def main():
         report(f"W7 cp {args.big_mib} MiB into attach@shared", d, "client insert1", c, "<= 1",
                f"(djfs peak RSS {rss:.0f} MiB)")
 
+    if want("W7pg"):
+        w7_pg(args, report, failures)
     if want("W9"):
         w9(args, config, report, failures)
     if want("W10"):
         w10(args, config, report, Item)
 
     mount.down()
+    print_table(results)
+    assert not failures, "\n".join(failures)
+
+
+def print_table(results):
     print()
     print(f"| workload | djfs s | baseline | baseline s | djfs/baseline | target |")
     print("|---|---|---|---|---|---|")
     for w, d, b, bs, r, t, note in results:
         print(f"| {w} {note} | {d:.3f} | {b} | {bs:.3f} | {r:.2f} | {t or ''} |")
-    assert not failures, "\n".join(failures)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,18 @@ Run with the 2.x client's Python ($DJFS_PY2) by bench/bench.py:
                                               prints their metadata paths as JSON
     pg_items.py fetch REPS --config FILE      W3pg: median seconds of the client's fetch1 of
                                               `doc` (downloaded) and of reading `obj` whole
+    pg_items.py upload-make --store-root DIR --config-out FILE
+                                              W7pg: schema `djfs_bench_pg_upload`, table Upload
+                                              (upload_id, `f` <attach@shared>), made afresh (its
+                                              objects from earlier runs removed)
+    pg_items.py upload-time REPS SRC --config FILE
+                                              W7pg: median seconds of the client's insert1 of SRC
+                                              into a new row (a new hard-linked name each time,
+                                              so every insert stores a new object), as JSON
+    pg_items.py upload-check ID NAME SIZE --config FILE
+                                              W7pg: the client's fetch1 of row ID (its hash check
+                                              included) gives a file NAME of SIZE bytes; exit 1
+                                              saying why otherwise
 
 Item has the shape of the MariaDB benchmark's Item (bench.py), so that its djfs tree has the same
 names and sizes as the plain folder W1/W2 compare with: item_id, label, value, count, small
@@ -153,6 +165,57 @@ def time_fetch(reps, config):
         print(json.dumps(dict(doc=timed(fetch_doc, reps), obj=timed(read_obj, reps))))
 
 
+UPLOAD_SCHEMA = "djfs_bench_pg_upload"
+
+
+def define_upload(schema):
+    @schema
+    class Upload(dj.Manual):
+        definition = """
+        upload_id : int32
+        ---
+        f : <attach@shared>
+        """
+
+    return Upload
+
+
+def make_upload(store_root, config_out):
+    stores = dj2env.stores_config(store_root)
+    conf = dj2env.config_dict(dj2env.pg_settings(), stores)
+    dj2env.ensure_stores(stores)
+    dj2env.apply_config(conf)
+    dj2env.write_config(config_out, conf)
+    # Afresh each run: the earlier runs' uploads (--big-mib MiB each) would pile up in S3.
+    if UPLOAD_SCHEMA in dj.list_schemas():
+        dj.Schema(UPLOAD_SCHEMA, create_schema=False).drop(prompt=False)
+    dj2env.remove_store_prefix(stores[dj2env.STORE_S3], f"_hash/{UPLOAD_SCHEMA}")
+    define_upload(dj.Schema(UPLOAD_SCHEMA))
+
+
+def time_upload(reps, src, config):
+    dj2env.apply_config(dj2env.load_config(config))
+    Upload = define_upload(dj.Schema(UPLOAD_SCHEMA, create_schema=False))
+    with tempfile.TemporaryDirectory(prefix="djfs-bench-pg-upload-", dir=os.path.dirname(src)) as links:
+        def insert():
+            name = os.path.join(links, f"w7pg-client-{time.time_ns()}.bin")
+            os.link(src, name)
+            Upload.insert1(dict(upload_id=time.time_ns() % (1 << 31), f=name))
+
+        print(json.dumps(dict(insert1=timed(insert, reps))))
+
+
+def check_upload(upload_id, name, size, config):
+    dj2env.apply_config(dj2env.load_config(config))
+    Upload = define_upload(dj.Schema(UPLOAD_SCHEMA, create_schema=False))
+    with tempfile.TemporaryDirectory(prefix="djfs-bench-pg-check-") as work:
+        with dj.config.override(download_path=work):
+            path = (Upload & {"upload_id": upload_id}).fetch1("f")
+        got = (os.path.basename(path), os.path.getsize(path))
+    if got != (name, size):
+        sys.exit(f"row {upload_id}: the client fetched {got}, djfs wrote {(name, size)}")
+
+
 def timed(fn, reps):
     times = []
     for _ in range(reps):
@@ -186,6 +249,18 @@ def main():
     f = sub.add_parser("fetch")
     f.add_argument("reps", type=int)
     f.add_argument("--config", required=True)
+    um = sub.add_parser("upload-make")
+    um.add_argument("--store-root", required=True)
+    um.add_argument("--config-out", required=True)
+    ut = sub.add_parser("upload-time")
+    ut.add_argument("reps", type=int)
+    ut.add_argument("src")
+    ut.add_argument("--config", required=True)
+    uc = sub.add_parser("upload-check")
+    uc.add_argument("upload_id", type=int)
+    uc.add_argument("name")
+    uc.add_argument("size", type=int)
+    uc.add_argument("--config", required=True)
     args = ap.parse_args()
     if args.mode == "make":
         make(args.rows, args.config_out)
@@ -193,6 +268,12 @@ def main():
         make_big(args.mib, args.store_root, args.config_out)
     elif args.mode == "fetch":
         time_fetch(args.reps, args.config)
+    elif args.mode == "upload-make":
+        make_upload(args.store_root, args.config_out)
+    elif args.mode == "upload-time":
+        time_upload(args.reps, args.src, args.config)
+    elif args.mode == "upload-check":
+        check_upload(args.upload_id, args.name, args.size, args.config)
     else:
         time_client(args.reps, args.config)
 

@@ -14,7 +14,7 @@ use fuser::{
     ReplyOpen, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
-use crate::fs::{offset_of, Attr, Filesystem, FsError, PageCache};
+use crate::fs::{offset_of, Attr, ErrorKind, Filesystem, FsError, PageCache};
 use crate::workers::Workers;
 
 /// Requests that may wait on the database or a store are answered on `workers`, so the FUSE
@@ -29,9 +29,30 @@ pub struct FuseAdapter {
     /// FUSE passthrough: files served whole from a local file are read by the kernel directly
     /// (root only; off when the kernel refuses it).
     passthrough: Arc<std::sync::atomic::AtomicBool>,
-    /// The kernel's backing file of each passthrough handle, kept until its release.
-    backing: Arc<Mutex<HashMap<u64, fuser::BackingId>>>,
+    /// Passthrough handles and write opens in progress (see `Passthrough`).
+    pt: Arc<Mutex<Passthrough>>,
 }
+
+/// The kernel fails any open of an inode that is not passthrough while a passthrough one is
+/// open (EIO, after djfs has answered it). So the two are kept apart: a write open waits for the
+/// passthrough readers of its file to close, and a read of a file being opened for writing, or
+/// written, is not handed to the kernel.
+#[derive(Default)]
+struct Passthrough {
+    /// The kernel's backing file of each passthrough handle, with its inode, until its release.
+    backing: HashMap<u64, (u64, fuser::BackingId)>,
+    /// Inodes being opened for writing, and how many times at once.
+    opening: HashMap<u64, usize>,
+}
+
+impl Passthrough {
+    fn held(&self, ino: u64) -> bool {
+        self.backing.values().any(|(i, _)| *i == ino)
+    }
+}
+
+/// How long a write open waits for the passthrough readers of its file to close (then EBUSY).
+const PASSTHROUGH_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Workers answering requests at once, at most; idle ones end after this.
 const MAX_WORKERS: usize = 64;
@@ -48,7 +69,7 @@ impl FuseAdapter {
             workers: Workers::new(MAX_WORKERS, WORKER_IDLE),
             made: Default::default(),
             passthrough: Arc::new(std::sync::atomic::AtomicBool::new(passthrough)),
-            backing: Default::default(),
+            pt: Default::default(),
         }
     }
 
@@ -58,14 +79,19 @@ impl FuseAdapter {
 
     /// Answers an open for reading: through the kernel's passthrough when the handle is a local
     /// file served whole and its pages may be shared, else as usual.
-    fn reply_opened(&self, reply: ReplyOpen, fh: u64, cache: PageCache) {
+    fn reply_opened(&self, reply: ReplyOpen, ino: u64, fh: u64, cache: PageCache) {
         if self.passthrough_on() && cache != PageCache::Bypass {
             if let Some(file) = self.core.backing_file(fh) {
+                let mut pt = self.pt.lock().unwrap();
+                if pt.opening.contains_key(&ino) || self.core.being_written(ino) {
+                    // A writer came meanwhile: this reader goes through djfs.
+                    return reply.opened(FileHandle(fh), fopen_flags(PageCache::Bypass));
+                }
                 match reply.open_backing(&file) {
                     Ok(id) => {
                         tracing::debug!(fh, "passthrough open");
                         reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), &id);
-                        self.backing.lock().unwrap().insert(fh, id);
+                        pt.backing.insert(fh, (ino, id));
                         return;
                     }
                     Err(e) => {
@@ -79,6 +105,57 @@ impl FuseAdapter {
             }
         }
         reply.opened(FileHandle(fh), fopen_flags(cache));
+    }
+
+    /// Registers a write open of `ino`, once no passthrough reader holds it (waiting up to
+    /// `PASSTHROUGH_WAIT`); EBUSY, saying why, if they keep it.
+    fn begin_write_open(&self, ino: u64) -> Result<(), FsError> {
+        let deadline = std::time::Instant::now() + PASSTHROUGH_WAIT;
+        loop {
+            let mut pt = self.pt.lock().unwrap();
+            if !pt.held(ino) {
+                *pt.opening.entry(ino).or_default() += 1;
+                return Ok(());
+            }
+            drop(pt);
+            if std::time::Instant::now() > deadline {
+                return Err(ErrorKind::Busy.because(format!(
+                    "{}: open for reading straight from its store file (FUSE passthrough); \
+                     it can be written once those readers close it",
+                    self.core.place(ino)
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    fn end_write_open(&self, ino: u64) {
+        let mut pt = self.pt.lock().unwrap();
+        if let Some(n) = pt.opening.get_mut(&ino) {
+            *n -= 1;
+            if *n == 0 {
+                pt.opening.remove(&ino);
+            }
+        }
+    }
+
+    /// An open for writing (or truncation) of `ino`, answered.
+    fn open_for_write(&self, ino: u64, truncate: bool, reply: ReplyOpen) {
+        let made = self.made.lock().unwrap().remove(&ino);
+        if let Some(fh) = made {
+            // The file `mknod` made: written through the handle it started.
+            if truncate {
+                if let Err(e) = self.core.truncate(ino, 0) {
+                    self.core.release(fh);
+                    return reply.error(failed("open", e));
+                }
+            }
+            return reply.opened(FileHandle(fh), fopen_flags(PageCache::Bypass));
+        }
+        match self.core.open_with(ino, true, truncate) {
+            Ok((fh, cache)) => reply.opened(FileHandle(fh), fopen_flags(cache)),
+            Err(e) => reply.error(failed("open", e)),
+        }
     }
 
     /// Runs a request's work on a worker thread, which replies.
@@ -197,24 +274,17 @@ impl fuser::Filesystem for FuseAdapter {
             if (write || truncate) && me.core.options().read_only {
                 return reply.error(Errno::EROFS);
             }
-            if write || truncate {
-                let made = me.made.lock().unwrap().remove(&ino.0);
-                if let Some(fh) = made {
-                    // The file `mknod` made: written through the handle it started.
-                    if truncate {
-                        if let Err(e) = me.core.truncate(ino.0, 0) {
-                            me.core.release(fh);
-                            return reply.error(failed("open", e));
-                        }
-                    }
-                    return reply.opened(FileHandle(fh), fopen_flags(PageCache::Bypass));
-                }
+            if !(write || truncate) {
+                return match me.core.open_with(ino.0, false, false) {
+                    Ok((fh, cache)) => me.reply_opened(reply, ino.0, fh, cache),
+                    Err(e) => reply.error(failed("open", e)),
+                };
             }
-            match me.core.open_with(ino.0, write || truncate, truncate) {
-                Ok((fh, cache)) if !(write || truncate) => me.reply_opened(reply, fh, cache),
-                Ok((fh, cache)) => reply.opened(FileHandle(fh), fopen_flags(cache)),
-                Err(e) => reply.error(failed("open", e)),
+            if let Err(busy) = me.begin_write_open(ino.0) {
+                return reply.error(failed("open", busy));
             }
+            me.open_for_write(ino.0, truncate, reply);
+            me.end_write_open(ino.0);
         });
     }
 
@@ -246,7 +316,7 @@ impl fuser::Filesystem for FuseAdapter {
         reply: ReplyEmpty,
     ) {
         self.off_thread(move |me| {
-            me.backing.lock().unwrap().remove(&fh.0);
+            me.pt.lock().unwrap().backing.remove(&fh.0);
             me.core.release(fh.0);
             reply.ok();
         });
@@ -614,7 +684,7 @@ impl fuser::Filesystem for FuseAdapter {
                 if made.get(&attr.ino) == Some(&fh) {
                     made.remove(&attr.ino);
                     drop(made);
-                    core.release(fh);
+                    core.release_unopened(fh);
                 }
             });
             reply.entry(

@@ -37,6 +37,10 @@ pub struct Record {
     /// The S3 multipart upload, once created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload_id: Option<String>,
+    /// A DataJoint 2.x object (`hash` empty): no tracking row tells whether a row references
+    /// it, so recovery leaves a complete one for the 2.x cleanup (`.unused`, `djfs gc`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub v2: bool,
 }
 
 const RECORD_PREFIX: &str = "upload-";
@@ -183,6 +187,19 @@ pub fn settle(db: &dyn Backend, stores: &Stores, record: &Record) -> Result<()> 
     }
     for partial in stores.remove_partials(&loc)? {
         tracing::info!("recovery: removed the partial upload {}", partial.display());
+    }
+    if record.v2 {
+        // Whether a row references it (its transaction may have committed before the crash)
+        // is only known by reading every stored column: the 2.x cleanup's job, not recovery's.
+        if stores.exists(&loc)? {
+            tracing::info!(
+                "recovery: left {} in schema {}'s store {:?} (a 2.x object; `.unused` and `djfs gc` show it if no row references it)",
+                loc.display,
+                record.schema,
+                record.store
+            );
+        }
+        return Ok(());
     }
     let hash = hash_bytes(&record.hash).context("bad hash in the journal")?;
     if stores.exists(&loc)? && !db.tracking_exists(&record.schema, &record.store, &hash)? {
@@ -351,6 +368,82 @@ pub fn after_transaction(
     }
 }
 
+/// A DataJoint 2.x object a write uploaded for one column of a row, settled by
+/// `after_stored_transaction`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredUpload {
+    pub store: String,
+    /// The object's metadata path (relative to the store's location).
+    pub path: String,
+    pub column: usize,
+    /// Schema-addressed (`<npy@>`, `<object@>`): its path has a fresh random token, so no other
+    /// row can reference it unless this write's own transaction did.
+    pub schema_addressed: bool,
+}
+
+/// After a row transaction that referenced 2.x objects this process uploaded: committed, their
+/// journal records go. Failed, a schema-addressed object is deleted unless the row's column
+/// references it after all (a commit whose answer was lost); a hash-addressed one is left (other
+/// rows may hold the same content: the 2.x cleanup decides), its record dropped. `referenced`
+/// reads the column's metadata path now (None: the row or value is gone). Errors are logged; a
+/// record that stays is settled when the mount ends or by the next mount.
+pub fn after_stored_transaction(
+    stores: &Stores,
+    schema: &str,
+    uploads: &[StoredUpload],
+    committed: bool,
+    referenced: impl Fn(usize) -> Result<Option<String>>,
+) {
+    let Some(journal) = stores.journal() else {
+        return;
+    };
+    for u in uploads {
+        let kind = TrackedKind::Stored {
+            path: u.path.clone(),
+            skip: 0,
+            check: None,
+        };
+        let Ok(loc) = stores.locate(&u.store, schema, &[], &kind) else {
+            continue;
+        };
+        let key = loc.key.to_string();
+        if committed || !journal.has(&u.store, &key) {
+            journal.forget(&u.store, &key);
+            continue;
+        }
+        if !u.schema_addressed {
+            tracing::info!(
+                "{}: left in the store after the failed transaction (hash-addressed: other rows may share it; `.unused` shows it if none does)",
+                loc.display
+            );
+            journal.forget(&u.store, &key);
+            continue;
+        }
+        let cleaned = referenced(u.column).and_then(|now| {
+            if now.as_deref() == Some(u.path.as_str()) {
+                return Ok(false); // committed after all
+            }
+            stores.delete(&loc)?;
+            Ok(true)
+        });
+        match cleaned {
+            Ok(deleted) => {
+                if deleted {
+                    tracing::info!(
+                        "deleted {} (uploaded for a write whose transaction failed)",
+                        loc.display
+                    );
+                }
+                journal.forget(&u.store, &key);
+            }
+            Err(e) => tracing::warn!(
+                "{}: not cleaned after the failed transaction ({e:#}); the journal keeps it",
+                loc.display
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,6 +458,7 @@ mod tests {
             hash: "00112233445566778899aabbccddeeff".into(),
             key: "lab/00/11/00112233445566778899aabbccddeeff".into(),
             upload_id: None,
+            v2: false,
         };
         let id = journal.begin(record.clone()).unwrap();
         let with_id = Record {
@@ -394,5 +488,21 @@ mod tests {
             ]
         );
         assert!(hash_bytes("zz").is_none());
+
+        // A 2.x record says so (older records, without the field, are 0.14 ones).
+        let v2 = Record {
+            hash: String::new(),
+            key: "_schema/lab/t/id=1/o_AbCd1234.txt".into(),
+            v2: true,
+            ..record.clone()
+        };
+        journal.begin(v2.clone()).unwrap();
+        let read = read_records(dir.path());
+        assert_eq!(read[0].1.as_ref(), Some(&v2));
+        let old: Record = serde_json::from_str(
+            r#"{"store": "s3", "schema": "lab", "hash": "00112233445566778899aabbccddeeff", "key": "k"}"#,
+        )
+        .unwrap();
+        assert!(!old.v2);
     }
 }

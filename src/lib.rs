@@ -24,6 +24,7 @@ pub mod rowname;
 pub mod source;
 pub mod staging;
 pub mod stored;
+pub mod stored_write;
 pub mod stores;
 pub mod views;
 pub mod workers;

@@ -447,6 +447,19 @@ impl Staging {
         }
     }
 
+    /// The first `n` staged bytes (fewer when less is staged).
+    pub fn read_prefix(&self, n: usize) -> io::Result<Vec<u8>> {
+        let n = n.min(self.len as usize);
+        match &self.file {
+            None => Ok(self.memory[..n].to_vec()),
+            Some((file, _)) => {
+                let mut out = vec![0; n];
+                file.read_exact_at(&mut out, 0)?;
+                Ok(out)
+            }
+        }
+    }
+
     /// MD5 of `prefix` followed by the staged bytes, read in chunks.
     pub fn md5_with_prefix(&self, prefix: &[u8]) -> io::Result<[u8; 16]> {
         if let Some((streamed_prefix, md5)) = &self.streaming {
@@ -496,6 +509,8 @@ mod tests {
         small.write_at(0, b"hello").unwrap();
         small.write_at(5, b" world").unwrap();
         assert_eq!(small.to_vec().unwrap(), b"hello world");
+        assert_eq!(small.read_prefix(4).unwrap(), b"hell");
+        assert_eq!(small.read_prefix(99).unwrap(), b"hello world");
         assert!(small.file_path().is_none());
 
         let mut big = Staging::new(dir.path());
@@ -504,6 +519,7 @@ mod tests {
             big.write_at(i << 20, &chunk).unwrap();
         }
         assert!(big.file_path().is_some());
+        assert_eq!(big.read_prefix(3).unwrap(), vec![7, 7, 7]);
         // The same hash whether streamed while appending or computed afterwards.
         let mut streamed = Staging::hashing(dir.path(), b"name\0");
         for i in 0..10 {

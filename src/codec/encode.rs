@@ -92,8 +92,19 @@ pub struct NpyFile<'a> {
 /// numpy refuses headers longer than this by default (`max_header_size`).
 const MAX_HEADER: usize = 10_000;
 
-/// Parse a `.npy` file (format versions 1.0, 2.0 and 3.0).
-pub fn parse_npy(bytes: &[u8]) -> Result<NpyFile<'_>, EncodeError> {
+/// What a `.npy` file's header says, before its dtype is interpreted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NpyHeader {
+    /// The `descr` type string (`<f8`); None for a structured dtype (a list).
+    pub descr: Option<String>,
+    pub fortran_order: bool,
+    pub shape: Vec<u64>,
+    /// Where the element data starts.
+    pub data_offset: usize,
+}
+
+/// Parse a `.npy` file's preamble and header (format versions 1.0, 2.0 and 3.0).
+pub fn parse_npy_header(bytes: &[u8]) -> Result<NpyHeader, EncodeError> {
     if !bytes.starts_with(b"\x93NUMPY") {
         return Err(bad("missing the \\x93NUMPY magic"));
     }
@@ -170,12 +181,28 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyFile<'_>, EncodeError> {
             shape.len()
         )));
     }
-    let (dtype, big_endian) = match descr {
-        Lit::Str(s) => parse_descr(&s)?,
-        Lit::List => return Err(unsupported("structured dtypes (record arrays) cannot be written as .npy; write the raw .blob instead")),
+    let descr = match descr {
+        Lit::Str(s) => Some(s),
+        Lit::List => None,
         _ => return Err(bad("descr is not a string")),
     };
-    let data = &bytes[end..];
+    Ok(NpyHeader {
+        descr,
+        fortran_order,
+        shape,
+        data_offset: end,
+    })
+}
+
+/// Parse a `.npy` file (format versions 1.0, 2.0 and 3.0).
+pub fn parse_npy(bytes: &[u8]) -> Result<NpyFile<'_>, EncodeError> {
+    let header = parse_npy_header(bytes)?;
+    let (dtype, big_endian) = match &header.descr {
+        Some(s) => parse_descr(s)?,
+        None => return Err(unsupported("structured dtypes (record arrays) cannot be written as .npy; write the raw .blob instead")),
+    };
+    let shape = header.shape;
+    let data = &bytes[header.data_offset..];
     let want = element_count(&shape)
         .and_then(|n| n.checked_mul(dtype.item_size() as u64))
         .ok_or_else(|| bad(format!("shape {shape:?} is too large")))?;
@@ -188,7 +215,7 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyFile<'_>, EncodeError> {
     Ok(NpyFile {
         dtype,
         big_endian,
-        fortran_order,
+        fortran_order: header.fortran_order,
         shape,
         data,
     })

@@ -156,7 +156,7 @@ fn uuid_text(u: &[u8; 16]) -> String {
 }
 
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
-fn civil_from_days(z: i128) -> (i128, u32, u32) {
+pub(crate) fn civil_from_days(z: i128) -> (i128, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

@@ -25,7 +25,7 @@ use crate::namespace::{BlobHead, ExternalObject};
 use crate::source::{ByteSource, FileSource, MemorySource, ObjectSource, SliceSource};
 use crate::stored::HashCheck;
 use crate::stores::paths::{self, hex, TrackedKind};
-use crate::stores::Stores;
+use crate::stores::{ObjectLoc, Stores};
 
 /// A blob whose first bytes a listing wants: its store, hash and tracked size.
 pub type WantedHead = (String, Vec<u8>, u64);
@@ -162,19 +162,8 @@ impl ExternalObjects {
         let loc = self
             .stores
             .locate(&object.store, schema, &object.hash, &object.kind)?;
-        let local = self.stores.local_path(&loc);
         // Read whole into memory at this open (small S3 objects): checked every time.
-        let fetched_now = local.is_none() && source.len() <= SMALL_CHECKED_OBJECT;
-        let modified = local
-            .and_then(|p| std::fs::metadata(p).ok()?.modified().ok())
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
-        let key = format!(
-            "{}\0{}\0{}\0{modified}",
-            object.store,
-            loc.key,
-            source.len()
-        );
+        let (key, fetched_now) = self.verified_key(&loc, source.len());
         if !fetched_now && self.verified.lock().unwrap().contains(&key) {
             return Ok(());
         }
@@ -200,6 +189,117 @@ impl ExternalObjects {
             self.verified.lock().unwrap().insert(key);
         }
         Ok(())
+    }
+
+    /// What identifies a hash check of the object at `loc` of `size` bytes: its store, key and
+    /// size, and in a folder store its file's modification time. With whether the object is a
+    /// small S3 one, which is checked at every read instead (it is read whole then anyway).
+    fn verified_key(&self, loc: &ObjectLoc, size: u64) -> (String, bool) {
+        let local = self.stores.local_path(loc);
+        let small_remote = local.is_none() && size <= SMALL_CHECKED_OBJECT;
+        let modified = local
+            .and_then(|p| std::fs::metadata(p).ok()?.modified().ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        (
+            format!("{}\0{}\0{size}\0{modified}", loc.store, loc.key),
+            small_remote,
+        )
+    }
+
+    /// The base32-MD5 of the object at `loc` (`size` bytes), read in parts.
+    fn object_hash(&self, loc: &ObjectLoc, size: u64) -> Result<String> {
+        const PART: u64 = 8 << 20;
+        let mut check = HashCheck::new();
+        let mut at = 0;
+        while at < size {
+            let part = self.stores.get_range(loc, at..size.min(at + PART))?;
+            if part.is_empty() {
+                return Err(anyhow!("{}: ended at {at} bytes", loc.display));
+            }
+            check.update(&part);
+            at += part.len() as u64;
+        }
+        Ok(check.finish())
+    }
+
+    /// Stores a 2.x hash-addressed object (`<blob@>`, `<attach@>`, `<hash@>`) at `path` unless
+    /// the store holds it already with the right bytes: an object there is checked against
+    /// `hash` (its size, then its base32-MD5; a check that passed is not repeated while the
+    /// object stays the same, as for reads) and uploaded again when it does not match. Returns
+    /// whether it was uploaded.
+    pub fn put_hash_addressed(
+        &self,
+        schema: &str,
+        store: &str,
+        path: &str,
+        hash: &str,
+        object: NewObject,
+    ) -> Result<bool> {
+        let loc = self.stores.locate(store, schema, &[], &stored_kind(path))?;
+        let size = object.size;
+        if let Some(found) = self.stores.size_of(&loc)? {
+            if found == size {
+                let (key, small_remote) = self.verified_key(&loc, size);
+                if !small_remote && self.verified.lock().unwrap().contains(&key) {
+                    self.stored_written(store, path, size, object.head);
+                    return Ok(false);
+                }
+                let got = self.object_hash(&loc, size)?;
+                if got == hash {
+                    if !small_remote {
+                        self.verified.lock().unwrap().insert(key);
+                    }
+                    self.stored_written(store, path, size, object.head);
+                    return Ok(false);
+                }
+                tracing::warn!(
+                    "{}: its base32-MD5 is {got}, not {hash} (altered or corrupt): stored again",
+                    loc.display
+                );
+            } else {
+                tracing::warn!(
+                    "{}: has {found} bytes, not {size} (altered, corrupt or partial): stored again",
+                    loc.display
+                );
+            }
+        }
+        self.stores
+            .upload_prefixed(&loc, object.prefix, object.data, object.file)?;
+        self.stored_written(store, path, size, object.head);
+        Ok(true)
+    }
+
+    /// Stores a 2.x schema-addressed object (`<npy@>`, `<object@>`) at its fresh `path`.
+    pub fn put_schema_addressed(
+        &self,
+        schema: &str,
+        store: &str,
+        path: &str,
+        object: NewObject,
+    ) -> Result<()> {
+        let loc = self.stores.locate(store, schema, &[], &stored_kind(path))?;
+        self.stores
+            .upload_prefixed(&loc, object.prefix, object.data, object.file)?;
+        self.stored_written(store, path, object.size, object.head);
+        Ok(())
+    }
+
+    /// A 2.x object written through this mount: what a listing wants of it (its size and first
+    /// bytes) is known without asking the store.
+    fn stored_written(&self, store: &str, path: &str, size: u64, head: &[u8]) {
+        let key = probe_key(store, path);
+        let mut probes = self.probes.lock().unwrap();
+        probes.failures.remove(&key);
+        let bytes = 96 + key.len() + head.len();
+        probes.known.put(
+            key,
+            Probe {
+                size,
+                head: Arc::from(head),
+            },
+            bytes,
+        );
     }
 
     /// What a 2.x listing knows of the object at `path` in `store`, or why it does not.
@@ -413,6 +513,25 @@ impl ExternalObjects {
         object: &Tracked,
     ) -> Result<Outcome> {
         delete_unused(db, &self.stores, schema, store, object)
+    }
+}
+
+/// A 2.x object to store: `prefix` followed by `data` or the file's bytes, `size` bytes in all,
+/// and its first bytes as a listing wants them (`head`).
+pub struct NewObject<'a> {
+    pub prefix: &'a [u8],
+    pub data: Option<Bytes>,
+    pub file: Option<&'a Path>,
+    pub size: u64,
+    pub head: &'a [u8],
+}
+
+/// A 2.x object by its metadata path.
+fn stored_kind(path: &str) -> TrackedKind {
+    TrackedKind::Stored {
+        path: path.to_string(),
+        skip: 0,
+        check: None,
     }
 }
 

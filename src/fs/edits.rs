@@ -27,6 +27,8 @@ pub struct PendingRow {
     pub folder: String,
     pub values: BTreeMap<usize, ColumnValue>,
     pub tracking: Vec<TrackingRow>,
+    /// 2.x objects uploaded for its values (settled once it is inserted).
+    pub uploads: Vec<crate::journal::StoredUpload>,
     /// What the row folder shows for staged values.
     pub facts: BTreeMap<usize, Fact>,
     /// Columns the folder shows: those written, and attachment folders made with `mkdir`. A new

@@ -19,6 +19,7 @@ mod unused;
 mod walks;
 mod watch;
 mod write;
+mod write_stored;
 
 pub mod clock;
 
@@ -638,8 +639,28 @@ impl Filesystem {
 
     pub fn release(&self, fh: u64) {
         if let Some(Handle::Write(w)) = self.handles.close(fh) {
-            self.release_write(&w);
+            self.release_write(&w, false);
         }
+    }
+
+    /// `release` of a file `mknod` made that no program opened: stored as it is (empty, as
+    /// `touch` stores a new file).
+    pub fn release_unopened(&self, fh: u64) {
+        if let Some(Handle::Write(w)) = self.handles.close(fh) {
+            self.release_write(&w, true);
+        }
+    }
+
+    /// Whether a write handle of `ino` is open.
+    pub fn being_written(&self, ino: u64) -> bool {
+        self.handles.writing(ino).is_some()
+    }
+
+    /// A node's path for messages (`inode N` when it is not known).
+    pub fn place(&self, ino: u64) -> String {
+        self.node(ino)
+            .map(|n| n.path())
+            .unwrap_or_else(|_| format!("inode {ino}"))
     }
 
     /// At unmount: writes pending NULLs now and names rows that never got their values.

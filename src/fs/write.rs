@@ -19,6 +19,7 @@ use crate::backend::{
 };
 use crate::catalog::{AttrKind, ExternalKind, StoredCodec, TableInfo};
 use crate::codec::{classify_blob, encode_npy, encode_raw_blob_check, RECOMMENDED_PREFIX};
+use crate::journal::StoredUpload;
 use crate::namespace::{permissions, AttrFile, Content, RowId};
 use crate::rowname;
 use crate::staging::Staging;
@@ -39,6 +40,12 @@ pub(super) enum WriteKind {
     BlobRaw,
     /// A file in an attachment folder: the attachment, under this name.
     Attach(String),
+    /// `<attr>` of a 2.x `<hash@s>` column: its bytes as they are, hash-addressed.
+    StoredHash,
+    /// `<attr>.npy` of a 2.x `<npy@s>` column: the `.npy` file, schema-addressed.
+    StoredNpy,
+    /// A file in a 2.x `<object@s>` folder: a file object, keeping this name's extension.
+    StoredObject(String),
     /// A temporary file of a temp-then-rename save (`rsync`, editors, `tempfile` +
     /// `os.replace`): staged, never stored under its own name; `rename` stores it under the
     /// final name.
@@ -70,6 +77,10 @@ pub(super) struct WriteHandle {
     /// A write or truncate failed (a full staging filesystem): what is staged is not what the
     /// program wrote, so it is never stored; the old value stays.
     pub broken: std::sync::atomic::AtomicBool,
+    /// A program closed a descriptor of it (a `flush` came). A handle released without one was
+    /// never the program's: the kernel refused the open after djfs accepted it (another open
+    /// of the file holds it through FUSE passthrough), so what its open truncated is not stored.
+    pub closed: std::sync::atomic::AtomicBool,
     pub place: String,
 }
 
@@ -134,17 +145,14 @@ impl super::Filesystem {
             if name.is_empty() || name == "." || name == ".." || name.contains('/') {
                 return Err(FsError::Invalid);
             }
-            return match &table.columns[i].kind {
-                AttrKind::Attach
-                | AttrKind::External {
-                    kind: ExternalKind::Attach,
+            let kind = &table.columns[i].kind;
+            return match kind {
+                _ if is_attachment(kind) && name.starts_with('.') => Ok((i, WriteKind::Temp)),
+                AttrKind::Stored {
+                    codec: StoredCodec::Object,
                     ..
-                } if name.starts_with('.') => Ok((i, WriteKind::Temp)),
-                AttrKind::Attach
-                | AttrKind::External {
-                    kind: ExternalKind::Attach,
-                    ..
-                } => Ok((i, WriteKind::Attach(name.to_string()))),
+                } => Ok((i, WriteKind::StoredObject(name.to_string()))),
+                _ if is_attachment(kind) => Ok((i, WriteKind::Attach(name.to_string()))),
                 // Filepath values name files in the store's stage: not written through the mount.
                 _ => Err(FsError::NotPermitted),
             };
@@ -157,8 +165,13 @@ impl super::Filesystem {
                         kind: ExternalKind::Blob,
                         ..
                     }
+                    | AttrKind::Stored {
+                        codec: StoredCodec::Blob,
+                        ..
+                    }
             )
         };
+        let stored = |i: usize, want: StoredCodec| matches!(&table.columns[i].kind, AttrKind::Stored { codec, .. } if *codec == want);
         match AttrFile::parse(table, name) {
             Some((i, AttrFile::Value)) if table.key.contains(&i) => {
                 return Ok((i, WriteKind::KeyCheck))
@@ -168,15 +181,19 @@ impl super::Filesystem {
                     AttrKind::Text | AttrKind::Uuid | AttrKind::Binary => {
                         Ok((i, WriteKind::Scalar))
                     }
+                    _ if stored(i, StoredCodec::Hash) => Ok((i, WriteKind::StoredHash)),
                     _ => Err(FsError::NotPermitted),
                 }
             }
             Some((i, AttrFile::Npy)) if is_blob(i) => return Ok((i, WriteKind::BlobNpy)),
+            Some((i, AttrFile::Npy)) if stored(i, StoredCodec::Npy) => {
+                return Ok((i, WriteKind::StoredNpy))
+            }
             Some((i, AttrFile::Blob)) if is_blob(i) => return Ok((i, WriteKind::BlobRaw)),
             Some((i, AttrFile::Json)) if is_blob(i) => return Ok((i, WriteKind::Ignored)),
             // A row folder copied out of a mount carries the PNG views of its arrays: copied
             // into a new row (`cp -r`), they are accepted without effect, as `.json` is.
-            Some((i, AttrFile::Png)) if new_row && is_blob(i) => {
+            Some((i, AttrFile::Png)) if new_row && (is_blob(i) || stored(i, StoredCodec::Npy)) => {
                 return Ok((i, WriteKind::Ignored))
             }
             Some((_, AttrFile::Png)) => {
@@ -227,6 +244,13 @@ impl super::Filesystem {
         let node = self.child_name(parent, name);
         let place = node.path();
         let (column, kind) = self.write_kind(&table, folder.as_deref(), name, new_row, &place)?;
+        if matches!(kind, WriteKind::StoredObject(_))
+            && self.is_folder_object(schema, class, row, column)
+        {
+            return Err(ErrorKind::NotPermitted.because(format!(
+                "{place}: a folder object is not written through the mount (only a file object: remove the folder's value first)"
+            )));
+        }
         let ino = self.handles.intern(node);
         let mut staging = match &kind {
             // Attachments hash `name\0contents` as `cp` appends the contents.
@@ -235,6 +259,8 @@ impl super::Filesystem {
                 prefix.push(0);
                 Staging::hashing(&self.staging_dir, &prefix)
             }
+            // Hash-addressed raw bytes: hashed as they are appended too.
+            WriteKind::StoredHash => Staging::hashing(&self.staging_dir, &[]),
             _ => Staging::new(&self.staging_dir),
         };
         if !truncate {
@@ -267,6 +293,7 @@ impl super::Filesystem {
             dirty: Mutex::new(truncate),
             has_data: Default::default(),
             broken: Default::default(),
+            closed: Default::default(),
         });
         self.handles
             .writing
@@ -444,6 +471,9 @@ impl super::Filesystem {
         let Ok(handle) = self.write_handle(fh) else {
             return Ok(());
         };
+        handle
+            .closed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         if !handle.has_data.load(std::sync::atomic::Ordering::Relaxed) {
             return Ok(());
         }
@@ -485,8 +515,18 @@ impl super::Filesystem {
         self.page_cache.written(self.clock.now(), ino);
     }
 
-    pub(super) fn release_write(&self, handle: &WriteHandle) {
+    /// The last close of a write handle; `unopened`: a file `mknod` made that no program
+    /// opened (stored as it is, as `touch` stores one).
+    pub(super) fn release_write(&self, handle: &WriteHandle, unopened: bool) {
         self.note_written(handle.ino);
+        let closed = handle.closed.load(std::sync::atomic::Ordering::Relaxed);
+        if !closed && !unopened && *handle.dirty.lock().unwrap() {
+            tracing::info!(
+                "{}: not stored: no program closed it (the kernel refused its open)",
+                handle.place
+            );
+            *handle.dirty.lock().unwrap() = false;
+        }
         // The last close: a file that was created or truncated and left empty is stored now.
         if let Err(e) = self.commit_if_dirty(handle) {
             // No caller gets an errno at the last close: this is the failure's one log line.
@@ -503,6 +543,13 @@ impl super::Filesystem {
 
     /// Encodes, uploads and stores one written value.
     fn commit(&self, h: &WriteHandle) -> FsResult<()> {
+        type Parts = (ColumnValue, Option<TrackingRow>, Fact, Option<StoredUpload>);
+        let plain = |(value, tracking, fact): (ColumnValue, Option<TrackingRow>, Fact)| -> Parts {
+            (value, tracking, fact, None)
+        };
+        let stored = |v: super::write_stored::StoredValue| -> Parts {
+            (v.value, None, v.fact, Some(v.upload))
+        };
         let staging = h.staging.lock().unwrap();
         let table = &h.table;
         let info = &table.columns[h.column];
@@ -514,7 +561,7 @@ impl super::Filesystem {
                 .to_vec()
                 .map_err(|e| super::staging_error(&h.place, "reading the staged bytes", e))
         };
-        let (value, tracking, fact) = match &h.kind {
+        let (value, tracking, fact, upload) = match &h.kind {
             WriteKind::Ignored | WriteKind::Temp => return Ok(()),
             WriteKind::KeyCheck => {
                 let bytes = read_all()?;
@@ -547,7 +594,12 @@ impl super::Filesystem {
             WriteKind::Scalar => {
                 let bytes = read_all()?;
                 if info.kind == AttrKind::Binary {
-                    (ColumnValue::Bytes(bytes.clone()), None, Fact::Bytes(bytes))
+                    (
+                        ColumnValue::Bytes(bytes.clone()),
+                        None,
+                        Fact::Bytes(bytes),
+                        None,
+                    )
                 } else {
                     let text =
                         String::from_utf8(bytes).map_err(|_| invalid("not UTF-8 text".into()))?;
@@ -562,6 +614,7 @@ impl super::Filesystem {
                         ColumnValue::Text(text.clone()),
                         None,
                         Fact::Bytes(text.into_bytes()),
+                        None,
                     )
                 }
             }
@@ -574,9 +627,19 @@ impl super::Filesystem {
                         .map_err(|e| invalid(format!("not a valid blob: {e}")))?;
                     bytes
                 };
-                self.blob_value(h, blob)?
+                if matches!(info.kind, AttrKind::Stored { .. }) {
+                    stored(self.stored_blob(h, blob)?)
+                } else {
+                    plain(self.blob_value(h, blob)?)
+                }
             }
-            WriteKind::Attach(name) => self.attachment_value(h, &staging, name)?,
+            WriteKind::Attach(name) if matches!(info.kind, AttrKind::Stored { .. }) => {
+                stored(self.stored_attachment(h, &staging, name)?)
+            }
+            WriteKind::Attach(name) => plain(self.attachment_value(h, &staging, name)?),
+            WriteKind::StoredHash => stored(self.stored_hash(h, &staging)?),
+            WriteKind::StoredNpy => stored(self.stored_npy(h, &staging)?),
+            WriteKind::StoredObject(name) => stored(self.stored_object(h, &staging, name)?),
         };
         drop(staging);
         self.apply(
@@ -585,6 +648,7 @@ impl super::Filesystem {
             &h.place,
             vec![(h.column, value, fact)],
             tracking.into_iter().collect(),
+            upload.into_iter().collect(),
         )?;
         self.stored_after_rm(&h.row, h.column);
         self.value_changed(h.ino);
@@ -688,6 +752,7 @@ impl super::Filesystem {
         place: &str,
         values: Vec<(usize, ColumnValue, Fact)>,
         tracking: Vec<TrackingRow>,
+        uploads: Vec<StoredUpload>,
     ) -> FsResult<()> {
         let row_key = row.id.clone();
         {
@@ -699,6 +764,7 @@ impl super::Filesystem {
                     p.shown.insert(i);
                 }
                 p.tracking.extend(tracking);
+                p.uploads.extend(uploads);
                 let missing = p.missing();
                 if !missing.is_empty() {
                     tracing::debug!("{place}: row waits for {missing:?}");
@@ -719,6 +785,7 @@ impl super::Filesystem {
             &tracking,
             result.is_ok(),
         );
+        self.after_stored(&table, &row.key, &row.id.schema, &uploads, result.is_ok());
         self.invalidate(&row.id.schema, &table, &row.id.folder);
         result.map_err(|e| refusal(place, "update", &e))
     }
@@ -737,6 +804,8 @@ impl super::Filesystem {
                 &p.tracking,
                 true,
             );
+            // (On failure the row stays pending with its objects, for the next try.)
+            self.after_stored(&p.table, &p.key, &row_key.schema, &p.uploads, true);
         }
         self.invalidate(&row_key.schema, &p.table, &row_key.folder);
         match result {
@@ -763,6 +832,51 @@ impl super::Filesystem {
                     .insert(row_key.clone(), p);
                 Err(errno)
             }
+        }
+    }
+
+    /// Settles the 2.x uploads of a row transaction (see `journal::after_stored_transaction`):
+    /// after a failure, whether a column references its new object after all is read anew.
+    fn after_stored(
+        &self,
+        table: &TableInfo,
+        key: &[String],
+        schema: &str,
+        uploads: &[StoredUpload],
+        committed: bool,
+    ) {
+        if uploads.is_empty() {
+            return;
+        }
+        crate::journal::after_stored_transaction(
+            self.external.stores(),
+            schema,
+            uploads,
+            committed,
+            |column| {
+                Ok(self
+                    .db
+                    .fetch_value(table, key, column)?
+                    .and_then(|meta| crate::stored::parse_meta(&meta).ok())
+                    .map(|meta| meta.path))
+            },
+        );
+    }
+
+    /// Whether a 2.x `<object@>` column of a row holds a folder object now.
+    fn is_folder_object(
+        &self,
+        schema: &Arc<str>,
+        class: &Arc<str>,
+        row: &Arc<str>,
+        column: usize,
+    ) -> bool {
+        let Ok((_, facts)) = self.row(schema, class, row) else {
+            return false;
+        };
+        match facts.values.get(column) {
+            Some(Fact::Bytes(meta)) => crate::stored::parse_meta(meta).is_ok_and(|m| m.is_dir),
+            _ => false,
         }
     }
 
@@ -793,17 +907,11 @@ impl super::Filesystem {
             // (The lock must not be held in the `else` branch, which looks the row up.)
             let mut pending = self.edits.pending.lock().unwrap();
             if let Some(p) = pending.get_mut(&row_key) {
-                let column = p.table.columns.iter().position(|c| {
-                    c.name == name
-                        && matches!(
-                            c.kind,
-                            AttrKind::Attach
-                                | AttrKind::External {
-                                    kind: ExternalKind::Attach,
-                                    ..
-                                }
-                        )
-                });
+                let column = p
+                    .table
+                    .columns
+                    .iter()
+                    .position(|c| c.name == name && shows_as_folder(&c.kind));
                 let Some(column) = column else {
                     let stored = p.table.columns.iter().position(|c| c.name == name);
                     let place = format!("{row_key}/{name}");
@@ -822,7 +930,7 @@ impl super::Filesystem {
                 let column = table
                     .columns
                     .iter()
-                    .position(|c| c.name == name && is_attachment(&c.kind) && !c.hidden);
+                    .position(|c| c.name == name && shows_as_folder(&c.kind) && !c.hidden);
                 if let Some(column) = column {
                     if self
                         .edits
@@ -896,6 +1004,7 @@ impl super::Filesystem {
             folder: name.to_string(),
             values: BTreeMap::new(),
             tracking: vec![],
+            uploads: vec![],
             facts: BTreeMap::new(),
             shown: Default::default(),
         };
@@ -1044,6 +1153,7 @@ impl super::Filesystem {
             dirty: Mutex::new(true),
             has_data: Default::default(),
             broken: Default::default(),
+            closed: Default::default(),
             place,
         };
         match self.commit(&target) {
@@ -1364,9 +1474,9 @@ impl super::Filesystem {
 }
 
 /// Why a file of a DataJoint 2.x column whose value is JSON metadata (`AttrKind::Stored`) is not
-/// written, or None for any other column. Values kept in a store (`<blob@s>`, `<attach@s>`,
-/// `<hash@s>`, `<npy@s>`, `<object@s>`) are not written yet (EOPNOTSUPP); `<filepath@s>` names
-/// a file the user put in the store (EPERM, as 0.14's `filepath@store`); an add-on codec's
+/// written, or None when it is (any other column, and values kept in a store: `<blob@s>`,
+/// `<attach@s>`, `<hash@s>`, `<npy@s>`, `<object@s>`, see `write_stored.rs`). `<filepath@s>`
+/// names a file the user put in the store (EPERM, as 0.14's `filepath@store`); an add-on codec's
 /// metadata is shown, never written (EPERM). Per column: the row's other attributes stay
 /// writable.
 fn stored_column_refusal(table: &TableInfo, column: usize, place: &str) -> Option<FsError> {
@@ -1379,28 +1489,48 @@ fn stored_column_refusal(table: &TableInfo, column: usize, place: &str) -> Optio
         None => format!("<{}>", codec.name()),
     };
     let attr = &info.name;
-    Some(match codec {
-        StoredCodec::Filepath => ErrorKind::NotPermitted.because(format!(
+    match codec {
+        StoredCodec::Filepath => Some(ErrorKind::NotPermitted.because(format!(
             "{place}: {attr} is a DataJoint 2.x {label} value, a file of the store's own: \
              not written through the mount"
-        )),
-        StoredCodec::Other(_) => ErrorKind::NotPermitted.because(format!(
+        ))),
+        StoredCodec::Other(_) => Some(ErrorKind::NotPermitted.because(format!(
             "{place}: {attr} is a value of the add-on codec {label}, which djfs shows but does \
              not write"
-        )),
-        _ => ErrorKind::NotSupported.because(format!(
-            "{place}: {attr} is a DataJoint 2.x {label} value kept in a store: djfs does not \
-             write those yet (the row's other attributes are writable)"
-        )),
-    })
+        ))),
+        _ => None,
+    }
 }
 
+/// Whether an attribute shows as a folder (also when NULL), which `cp -r` of a row folder makes
+/// in a new row: attachments, 2.x objects, and filepaths (a folder made stays NULL: filepath
+/// values are not written through the mount).
+fn shows_as_folder(kind: &AttrKind) -> bool {
+    is_attachment(kind)
+        || matches!(
+            kind,
+            AttrKind::External {
+                kind: ExternalKind::Filepath,
+                ..
+            } | AttrKind::Stored {
+                codec: StoredCodec::Filepath,
+                ..
+            }
+        )
+}
+
+/// Whether an attribute shows as a folder that a written file fills: attachments, and 2.x
+/// `<object@>` values (one file).
 fn is_attachment(kind: &AttrKind) -> bool {
     matches!(
         kind,
         AttrKind::Attach
             | AttrKind::External {
                 kind: ExternalKind::Attach,
+                ..
+            }
+            | AttrKind::Stored {
+                codec: StoredCodec::Attach | StoredCodec::Object,
                 ..
             }
     )
@@ -1451,7 +1581,7 @@ mod tests {
     }
 
     #[test]
-    fn stored_2x_columns_are_refused_per_column_with_a_reason() {
+    fn stored_2x_values_are_written_but_filepaths_and_add_on_codecs_refused() {
         let stored = |codec| AttrKind::Stored {
             codec,
             store: Some("local".into()),
@@ -1467,25 +1597,25 @@ mod tests {
                 column("fp", stored(StoredCodec::Filepath)),
                 column("z", stored(StoredCodec::Other("zarr".into()))),
                 column("doc", AttrKind::Attach),
+                column("n", stored(StoredCodec::Npy)),
             ],
             key: vec![0],
         };
         let refusal = |i| stored_column_refusal(&table, i, "s/T/id=1/x");
-        let obj = refusal(1).unwrap();
-        assert_eq!(obj.errno(), libc::EOPNOTSUPP);
+        let fp = refusal(2).unwrap();
+        assert_eq!(fp.errno(), libc::EPERM);
         assert!(
-            obj.message()
-                .unwrap()
-                .contains("<blob@local> value kept in a store"),
-            "{obj}"
+            fp.message().unwrap().contains("<filepath@local> value"),
+            "{fp}"
         );
-        assert_eq!(refusal(2).unwrap().errno(), libc::EPERM);
         assert!(refusal(3)
             .unwrap()
             .message()
             .unwrap()
             .contains("<zarr@local>"));
-        // The row's other attributes are not refused.
-        assert!(refusal(0).is_none() && refusal(4).is_none());
+        // Values kept in a store, and the row's other attributes, are written.
+        for i in [0, 1, 4, 5] {
+            assert!(refusal(i).is_none(), "{i}");
+        }
     }
 }

@@ -37,8 +37,7 @@ const PART_SIZE: usize = 8 << 20;
 const PARTS_IN_FLIGHT: usize = 4;
 
 /// Reads up to `PART_SIZE` bytes (less only at the end of the file).
-fn read_part(f: &mut std::fs::File) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
+fn read_part(f: &mut impl std::io::Read) -> std::io::Result<Vec<u8>> {
     let mut buf = vec![0u8; PART_SIZE];
     let mut filled = 0;
     while filled < PART_SIZE {
@@ -57,7 +56,7 @@ async fn upload_parts(
     s3: &AmazonS3,
     key: &ObjectPath,
     id: &object_store::MultipartId,
-    f: std::fs::File,
+    f: impl std::io::Read,
 ) -> Result<()> {
     let parts = futures::stream::try_unfold((f, 0usize), |(mut f, index)| async move {
         let part = read_part(&mut f)?;
@@ -82,7 +81,7 @@ async fn upload_parts(
 async fn upload_writer(
     store: Arc<dyn ObjectStore>,
     key: &ObjectPath,
-    mut f: std::fs::File,
+    mut f: impl std::io::Read,
 ) -> Result<()> {
     let upload = store.put_multipart(key).await?;
     let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
@@ -122,6 +121,9 @@ pub struct ObjectLoc {
     /// upload journal records.
     pub schema: String,
     pub hash: Vec<u8>,
+    /// A DataJoint 2.x object (located by its metadata path): no tracking row says whether a
+    /// row references it (see `crate::journal::settle`).
+    pub v2: bool,
 }
 
 /// A store's client; S3 stores also as a `MultipartStore`, so that an upload's id is known and
@@ -220,6 +222,11 @@ impl Stores {
         self.requests.load(Ordering::Relaxed)
     }
 
+    /// A configured store's settings (an error says why it cannot be used).
+    pub fn spec_of(&self, store: &str) -> Result<&StoreSpec> {
+        self.spec(store)
+    }
+
     fn spec(&self, store: &str) -> Result<&StoreSpec> {
         match self.specs.get(store) {
             Some(Ok(spec)) => Ok(spec),
@@ -258,6 +265,7 @@ impl Stores {
             display,
             schema: schema.to_string(),
             hash: hash.to_vec(),
+            v2: matches!(kind, TrackedKind::Stored { .. }),
         })
     }
 
@@ -274,6 +282,7 @@ impl Stores {
             display,
             schema: String::new(),
             hash: Vec::new(),
+            v2: false,
         })
     }
 
@@ -660,6 +669,16 @@ impl Stores {
         }
     }
 
+    /// The object's size, or None when the store does not have it.
+    pub fn size_of(&self, loc: &ObjectLoc) -> Result<Option<u64>> {
+        let client = self.client(&loc.store)?;
+        match self.runtime.block_on(client.head(&loc.key)) {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("checking {}", loc.display)),
+        }
+    }
+
     /// Whether the object is in its store.
     pub fn exists(&self, loc: &ObjectLoc) -> Result<bool> {
         let client = self.client(&loc.store)?;
@@ -675,13 +694,39 @@ impl Stores {
     /// journal, the upload is recorded first (see `crate::journal`); the record stays until the
     /// row transaction that references the object settles it.
     pub fn upload(&self, loc: &ObjectLoc, data: Option<Bytes>, file: Option<&Path>) -> Result<()> {
+        self.upload_prefixed(loc, &[], data, file)
+    }
+
+    /// `upload` of an object that is `prefix` followed by `data` or the file's bytes (a 2.x
+    /// attachment: `name\0` and the file), without copying the file to add the prefix.
+    pub fn upload_prefixed(
+        &self,
+        loc: &ObjectLoc,
+        prefix: &[u8],
+        data: Option<Bytes>,
+        file: Option<&Path>,
+    ) -> Result<()> {
         let client = self.clients(&loc.store)?;
         let mut record = Record {
             store: loc.store.clone(),
             schema: loc.schema.clone(),
-            hash: paths::hex(&loc.hash),
+            hash: if loc.v2 {
+                String::new()
+            } else {
+                paths::hex(&loc.hash)
+            },
             key: loc.key.to_string(),
             upload_id: None,
+            v2: loc.v2,
+        };
+        let data = match data {
+            Some(d) if !prefix.is_empty() => {
+                let mut whole = Vec::with_capacity(prefix.len() + d.len());
+                whole.extend_from_slice(prefix);
+                whole.extend_from_slice(&d);
+                Some(Bytes::from(whole))
+            }
+            other => other,
         };
         let journal = self.journal();
         let record_id = match journal {
@@ -697,8 +742,10 @@ impl Stores {
                 return anyhow::Ok(());
             }
             let path = file.context("nothing to upload")?;
-            let f =
-                std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            use std::io::Read;
+            let f = std::io::Cursor::new(prefix.to_vec()).chain(
+                std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
+            );
             match &client.s3 {
                 Some(s3) => {
                     let id = s3.create_multipart(&loc.key).await?;

@@ -56,6 +56,15 @@ pub struct StoreSpec {
     pub hash_prefix: String,
     /// 2.x: the folder of schema-addressed objects (`schema_prefix`, default `_schema`).
     pub schema_prefix: String,
+    /// 2.x: the fold widths of hash-addressed paths, only as configured (2.x has no default
+    /// subfolding: empty means flat, unlike 0.14's (2, 2) above).
+    pub v2_subfolding: Vec<usize>,
+    /// 2.x: the length of the random token in schema-addressed paths (`token_length`, default
+    /// 8, clamped to 4–16 as the client clamps it).
+    pub token_length: usize,
+    /// 2.x: `partition_pattern` (`{subject_id}/{session}`): key attributes that go before the
+    /// schema folder in schema-addressed paths.
+    pub partition_pattern: Option<String>,
 }
 
 /// Keys of the `stores` section that name a store instead of describing one (2.x).
@@ -133,6 +142,18 @@ pub fn parse_store(name: &str, value: &Value) -> Result<StoreSpec, String> {
     if subfolding.iter().sum::<usize>() > 32 {
         return Err(format!("store {name:?}: subfolding longer than the hash"));
     }
+    // 2.x folds only when `subfolding` is given (and not empty).
+    let v2_subfolding = match value.get("subfolding") {
+        Some(Value::Array(_)) => subfolding.clone(),
+        _ => Vec::new(),
+    };
+    // (A value that is no integer only matters to writes, which then use the default: reads
+    // never need it.)
+    let token_length = value
+        .get("token_length")
+        .and_then(Value::as_u64)
+        .unwrap_or(8)
+        .clamp(4, 16) as usize;
     Ok(StoreSpec {
         name: name.to_string(),
         protocol,
@@ -140,6 +161,9 @@ pub fn parse_store(name: &str, value: &Value) -> Result<StoreSpec, String> {
         stage: field("stage").map(PathBuf::from),
         hash_prefix: prefix(field("hash_prefix"), "_hash"),
         schema_prefix: prefix(field("schema_prefix"), "_schema"),
+        v2_subfolding,
+        token_length,
+        partition_pattern: field("partition_pattern").filter(|p| !p.is_empty()),
     })
 }
 
@@ -225,6 +249,24 @@ mod tests {
         assert_eq!(
             (file.hash_prefix.as_str(), file.schema_prefix.as_str()),
             ("_hash", "_schema")
+        );
+        // 2.x: folds only as configured, a token of 8 characters, no partitions.
+        assert_eq!(file.v2_subfolding, vec![1, 1]);
+        assert!(s3.v2_subfolding.is_empty());
+        assert_eq!(
+            (s3.token_length, s3.partition_pattern.as_deref()),
+            (8, None)
+        );
+        let deep = parse_store(
+            "deep",
+            &json!({"protocol": "file", "location": "/d", "token_length": 40,
+                    "partition_pattern": "{subject_id}/{session}"}),
+        )
+        .unwrap();
+        assert_eq!(deep.token_length, 16);
+        assert_eq!(
+            deep.partition_pattern.as_deref(),
+            Some("{subject_id}/{session}")
         );
         assert_eq!(
             file.protocol,
