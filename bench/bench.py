@@ -409,6 +409,7 @@ def capture(cmd, errors=None):
 def w9(args, config, report, failures):
     """A table of --w9-rows rows against a plain folder of as many `id=N` folders."""
     n = args.w9_rows
+    parts = set(args.w9_parts.split(","))
     Scale = make_scale(n)
     m = Mount(config, schema=SCALE_SCHEMA, path=os.path.join(BENCH_DIR, "mnt-w9"),
               log=os.path.join(BENCH_DIR, "djfs-w9.log"))
@@ -421,65 +422,70 @@ def w9(args, config, report, failures):
         limit = meminfo_kib("MemAvailable") * 0.75 / 1024
         with RssSampler(lambda: m.pid, limit_mib=limit) as rss:
             out, plain_out, errors = [], [], []
-            # In turn (at least 7 pairs: each run takes some 20 ms), so noise weighs on both.
-            d, p = timed_pair(lambda: out.append(capture(f"ls -f {table!r} | head -n 100", errors)),
-                              lambda: plain_out.append(capture(f"ls -f {plain!r} | head -n 100")),
-                              max(args.reps, 7), cold=m.cold, base_cold=drop_caches)
-            r1 = rss.phase()
-            first = out[-1].split()
-            unknown = [x for x in first if not os.path.lexists(os.path.join(plain, x))]
-            if len(first) != 100 or unknown:
-                failures.append(f"W9: djfs's first names: {len(first)}, not in the plain folder: {unknown[:5]}")
-            report(f"W9 ls -f | head -n 100, {n} rows (cold)", d, "the same on the plain folder", p, "<= 2, < 1 s",
-                   f"(djfs peak RSS {r1:.0f} MiB)")
+            if "first" in parts:
+                # In turn (at least 7 pairs: each run takes some 20 ms), so noise weighs on both.
+                d, p = timed_pair(lambda: out.append(capture(f"ls -f {table!r} | head -n 100", errors)),
+                                  lambda: plain_out.append(capture(f"ls -f {plain!r} | head -n 100")),
+                                  max(args.reps, 7), cold=m.cold, base_cold=drop_caches)
+                r1 = rss.phase()
+                first = out[-1].split()
+                unknown = [x for x in first if not os.path.lexists(os.path.join(plain, x))]
+                if len(first) != 100 or unknown:
+                    failures.append(f"W9: djfs's first names: {len(first)}, not in the plain folder: {unknown[:5]}")
+                report(f"W9 ls -f | head -n 100, {n} rows (cold)", d, "the same on the plain folder", p, "<= 2, < 1 s",
+                       f"(djfs peak RSS {r1:.0f} MiB)")
 
-            d = timed(lambda: out.append(capture(f"ls -f {table!r} | wc -l", errors)), args.reps, cold=m.cold)
-            r2 = rss.phase()
-            dn = int(out[-1])
-            p = timed(lambda: out.append(capture(f"ls -f {plain!r} | wc -l")), args.reps, cold=drop_caches)
-            pn = int(out[-1])
-            if dn != pn:
-                failures.append(f"W9: ls -f | wc -l gives {dn} names through djfs, {pn} in the plain folder")
-            report(f"W9 ls -f | wc -l, {n} rows (cold)", d, "the same on the plain folder", p, "",
-                   f"({dn} names, plain {pn}; djfs peak RSS {r2:.0f} MiB)")
+            if "wc" in parts:
+                d = timed(lambda: out.append(capture(f"ls -f {table!r} | wc -l", errors)), args.reps, cold=m.cold)
+                r2 = rss.phase()
+                dn = int(out[-1])
+                p = timed(lambda: out.append(capture(f"ls -f {plain!r} | wc -l")), args.reps, cold=drop_caches)
+                pn = int(out[-1])
+                if dn != pn:
+                    failures.append(f"W9: ls -f | wc -l gives {dn} names through djfs, {pn} in the plain folder")
+                report(f"W9 ls -f | wc -l, {n} rows (cold)", d, "the same on the plain folder", p, "",
+                       f"({dn} names, plain {pn}; djfs peak RSS {r2:.0f} MiB)")
 
             find = "find {} -printf '%s\\n' | wc -l"
-            e0 = len(errors)
-            d = timed(lambda: out.append(capture(find.format(repr(table)), errors)), args.reps, cold=m.cold)
-            r3 = rss.phase()
-            dn = int(out[-1])
-            p = timed(lambda: out.append(capture(find.format(repr(plain)))), args.reps, cold=drop_caches)
-            pn = int(out[-1])
-            for who, got in (("djfs", dn), ("the plain folder", pn)):
-                if got != expected:
-                    failures.append(f"W9: find counts {got} entries in {who}, expected {expected} (2 + 6 x {n})")
-            report(f"W9 find -printf %s, {n} rows (cold)", d, "find plain folder", p, "<= 3",
-                   f"({dn} entries, plain {pn}, expected {expected}; {len(errors) - e0} errors; "
-                   f"djfs peak RSS {r3:.0f} MiB)")
+            if "find" in parts:
+                e0 = len(errors)
+                d = timed(lambda: out.append(capture(find.format(repr(table)), errors)), args.reps, cold=m.cold)
+                r3 = rss.phase()
+                dn = int(out[-1])
+                p = timed(lambda: out.append(capture(find.format(repr(plain)))), args.reps, cold=drop_caches)
+                pn = int(out[-1])
+                for who, got in (("djfs", dn), ("the plain folder", pn)):
+                    if got != expected:
+                        failures.append(f"W9: find counts {got} entries in {who}, expected {expected} (2 + 6 x {n})")
+                report(f"W9 find -printf %s, {n} rows (cold)", d, "find plain folder", p, "<= 3",
+                       f"({dn} entries, plain {pn}, expected {expected}; {len(errors) - e0} errors; "
+                       f"djfs peak RSS {r3:.0f} MiB)")
 
-            # Three finds one after the other on one mount: RSS after each (it should level off).
-            m.cold()
-            e0 = len(errors)
-            after, times = [], []
-            for _ in range(3):
-                t = time.perf_counter()
-                dn = int(capture(find.format(repr(table)), errors))
-                times.append(time.perf_counter() - t)
-                after.append((status_kib(m.pid, "VmRSS") or 0) / 1024)
-                if dn != expected:
-                    failures.append(f"W9: a repeated find counts {dn} entries, expected {expected}")
-            r4 = rss.phase()
-            hwm = m.peak_rss_mib()
+            if "repeat" in parts:
+                # Three finds one after the other on one mount: RSS after each (it should level off).
+                m.cold()
+                e0 = len(errors)
+                after, times = [], []
+                for _ in range(3):
+                    t = time.perf_counter()
+                    dn = int(capture(find.format(repr(table)), errors))
+                    times.append(time.perf_counter() - t)
+                    after.append((status_kib(m.pid, "VmRSS") or 0) / 1024)
+                    if dn != expected:
+                        failures.append(f"W9: a repeated find counts {dn} entries, expected {expected}")
+                r4 = rss.phase()
+                hwm = m.peak_rss_mib()
         rss.check()
-        capture(find.format(repr(plain)))
-        p = timed(lambda: capture(find.format(repr(plain))), args.reps)
-        peak = max(rss.peak, hwm)
-        growth = after[2] / after[1] - 1 if after[1] else float("nan")
-        report(f"W9 3rd of 3 finds on one mount, {n} rows", times[2], "find plain folder (warm)", p,
-               "RSS < 256 MiB, 3rd/2nd within 10%",
-               f"(djfs RSS after finds 1/2/3: {after[0]:.0f}/{after[1]:.0f}/{after[2]:.0f} MiB, 3rd/2nd "
-               f"{growth:+.0%}; peak RSS {max(r4, hwm):.0f} MiB, over all of W9 {peak:.0f} MiB; "
-               f"finds took {times[0]:.1f}/{times[1]:.1f}/{times[2]:.1f} s; {len(errors) - e0} errors)")
+        if "repeat" in parts:
+            capture(find.format(repr(plain)))
+            p = timed(lambda: capture(find.format(repr(plain))), args.reps)
+            peak = max(rss.peak, hwm)
+            growth = after[2] / after[1] - 1 if after[1] else float("nan")
+            report(f"W9 3rd of 3 finds on one mount, {n} rows", times[2], "find plain folder (warm)", p,
+                   "RSS < 256 MiB, 3rd/2nd within 10%",
+                   f"(djfs RSS after finds 1/2/3: {after[0]:.0f}/{after[1]:.0f}/{after[2]:.0f} MiB, 3rd/2nd "
+                   f"{growth:+.0%}; peak RSS {max(r4, hwm):.0f} MiB, over all of W9 {peak:.0f} MiB; "
+                   f"finds took {times[0]:.1f}/{times[1]:.1f}/{times[2]:.1f} s; {len(errors) - e0} errors)")
         if errors:
             failures.append(f"W9: {len(errors)} errors through djfs, the first: {errors[0]}")
             print(f"  {len(errors)} errors through djfs (ls, find), the first: {errors[0]}, the last: {errors[-1]}",
@@ -827,6 +833,8 @@ def main():
     ap.add_argument("--many", type=int, default=2000, help="100 KiB attachments for W8")
     ap.add_argument("--stat-gib", type=int, default=1, help="size of W6's compressed external blob")
     ap.add_argument("--w9-rows", type=int, default=1000000, help="rows of W9's table")
+    ap.add_argument("--w9-parts", default="first,wc,find,repeat",
+                    help="W9's parts to run: first (ls -f | head), wc (ls -f | wc -l), find, repeat (3 finds)")
     ap.add_argument("--w10-mounts", type=int, default=32, help="mounts of one schema in W10")
     ap.add_argument("--w10-idle", type=float, default=90, help="seconds W10 waits idle before counting connections")
     ap.add_argument("--w10-rows", type=int, default=2000, help="rows each W10 mount reads (the first of the table)")
