@@ -26,7 +26,7 @@ pub mod clock;
 #[cfg(test)]
 mod reftest;
 
-pub use edits::UNLINK_GRACE;
+pub use edits::{NEW_ROW_VIEWS, UNLINK_GRACE};
 pub use error::{ErrorKind, FsError, FsResult};
 use metadata::{Listing, TrackedListing};
 pub use pagecache::PageCache;
