@@ -561,11 +561,14 @@ impl Fixture {
                 (result, Expect::Nothing)
             }
             Op::Listing => {
+                // (djfs lists folders without `opendir`: a listing that fails, fails the
+                // `getdents` that reads it, not the open.)
                 let result = std::fs::read_dir(m.join("Doc"))
-                    .map(|d| {
-                        let names: HashSet<String> = d
-                            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                            .collect();
+                    .and_then(|d| {
+                        d.map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+                            .collect::<std::io::Result<HashSet<String>>>()
+                    })
+                    .map(|names| {
                         for id in before.ids() {
                             assert!(
                                 names.contains(&format!("doc_id={id}")),
@@ -658,10 +661,14 @@ impl Fixture {
                 self.cleaned.borrow_mut().insert(hash.clone());
                 let folder = m.join(format!(".external/{store}/.unused"));
                 let result = std::fs::read_dir(&folder)
-                    .map_err(|e| (errno(e), "readdir"))
                     .and_then(|d| {
-                        let name = d
-                            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                        d.map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+                            .collect::<std::io::Result<Vec<String>>>()
+                    })
+                    .map_err(|e| (errno(e), "readdir"))
+                    .and_then(|names| {
+                        let name = names
+                            .into_iter()
                             .find(|n| n.starts_with(&hash))
                             .unwrap_or_else(|| panic!("{hash} not in {}", folder.display()));
                         std::fs::remove_file(folder.join(name)).map_err(|e| (errno(e), "unlink"))
