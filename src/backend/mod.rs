@@ -14,6 +14,7 @@ pub mod contract;
 pub mod memory;
 pub mod mysql;
 pub mod postgres;
+mod sql;
 
 use std::sync::Arc;
 

@@ -901,35 +901,16 @@ impl Backend for MySql {
              ORDER BY TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION",
             vec![schema.into(), table.into()],
         )?;
-        let mut out: Vec<(String, Dependent)> = Vec::new();
-        for r in rows {
-            let (s, t, c) = (
-                text(&r[0]).unwrap_or_default(),
-                text(&r[1]).unwrap_or_default(),
-                text(&r[2]).unwrap_or_default(),
-            );
-            if t.starts_with('~') {
-                continue;
+        let column = |r: &[Value], i: usize| text(&r[i]).unwrap_or_default();
+        Ok(super::sql::group_dependents(rows.iter().map(|r| {
+            super::sql::ForeignKeyColumn {
+                schema: column(r, 0),
+                table: column(r, 1),
+                constraint: column(r, 2),
+                column: column(r, 3),
+                referenced: column(r, 4),
             }
-            let pair = (
-                text(&r[3]).unwrap_or_default(),
-                text(&r[4]).unwrap_or_default(),
-            );
-            match out.last_mut() {
-                Some((constraint, d)) if *constraint == c && d.schema == s && d.table == t => {
-                    d.columns.push(pair)
-                }
-                _ => out.push((
-                    c,
-                    Dependent {
-                        schema: s,
-                        table: t,
-                        columns: vec![pair],
-                    },
-                )),
-            }
-        }
-        Ok(out.into_iter().map(|(_, d)| d).collect())
+        })))
     }
 
     fn count_dependents(
@@ -1331,44 +1312,17 @@ fn key_condition_as(table: &TableInfo, key: &[String], alias: &str) -> (String, 
     (parts.join(" AND "), params)
 }
 
-/// The restriction selecting, in the last table of `path`, the rows that depend (through its
-/// foreign keys) on the root row with `key`; the last table is called `top` in it (the root
-/// table itself when `path` is empty).
+/// The restriction selecting, in the last table of `path` (alias `top`), the rows that depend
+/// on the root row `key` (see `sql::dependents_restriction`).
 fn restriction(
     root: &TableInfo,
     key: &[String],
     path: &DependencyPath,
     top: &str,
 ) -> (String, Vec<Value>) {
-    let Some((last, rest)) = path.split_last() else {
-        return key_condition_as(root, key, top);
-    };
-    let parent_alias = format!("p{}", rest.len());
-    let (parent_schema, parent_table) = match rest.last() {
-        Some(d) => (d.schema.as_str(), d.table.as_str()),
-        None => (root.schema.as_str(), root.name.as_str()),
-    };
-    let (inner, params) = restriction(root, key, rest, &parent_alias);
-    let child_cols: Vec<String> = last
-        .columns
-        .iter()
-        .map(|(c, _)| format!("{top}.{}", quote(c)))
-        .collect();
-    let parent_cols: Vec<String> = last
-        .columns
-        .iter()
-        .map(|(_, p)| format!("{parent_alias}.{}", quote(p)))
-        .collect();
-    (
-        format!(
-            "({}) IN (SELECT {} FROM {}.{} AS {parent_alias} WHERE {inner})",
-            child_cols.join(", "),
-            parent_cols.join(", "),
-            quote(parent_schema),
-            quote(parent_table)
-        ),
-        params,
-    )
+    super::sql::dependents_restriction(root, path, top, quote, &|alias| {
+        key_condition_as(root, key, alias)
+    })
 }
 
 fn bytes(v: &Value) -> Option<Vec<u8>> {

@@ -456,8 +456,8 @@ fn fingerprint_sql(column: &ColumnInfo, c: &str) -> String {
 }
 
 /// The restriction selecting, in the last table of `path` (alias `top`), the rows that depend
-/// through its foreign keys on the root row `key`: nested `IN` subqueries, one per step, the
-/// key values parameters numbered from `$first`.
+/// on the root row `key` (see `sql::dependents_restriction`), the key values parameters
+/// numbered from `$first`.
 fn restriction(
     root: &TableInfo,
     key: &[String],
@@ -465,35 +465,9 @@ fn restriction(
     top: &str,
     first: usize,
 ) -> (String, Vec<String>) {
-    let Some((last, rest)) = path.split_last() else {
-        return key_condition(root, key, top, first);
-    };
-    let parent_alias = format!("p{}", rest.len());
-    let (parent_schema, parent_table) = match rest.last() {
-        Some(d) => (d.schema.as_str(), d.table.as_str()),
-        None => (root.schema.as_str(), root.name.as_str()),
-    };
-    let (inner, params) = restriction(root, key, rest, &parent_alias, first);
-    let child_cols: Vec<String> = last
-        .columns
-        .iter()
-        .map(|(c, _)| format!("{top}.{}", quote(c)))
-        .collect();
-    let parent_cols: Vec<String> = last
-        .columns
-        .iter()
-        .map(|(_, p)| format!("{parent_alias}.{}", quote(p)))
-        .collect();
-    (
-        format!(
-            "({}) IN (SELECT {} FROM {}.{} AS {parent_alias} WHERE {inner})",
-            child_cols.join(", "),
-            parent_cols.join(", "),
-            quote(parent_schema),
-            quote(parent_table)
-        ),
-        params,
-    )
+    super::sql::dependents_restriction(root, path, top, quote, &|alias| {
+        key_condition(root, key, alias, first)
+    })
 }
 
 /// Runs one write statement; the number of rows it touched (or returned).
@@ -1565,28 +1539,15 @@ impl Backend for Postgres {
              ORDER BY n.nspname, c.relname, con.conname, k.ord",
             &[schema.to_string(), table.to_string()],
         )?;
-        let mut out: Vec<(String, Dependent)> = Vec::new();
-        for r in &rows {
-            let (s, t, c): (String, String, String) = (r.get(0), r.get(1), r.get(2));
-            if t.starts_with('~') {
-                continue;
+        Ok(super::sql::group_dependents(rows.iter().map(|r| {
+            super::sql::ForeignKeyColumn {
+                schema: r.get(0),
+                table: r.get(1),
+                constraint: r.get(2),
+                column: r.get(3),
+                referenced: r.get(4),
             }
-            let pair: (String, String) = (r.get(3), r.get(4));
-            match out.last_mut() {
-                Some((constraint, d)) if *constraint == c && d.schema == s && d.table == t => {
-                    d.columns.push(pair)
-                }
-                _ => out.push((
-                    c,
-                    Dependent {
-                        schema: s,
-                        table: t,
-                        columns: vec![pair],
-                    },
-                )),
-            }
-        }
-        Ok(out.into_iter().map(|(_, d)| d).collect())
+        })))
     }
 
     /// How many rows of the last table of `path` depend, through it, on the row `key` of
