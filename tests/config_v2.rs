@@ -22,9 +22,7 @@ fn write_private(path: &Path, text: &str) {
 
 #[test]
 fn a_2x_project_folder_is_found_from_below_with_its_secrets() {
-    let Some(pg) = pg("a_2x_project_folder_is_found_from_below_with_its_secrets") else {
-        return;
-    };
+    let pg = pg();
     let schema = "djfs_cfg_v2";
     pg.script(&["make", schema]);
 
@@ -206,11 +204,7 @@ fn djfs_settings(cwd: &Path, home: &Path, env: &[(&str, &str)]) -> serde_json::V
 /// `DJ_STORES` replacing the stores, and S3 `secure` defaulting to true.
 #[test]
 fn djfs_reads_a_2x_project_as_the_2x_client_does() {
-    let Some(python) = std::env::var_os("DJFS_PY2").filter(|p| !p.is_empty()) else {
-        eprintln!("djfs_reads_a_2x_project_as_the_2x_client_does: SKIPPED: DJFS_PY2 is not set");
-        return;
-    };
-    let python = PathBuf::from(python);
+    let python = PathBuf::from(common::test_var("DJFS_PY2"));
     let t = tempfile::tempdir().unwrap();
     let project = t.path().canonicalize().unwrap().join("project");
     std::fs::create_dir_all(project.join(".git")).unwrap();

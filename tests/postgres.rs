@@ -19,9 +19,7 @@ use common::pg::{pg, Pg};
 
 #[test]
 fn a_2x_schema_on_postgresql_mounts_as_the_client_fetches_it() {
-    let Some(pg) = pg("a_2x_schema_on_postgresql_mounts_as_the_client_fetches_it") else {
-        return;
-    };
+    let pg = pg();
     let schema = "djfs_pg_mount";
     pg.script(&["make", schema]);
     let dir = tempfile::tempdir().unwrap();
@@ -97,9 +95,7 @@ fn a_2x_schema_on_postgresql_mounts_as_the_client_fetches_it() {
 
 #[test]
 fn listings_pages_and_point_queries() {
-    let Some(pg) = pg("listings_pages_and_point_queries") else {
-        return;
-    };
+    let pg = pg();
     let schema = "djfs_pg_backend";
     pg.script(&["make", schema]);
     let dir = tempfile::tempdir().unwrap();
@@ -219,9 +215,7 @@ fn listings_pages_and_point_queries() {
 
 #[test]
 fn a_2x_schema_on_mariadb_shows_its_in_table_types() {
-    let Some(pg) = pg("a_2x_schema_on_mariadb_shows_its_in_table_types") else {
-        return;
-    };
+    let pg = pg();
     // The same schema, by the 2.x client, on the test MariaDB (in-table types only: 2.x stores
     // objects only where json is json).
     let e = common::env();
@@ -289,9 +283,7 @@ fn mount_error(config: &Path, schema: Option<&str>, env: &[(&str, &str)]) -> Str
 
 #[test]
 fn mount_errors_are_one_line() {
-    let Some(pg) = pg("mount_errors_are_one_line") else {
-        return;
-    };
+    let pg = pg();
     let dir = tempfile::tempdir().unwrap();
     let at = format!("{}:{} as {}", pg.host, pg.port, pg.user);
     let wrong = dir.path().join("wrong");
@@ -371,9 +363,7 @@ fn assert_checked_clean(out: std::process::Output, what: &str, log: &str) {
 /// mount of every schema: each schema's folder checks clean against its own client.
 #[test]
 fn a_2x_and_a_0_14_schema_side_by_side_both_check_clean() {
-    let Some(pg) = pg("a_2x_and_a_0_14_schema_side_by_side_both_check_clean") else {
-        return;
-    };
+    let pg = pg();
     let (v2, v014) = ("djfs_side_v2", "djfs_side_014");
     let dir = tempfile::tempdir().unwrap();
     let v2_config = dir.path().join("datajoint.json");
@@ -440,9 +430,7 @@ fn check_v2(pg: &Pg, mount: &common::Mount, schema: &str, config: &Path) {
 /// fetches, stored objects read from the stores at `location + metadata.path`.
 #[test]
 fn the_2x_references_check_clean_against_the_client() {
-    let Some(pg) = pg("the_2x_references_check_clean_against_the_client") else {
-        return;
-    };
+    let pg = pg();
     let dir = tempfile::tempdir().unwrap();
     let stores = dir.path().join("stores");
     let config = dir.path().join("datajoint.json");
@@ -531,9 +519,7 @@ fn the_2x_references_check_clean_against_the_client() {
 /// client refuses it), in a folder store and in S3; the untouched value beside it still reads.
 #[test]
 fn an_altered_2x_hash_object_reads_eio() {
-    let Some(pg) = pg("an_altered_2x_hash_object_reads_eio") else {
-        return;
-    };
+    let pg = pg();
     let dir = tempfile::tempdir().unwrap();
     let stores = dir.path().join("stores");
     let config = dir.path().join("datajoint.json");
@@ -647,11 +633,7 @@ fn stat_figure(mount: &common::Mount, label: &str) -> u64 {
 /// kernel's caches, and a change made by another client still shows within the refresh delay.
 #[test]
 fn a_warm_walk_of_a_postgresql_table_is_answered_by_the_kernel_and_changes_show() {
-    let Some(pg) =
-        pg("a_warm_walk_of_a_postgresql_table_is_answered_by_the_kernel_and_changes_show")
-    else {
-        return;
-    };
+    let pg = pg();
     let schema = "djfs_pg_warm";
     pg.script(&["make", schema]);
     let dir = tempfile::tempdir().unwrap();

@@ -199,10 +199,7 @@ fn spec(attr: &str, kind: &str, path: &Path, name: Option<&str>) -> String {
 /// required values are written; a row folder copied out and back in is an equal row.
 #[test]
 fn every_2x_stored_kind_written_through_a_mount_reads_back_in_the_2x_client() {
-    let Some(pg) = pg("every_2x_stored_kind_written_through_a_mount_reads_back_in_the_2x_client")
-    else {
-        return;
-    };
+    let pg = pg();
     let schema = "djfs_v2w_kinds";
     let (dir, config) = make(&pg, schema);
     let files = dir.path().join("files");
@@ -513,9 +510,7 @@ fn every_2x_stored_kind_written_through_a_mount_reads_back_in_the_2x_client() {
 /// field, to its original when both clients fetch them.
 #[test]
 fn a_row_copied_between_a_0_14_and_a_2x_schema_is_equal_both_ways() {
-    let Some(pg) = pg("a_row_copied_between_a_0_14_and_a_2x_schema_is_equal_both_ways") else {
-        return;
-    };
+    let pg = pg();
     let schema2 = "djfs_v2w_cross";
     let (_dir2, config2) = make(&pg, schema2);
     let schema014 = "djfs_v2w_cross014";
@@ -607,9 +602,7 @@ fn pg_client(pg: &Pg) -> postgres::Client {
 /// is deleted again (`close` says ENOENT); no journal record is left.
 #[test]
 fn an_object_uploaded_for_a_failed_2x_transaction_is_deleted() {
-    let Some(pg) = pg("an_object_uploaded_for_a_failed_2x_transaction_is_deleted") else {
-        return;
-    };
+    let pg = pg();
     let schema = "djfs_v2w_failed";
     let (dir, config) = make(&pg, schema);
     npy_files(&pg, dir.path(), &[("a.npy", "np.arange(1000.0)")]);
@@ -659,10 +652,7 @@ fn an_object_uploaded_for_a_failed_2x_transaction_is_deleted() {
 /// row references.
 #[test]
 fn a_kill_during_2x_uploads_never_leaves_a_reference_to_a_missing_object() {
-    let Some(pg) = pg("a_kill_during_2x_uploads_never_leaves_a_reference_to_a_missing_object")
-    else {
-        return;
-    };
+    let pg = pg();
     let schema = "djfs_v2w_kill";
     let (dir, config) = make(&pg, schema);
     let tmp = private_tmp(dir.path());
@@ -820,9 +810,7 @@ fn a_kill_during_2x_uploads_never_leaves_a_reference_to_a_missing_object() {
 /// (the other write gets EEXIST).
 #[test]
 fn writers_on_two_mounts_and_the_2x_client_keep_every_reference_whole() {
-    let Some(pg) = pg("writers_on_two_mounts_and_the_2x_client_keep_every_reference_whole") else {
-        return;
-    };
+    let pg = pg();
     let schema = "djfs_v2w_two";
     let (dir, config) = make(&pg, schema);
     let one = Mount::new(&config, Some(schema), &[]);

@@ -161,10 +161,7 @@ fn djfs_gc(
 /// reports nothing and the client fetches every remaining row, reading every stored object.
 #[test]
 fn unused_is_what_the_client_collects_and_rm_r_leaves_every_row_fetchable() {
-    let Some(pg) = pg("unused_is_what_the_client_collects_and_rm_r_leaves_every_row_fetchable")
-    else {
-        return;
-    };
+    let pg = pg();
     let _serial = serial();
     let schema = "djfs_v2gc_accept";
     let (_dir, config) = unused_reference(&pg, schema);
@@ -272,9 +269,7 @@ fn unused_is_what_the_client_collects_and_rm_r_leaves_every_row_fetchable() {
 /// only referenced it) is kept, EBUSY with a log line; another object still unused goes.
 #[test]
 fn rm_of_an_object_referenced_again_is_ebusy() {
-    let Some(pg) = pg("rm_of_an_object_referenced_again_is_ebusy") else {
-        return;
-    };
+    let pg = pg();
     let _serial = serial();
     let schema = "djfs_v2gc_busy";
     let (dir, config) = unused_reference(&pg, schema);
@@ -337,9 +332,7 @@ fn stop_s3() {
 /// references come from the database); once S3 is back, so does the S3 store's.
 #[test]
 fn a_store_that_cannot_be_listed_makes_unused_eio() {
-    let Some(pg) = pg("a_store_that_cannot_be_listed_makes_unused_eio") else {
-        return;
-    };
+    let pg = pg();
     let _serial = serial();
     let schema = "djfs_v2gc_eio";
     let (_dir, config) = unused_reference(&pg, schema);
@@ -374,9 +367,7 @@ fn a_store_that_cannot_be_listed_makes_unused_eio() {
 /// the client fetches every row.
 #[test]
 fn djfs_gc_cleans_a_2x_schema_as_the_client_would() {
-    let Some(pg) = pg("djfs_gc_cleans_a_2x_schema_as_the_client_would") else {
-        return;
-    };
+    let pg = pg();
     let _serial = serial();
     let schema = "djfs_v2gc_cli";
     let (_dir, config) = unused_reference(&pg, schema);
@@ -451,10 +442,7 @@ fn insert_waits_for_the_held_references(
 /// the references djfs reads are the client collector's, plus the `<filepath@>` ones.
 #[test]
 fn a_client_insert_waits_while_djfs_re_checks_and_deletes_on_postgresql() {
-    let Some(pg) = pg("a_client_insert_waits_while_djfs_re_checks_and_deletes_on_postgresql")
-    else {
-        return;
-    };
+    let pg = pg();
     let _serial = serial();
     let schema = "djfs_v2gc_lock";
     let (_dir, config) = unused_reference(&pg, schema);
@@ -521,9 +509,7 @@ fn a_client_insert_waits_while_djfs_re_checks_and_deletes_on_postgresql() {
 /// references as the client's collector, and its locking reads hold a client insert.
 #[test]
 fn references_and_held_inserts_on_mariadb() {
-    let Some(pg) = pg("references_and_held_inserts_on_mariadb") else {
-        return;
-    };
+    let pg = pg();
     let _serial = serial();
     let schema = "djfs_v2gc_my";
     let dir = tempfile::tempdir().unwrap();
@@ -604,9 +590,7 @@ fn references_and_held_inserts_on_mariadb() {
 /// while the 0.14 client's `unused()` lists it.
 #[test]
 fn a_0_14_object_a_2x_filepath_names_is_not_unused() {
-    let Some(pg) = pg("a_0_14_object_a_2x_filepath_names_is_not_unused") else {
-        return;
-    };
+    let pg = pg();
     let _serial = serial();
     let schema = "djfs_v2gc_migrated";
     let (dir, config) = common::schema_with_stores("make_demo.py", schema, false);

@@ -322,19 +322,13 @@ fn in_table_kinds_round_trip(pg: &Pg, backend: &str, schema: &str) {
 
 #[test]
 fn every_in_table_2x_kind_written_on_postgresql_is_what_the_client_fetches() {
-    let Some(pg) = pg("every_in_table_2x_kind_written_on_postgresql_is_what_the_client_fetches")
-    else {
-        return;
-    };
+    let pg = pg();
     in_table_kinds_round_trip(&pg, "postgresql", "djfs_w2_kinds_pg");
 }
 
 #[test]
 fn every_in_table_2x_kind_written_on_mariadb_is_what_the_client_fetches() {
-    let Some(pg) = pg("every_in_table_2x_kind_written_on_mariadb_is_what_the_client_fetches")
-    else {
-        return;
-    };
+    let pg = pg();
     in_table_kinds_round_trip(&pg, "mysql", "djfs_w2_kinds_my");
 }
 
@@ -501,17 +495,13 @@ fn rows_made_and_deleted(pg: &Pg, backend: &str, schema: &str) {
 
 #[test]
 fn rows_are_made_and_deleted_on_postgresql_as_on_mysql() {
-    let Some(pg) = pg("rows_are_made_and_deleted_on_postgresql_as_on_mysql") else {
-        return;
-    };
+    let pg = pg();
     rows_made_and_deleted(&pg, "postgresql", "djfs_w2_rows_pg");
 }
 
 #[test]
 fn rows_are_made_and_deleted_in_a_2x_schema_on_mariadb() {
-    let Some(pg) = pg("rows_are_made_and_deleted_in_a_2x_schema_on_mariadb") else {
-        return;
-    };
+    let pg = pg();
     rows_made_and_deleted(&pg, "mysql", "djfs_w2_rows_my");
 }
 
@@ -520,9 +510,7 @@ fn rows_are_made_and_deleted_in_a_2x_schema_on_mariadb() {
 /// line saying why; the row's other attributes stay writable, and the filepath stays as it was.
 #[test]
 fn stored_2x_columns_are_written_and_filepaths_refused_per_column() {
-    let Some(pg) = pg("stored_2x_columns_are_written_and_filepaths_refused_per_column") else {
-        return;
-    };
+    let pg = pg();
     let world = make_world(&pg, "postgresql", "djfs_w2_stored");
     let client = &world.client;
     let mount = world.mount(&[]);
@@ -560,11 +548,7 @@ fn stored_2x_columns_are_written_and_filepaths_refused_per_column() {
 /// both clients fetch them (an array blob and a dict blob; attachment names and contents).
 #[test]
 fn a_row_copied_between_0_14_on_mariadb_and_2x_on_postgresql_is_equal_both_ways() {
-    let Some(pg) =
-        pg("a_row_copied_between_0_14_on_mariadb_and_2x_on_postgresql_is_equal_both_ways")
-    else {
-        return;
-    };
+    let pg = pg();
     let (old, new) = ("djfs_w2_cross_014", "djfs_w2_cross_v2");
     common::python("make_cross_014.py", &[old]);
     let dir = tempfile::tempdir().unwrap();
