@@ -100,6 +100,8 @@ fn fuse_conf_allows_other(text: &str) -> bool {
 
 /// Tells systemd about the service's state (`READY=1`, `STOPPING=1`, `STATUS=...`) through the
 /// datagram socket in $NOTIFY_SOCKET (sd_notify(3)); does nothing when it is not set.
+/// Written here rather than with the `sd-notify` crate: its 0.5 connects the address as a path,
+/// so it cannot reach an abstract `@name` socket, which sd_notify(3) allows and containers use.
 pub fn notify_systemd(state: &str) {
     let Some(socket) = std::env::var_os("NOTIFY_SOCKET") else {
         return;
@@ -223,7 +225,6 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
         FsOptions {
             schema: args.schema.clone(),
             read_only,
-            cleanup: !args.read_only,
             refresh: args.refresh,
             uid: unsafe { libc::getuid() },
             gid: unsafe { libc::getgid() },

@@ -38,7 +38,6 @@ fn core_paged(refresh: Duration, read_only: bool, page_rows: usize) -> Filesyste
         FsOptions {
             schema: Some(SCHEMA.into()),
             read_only,
-            cleanup: !read_only,
             refresh,
             uid: 0,
             gid: 0,
@@ -323,7 +322,6 @@ fn external_core() -> (Filesystem, tempfile::TempDir) {
         FsOptions {
             schema: Some("djfs_core_ext".into()),
             read_only: false,
-            cleanup: true,
             refresh: Duration::from_secs(600),
             uid: 0,
             gid: 0,
@@ -393,4 +391,26 @@ fn external_reads_fetch_what_they_need() {
         assert_eq!(fs.stores().requests(), requests);
         fs.release(fh);
     }
+}
+
+/// A cold lookup of a row's attachment reads none of the row's external blobs' first bytes
+/// (only a blob's own names, `.npy` or `.json`, depend on them); listing the row reads them.
+#[test]
+fn looking_up_an_attachment_reads_no_blob_heads() {
+    let (fs, _dir) = external_core();
+    let heads = |fs: &Filesystem| -> u64 {
+        let stats = fs.stats_text();
+        let line = stats.lines().find(|l| l.contains("blob heads")).unwrap();
+        line.split_whitespace().nth(2).unwrap().parse().unwrap()
+    };
+    let folder = path(&fs, &["Reuse", "reuse_id=1", "same_attach"]);
+    let files = list(&fs, folder.ino);
+    let name = &files.iter().find(|e| !e.1).expect("an attachment").2;
+    let file = path(&fs, &["Reuse", "reuse_id=1", "same_attach", name]);
+    assert!(file.size > 0);
+    assert_eq!(heads(&fs), 0, "no blob head read for an attachment");
+    let row = path(&fs, &["Reuse", "reuse_id=1"]);
+    let names: Vec<String> = list(&fs, row.ino).into_iter().map(|e| e.2).collect();
+    assert!(names.iter().any(|n| n.starts_with("same_blob.")), "{names:?}");
+    assert_eq!(heads(&fs), 1, "listing the row reads its blob's head");
 }

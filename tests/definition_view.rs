@@ -323,7 +323,6 @@ fn views_need_no_query_after_the_catalog() {
         FsOptions {
             schema: Some(schema.into()),
             read_only: false,
-            cleanup: true,
             refresh: Duration::from_secs(600),
             uid: 0,
             gid: 0,

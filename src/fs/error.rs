@@ -20,8 +20,6 @@ pub enum ErrorKind {
     Invalid,
     /// Not something the mount lets change (a key attribute, a filepath, a view, …).
     NotPermitted,
-    /// A write djfs does not make yet (a DataJoint 2.x value kept in a store).
-    NotSupported,
     /// A row others depend on (delete refused).
     NotEmpty,
     /// An unused object that became referenced meanwhile.
@@ -46,7 +44,6 @@ impl ErrorKind {
             ErrorKind::Exists => libc::EEXIST,
             ErrorKind::Invalid => libc::EINVAL,
             ErrorKind::NotPermitted => libc::EPERM,
-            ErrorKind::NotSupported => libc::EOPNOTSUPP,
             ErrorKind::NotEmpty => libc::ENOTEMPTY,
             ErrorKind::Busy => libc::EBUSY,
             ErrorKind::NameTooLong => libc::ENAMETOOLONG,

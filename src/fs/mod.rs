@@ -41,7 +41,7 @@ use crate::catalog::{SchemaCatalog, TableInfo};
 use crate::codec::{classify_blob, BlobShape, NpyView};
 use crate::external::{ExternalObjects, WantedHead};
 use crate::namespace::{
-    permissions, row_entries_with, Content, ExternalObject, FileEntry, Node, RowEntry, RowId,
+    permissions, row_entries_with, AttrFile, Content, ExternalObject, FileEntry, Node, RowEntry, RowId,
     Unavailable, EXTERNAL_DIR, STATS_FILE, UNUSED_DIR,
 };
 use crate::rowname;
@@ -62,10 +62,6 @@ pub struct FsOptions {
     /// Mount one schema at the root, or (None) every schema as a folder.
     pub schema: Option<String>,
     pub read_only: bool,
-    /// Objects in `.external/<store>/.unused/` may be removed (`rm`): false when mounted
-    /// `--read-only`. (Kept apart from `read_only` so that a mount whose rows are read-only
-    /// could still clean up; no mount is such today.)
-    pub cleanup: bool,
     /// How long listings, rows and the catalog are trusted before asking the database again;
     /// also the kernel's attribute/entry timeout. Changes by other clients show within this.
     pub refresh: Duration,
@@ -483,10 +479,10 @@ impl Filesystem {
             .into_iter()
             .map(|(ino, node, name, listed)| {
                 let attr = match listed {
-                    Listed::Dir => self.dir_attr_of(ino, &node),
+                    Listed::Dir => self.dir_attr(ino),
                     Listed::DirAt(mtime) => Attr {
                         mtime,
-                        ..self.dir_attr_of(ino, &node)
+                        ..self.dir_attr(ino)
                     },
                     Listed::File(Some(size)) => {
                         self.page_cache.told(ino, size);
@@ -696,16 +692,6 @@ impl Filesystem {
         }
     }
 
-    /// A folder node's attributes: as `dir_attr`, but on a mount whose rows are read-only while
-    /// it may clean up (`FsOptions::cleanup`), `.unused` folders are writable.
-    fn dir_attr_of(&self, ino: u64, node: &Node) -> Attr {
-        let mut attr = self.dir_attr(ino);
-        if self.opts.read_only && self.opts.cleanup && unused::in_unused(node) {
-            attr.perm = permissions(true, false);
-        }
-        attr
-    }
-
     /// A node's attributes, as told to the kernel.
     fn attr_of(&self, ino: u64, node: &Node) -> FsResult<Attr> {
         let attr = self.current_attr(ino, node)?;
@@ -744,7 +730,7 @@ impl Filesystem {
             | Node::Stats => match self.resolve_entry(node)? {
                 Resolved::Folder(mtime) => Ok(Attr {
                     mtime,
-                    ..self.dir_attr_of(ino, node)
+                    ..self.dir_attr(ino)
                 }),
                 Resolved::File(target) => Ok(Attr {
                     ino,
@@ -766,7 +752,7 @@ impl Filesystem {
             }
             other => {
                 self.check_dir(other)?;
-                Ok(self.dir_attr_of(ino, other))
+                Ok(self.dir_attr(ino))
             }
         }
     }
@@ -1168,8 +1154,11 @@ impl Filesystem {
         name: &str,
     ) -> FsResult<(Arc<TableInfo>, Arc<RowFacts>, RowEntry)> {
         let (table, facts) = self.row(schema, class, row)?;
+        // Only the named attribute's first bytes are needed (a cold `cat` of an attachment
+        // does not wait for the row's external blobs' heads).
+        let column = AttrFile::parse(&table, name).map(|(column, _)| column);
         let entry = self
-            .entries_of(schema, &table, &facts)
+            .entries_of_columns(schema, &table, &facts, column)
             .into_iter()
             .find(|e| e.name() == name)
             .ok_or(FsError::NotFound)?;
@@ -1304,10 +1293,26 @@ impl Filesystem {
     /// A row folder's entries. External blobs are named by what their first bytes say, so those
     /// are fetched first: for every row of the table's listing at once, concurrently.
     fn entries_of(&self, schema: &Arc<str>, table: &TableInfo, facts: &RowFacts) -> Vec<RowEntry> {
+        self.entries_of_columns(schema, table, facts, None)
+    }
+
+    /// The same, where only the entries of column `only` (when given) will be used: the first
+    /// bytes of other columns' blobs are not fetched (their entries may be named as unknown).
+    fn entries_of_columns(
+        &self,
+        schema: &Arc<str>,
+        table: &TableInfo,
+        facts: &RowFacts,
+        only: Option<usize>,
+    ) -> Vec<RowEntry> {
+        let wanted_column = |i: usize| only.is_none_or(|c| c == i);
         let missing = |rows: &mut dyn Iterator<Item = &RowFacts>| -> Vec<WantedHead> {
             let mut candidates = Vec::new();
             for row in rows {
-                for (info, fact) in table.columns.iter().zip(&row.values) {
+                for (i, (info, fact)) in table.columns.iter().zip(&row.values).enumerate() {
+                    if !wanted_column(i) {
+                        continue;
+                    }
                     if let (
                         crate::catalog::AttrKind::External {
                             store,
@@ -1336,7 +1341,7 @@ impl Filesystem {
             };
             self.external.fetch_heads(schema, wanted, self.clock.now());
         }
-        self.probe_stored(schema, table, facts);
+        self.probe_stored(schema, table, facts, only);
         let objects = StoredLookup(&self.external);
         let entries = row_entries_with(table, facts, &|hash| self.external.head(hash), &objects);
         let row_key = RowId::new(
@@ -1400,8 +1405,14 @@ impl Filesystem {
 
     /// Fetches what the listing must know of a row's 2.x stored objects (sizes, attachment
     /// names, blob heads, folder manifests): for every row of the table's listing at once when
-    /// it is at hand, concurrently.
-    fn probe_stored(&self, schema: &Arc<str>, table: &TableInfo, facts: &RowFacts) {
+    /// it is at hand, concurrently; only those of column `only` when given.
+    fn probe_stored(
+        &self,
+        schema: &Arc<str>,
+        table: &TableInfo,
+        facts: &RowFacts,
+        only: Option<usize>,
+    ) {
         if !table
             .columns
             .iter()
@@ -1413,7 +1424,10 @@ impl Filesystem {
         let missing = |rows: &mut dyn Iterator<Item = &RowFacts>| {
             let mut candidates = Vec::new();
             for row in rows {
-                for (info, fact) in table.columns.iter().zip(&row.values) {
+                for (i, (info, fact)) in table.columns.iter().zip(&row.values).enumerate() {
+                    if only.is_some_and(|c| c != i) {
+                        continue;
+                    }
                     let (crate::catalog::AttrKind::Stored { codec, store }, Fact::Bytes(text)) =
                         (&info.kind, fact)
                     else {

@@ -139,7 +139,6 @@ impl Harness {
             FsOptions {
                 schema: Some(SCHEMA.into()),
                 read_only: false,
-                cleanup: true,
                 // Every access asks the database, so another client's change is seen at once.
                 refresh: Duration::ZERO,
                 uid: 0,

@@ -194,7 +194,7 @@ impl Filesystem {
     /// store's unused objects goes once it holds none (ENOTEMPTY before).
     pub(super) fn rmdir_unused(&self, parent: &Node, name: &str) -> Option<FsResult<()>> {
         let (schema, store, path) = Self::unused_child(parent, name)?;
-        if !self.opts.cleanup {
+        if self.opts.read_only {
             return Some(Err(FsError::ReadOnly));
         }
         let result = self.tracked_listing(&schema, &store, true).and_then(|listing| {
@@ -217,7 +217,7 @@ impl Filesystem {
     /// `schema.external[store].delete()` deletes one (tracking row, then object); a 2.x object
     /// after the references are read again, under lock (`external::unused::delete`).
     fn delete_unused(&self, schema: &Arc<str>, store: &Arc<str>, name: &str) -> FsResult<()> {
-        if !self.opts.cleanup {
+        if self.opts.read_only {
             return Err(FsError::ReadOnly);
         }
         let listing = self.tracked_listing(schema, store, true)?;
