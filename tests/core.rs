@@ -411,6 +411,9 @@ fn looking_up_an_attachment_reads_no_blob_heads() {
     assert_eq!(heads(&fs), 0, "no blob head read for an attachment");
     let row = path(&fs, &["Reuse", "reuse_id=1"]);
     let names: Vec<String> = list(&fs, row.ino).into_iter().map(|e| e.2).collect();
-    assert!(names.iter().any(|n| n.starts_with("same_blob.")), "{names:?}");
+    assert!(
+        names.iter().any(|n| n.starts_with("same_blob.")),
+        "{names:?}"
+    );
     assert_eq!(heads(&fs), 1, "listing the row reads its blob's head");
 }

@@ -3,7 +3,7 @@
 //! dialects differ only in how identifiers are quoted and how the root row's key is matched,
 //! which each backend passes in.
 
-use super::{Dependent, DependencyPath};
+use super::{DependencyPath, Dependent};
 use crate::catalog::TableInfo;
 
 /// The restriction selecting, in the last table of `path` (alias `top`; the root table when

@@ -41,8 +41,8 @@ use crate::catalog::{SchemaCatalog, TableInfo};
 use crate::codec::{classify_blob, BlobShape, NpyView};
 use crate::external::{ExternalObjects, WantedHead};
 use crate::namespace::{
-    permissions, row_entries_with, AttrFile, Content, ExternalObject, FileEntry, Node, RowEntry, RowId,
-    Unavailable, EXTERNAL_DIR, STATS_FILE, UNUSED_DIR,
+    permissions, row_entries_with, AttrFile, Content, ExternalObject, FileEntry, Node, RowEntry,
+    RowId, Unavailable, EXTERNAL_DIR, STATS_FILE, UNUSED_DIR,
 };
 use crate::rowname;
 use crate::source::{ByteSource, InflatingSource, MemorySource, NpyFile};

@@ -67,14 +67,6 @@ impl UnusedFolders {
     }
 }
 
-/// Whether a node is inside (or is) a `.unused` folder.
-pub(super) fn in_unused(node: &Node) -> bool {
-    matches!(
-        node,
-        Node::ExternalStore { unused: true, .. } | Node::ExternalObject { unused: true, .. }
-    )
-}
-
 impl Filesystem {
     /// When an object in `.external` last changed: a 0.14 object's tracking timestamp; a 2.x
     /// object (no tracking row) the mount time.
