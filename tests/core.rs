@@ -310,9 +310,9 @@ fn reads_at_any_offset_agree_with_a_whole_read() {
     assert_eq!(fs.open(npy.ino, true).unwrap_err(), FsError::ReadOnly);
 }
 
-/// A core over make_external.py's schema, with its stores.
-fn external_core() -> (Filesystem, tempfile::TempDir) {
-    let (dir, config) = common::schema_with_stores("make_external.py", "djfs_core_ext", false);
+/// A core over make_external.py's schema (made as `schema`, one per test), with its stores.
+fn external_core(schema: &str) -> (Filesystem, tempfile::TempDir) {
+    let (dir, config) = common::schema_with_stores("make_external.py", schema, false);
     let cfg = djfs::config::load(Some(&config)).unwrap();
     let db = std::sync::Arc::new(MySql::connect(&cfg.database).unwrap());
     let stores = std::sync::Arc::new(djfs::stores::Stores::new(&cfg.stores, None).unwrap());
@@ -320,7 +320,7 @@ fn external_core() -> (Filesystem, tempfile::TempDir) {
         db,
         stores,
         FsOptions {
-            schema: Some("djfs_core_ext".into()),
+            schema: Some(schema.into()),
             read_only: false,
             refresh: Duration::from_secs(600),
             uid: 0,
@@ -345,7 +345,7 @@ fn path(fs: &Filesystem, parts: &[&str]) -> djfs::fs::Attr {
 
 #[test]
 fn external_reads_fetch_what_they_need() {
-    let (fs, _dir) = external_core();
+    let (fs, _dir) = external_core("djfs_core_ext");
     let fetched = |fs: &Filesystem| fs.stores().bytes_fetched();
 
     // stat of a big compressed blob's .npy: only its first bytes.
@@ -397,7 +397,7 @@ fn external_reads_fetch_what_they_need() {
 /// (only a blob's own names, `.npy` or `.json`, depend on them); listing the row reads them.
 #[test]
 fn looking_up_an_attachment_reads_no_blob_heads() {
-    let (fs, _dir) = external_core();
+    let (fs, _dir) = external_core("djfs_core_heads");
     let heads = |fs: &Filesystem| -> u64 {
         let stats = fs.stats_text();
         let line = stats.lines().find(|l| l.contains("blob heads")).unwrap();
