@@ -11,7 +11,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use fuser::{Config as FuseConfig, MountOption, SessionACL};
@@ -155,6 +155,53 @@ fn mounted_device(path: &Path) -> Option<String> {
 /// unaffected: their pieces are fetched ahead anyway, and stragglers are served on their own.
 const READAHEAD_KIB: u32 = 4096;
 
+/// Reads the daemon's own mapped code and constants from disk now (the executable's ranges that
+/// /proc/self/maps lists, about 17 MB), once, before the mount is ready: after a cold start (a
+/// reboot, a dropped page cache) the first requests would otherwise each wait on page faults of
+/// code run for the first time (measured: some 8 ms on a cold `cat` of a 256 MiB file).
+fn read_own_code() {
+    use std::os::unix::fs::FileExt;
+    let started = Instant::now();
+    let (Ok(exe), Ok(maps)) = (
+        std::fs::read_link("/proc/self/exe"),
+        std::fs::read_to_string("/proc/self/maps"),
+    ) else {
+        return;
+    };
+    let Ok(file) = std::fs::File::open(&exe) else {
+        return;
+    };
+    let mut buf = vec![0u8; 1 << 20];
+    let mut read = 0u64;
+    for line in maps.lines() {
+        // address-range perms offset device inode path
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [range, _perms, offset, _dev, _inode, path] = fields[..] else {
+            continue;
+        };
+        if Path::new(path) != exe {
+            continue;
+        }
+        let parsed = range.split_once('-').and_then(|(a, b)| {
+            let hex = |x: &str| u64::from_str_radix(x, 16).ok();
+            Some((hex(a)?, hex(b)?, hex(offset)?))
+        });
+        let Some((start, end, offset)) = parsed else {
+            continue;
+        };
+        let (mut at, stop) = (offset, offset + (end - start));
+        while at < stop {
+            let n = buf.len().min((stop - at) as usize);
+            match file.read_at(&mut buf[..n], at) {
+                Ok(0) | Err(_) => break,
+                Ok(k) => at += k as u64,
+            }
+            read += n as u64;
+        }
+    }
+    tracing::debug!(bytes = read, elapsed = ?started.elapsed(), "own code read ahead");
+}
+
 /// Raises the mount's readahead through sysfs (root only; others keep the kernel's default).
 fn raise_readahead(mountpoint: &Path) {
     let Some(device) = mounted_device(mountpoint) else {
@@ -233,6 +280,7 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
             page_rows: args.page_rows,
         },
     ));
+    read_own_code();
     core.preload_catalog();
     // Staging folders of djfs processes that are gone (crashed): their journals are settled
     // (unfinished uploads aborted, partial files and orphaned objects removed), then they go.
