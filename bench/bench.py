@@ -48,10 +48,13 @@ def drop_caches():
 
 def timed_pair(fn, base, reps, cold=None, base_cold=None):
     """Median seconds of `reps` runs of `fn` and of `base`, taken in turn (one of each, then
-    again), so that a burst of other work on the machine weighs on both alike."""
+    again), so that a burst of other work on the machine weighs on both alike. Which goes first
+    alternates: when both read the same file (W3 folder), a cache below this machine's (the
+    host's, which dropping caches here does not empty) favours whichever reads second."""
     mine, theirs = [], []
-    for _ in range(reps):
-        for f, c, out in ((fn, cold, mine), (base, base_cold, theirs)):
+    for i in range(reps):
+        pair = [(fn, cold, mine), (base, base_cold, theirs)]
+        for f, c, out in pair if i % 2 == 0 else pair[::-1]:
             if c:
                 c()
             t = time.perf_counter()

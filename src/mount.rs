@@ -158,18 +158,19 @@ const READAHEAD_KIB: u32 = 4096;
 /// Reads the daemon's own mapped code and constants from disk now (the executable's ranges that
 /// /proc/self/maps lists, about 17 MB), once, before the mount is ready: after a cold start (a
 /// reboot, a dropped page cache) the first requests would otherwise each wait on page faults of
-/// code run for the first time (measured: some 8 ms on a cold `cat` of a 256 MiB file).
-fn read_own_code() {
+/// code run for the first time (measured on a virtual disk: a cold `cat` of a 256 MiB file
+/// through the mount 1.12x a raw `cat` without it, 1.00-1.03x with it). Returns the bytes read.
+fn read_own_code() -> u64 {
     use std::os::unix::fs::FileExt;
     let started = Instant::now();
     let (Ok(exe), Ok(maps)) = (
         std::fs::read_link("/proc/self/exe"),
         std::fs::read_to_string("/proc/self/maps"),
     ) else {
-        return;
+        return 0;
     };
     let Ok(file) = std::fs::File::open(&exe) else {
-        return;
+        return 0;
     };
     let mut buf = vec![0u8; 1 << 20];
     let mut read = 0u64;
@@ -194,12 +195,15 @@ fn read_own_code() {
             let n = buf.len().min((stop - at) as usize);
             match file.read_at(&mut buf[..n], at) {
                 Ok(0) | Err(_) => break,
-                Ok(k) => at += k as u64,
+                Ok(k) => {
+                    at += k as u64;
+                    read += k as u64;
+                }
             }
-            read += n as u64;
         }
     }
     tracing::debug!(bytes = read, elapsed = ?started.elapsed(), "own code read ahead");
+    read
 }
 
 /// Raises the mount's readahead through sysfs (root only; others keep the kernel's default).
@@ -280,7 +284,7 @@ pub fn run_foreground(args: &MountArgs, ready: impl FnOnce(Result<(), String>)) 
             page_rows: args.page_rows,
         },
     ));
-    read_own_code();
+    let _ = read_own_code();
     core.preload_catalog();
     // Staging folders of djfs processes that are gone (crashed): their journals are settled
     // (unfinished uploads aborted, partial files and orphaned objects removed), then they go.
@@ -624,5 +628,19 @@ mod tests {
         assert!(is_mount_point(Path::new("/")));
         let dir = tempfile::tempdir().unwrap();
         assert!(!is_mount_point(dir.path()));
+    }
+
+    #[test]
+    fn the_daemon_reads_its_mapped_code_ahead() {
+        // This test binary stands for the daemon: its executable's mapped ranges (code and
+        // constants, megabytes) are read once, whole.
+        let exe = std::fs::metadata(std::fs::read_link("/proc/self/exe").unwrap()).unwrap();
+        let read = read_own_code();
+        assert!(read > 1 << 20, "{read} bytes read");
+        assert!(
+            read <= exe.len(),
+            "{read} bytes of a {}-byte executable",
+            exe.len()
+        );
     }
 }
