@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use common::isolated::{big_file, private_tmp, records, upload_files, TestMount};
 use common::pg::{pg, Pg};
+use common::write_file;
 use common::{eventually, Mount};
 
 /// `v2_writes.py ARGS` with the 2.x client.
@@ -148,29 +149,6 @@ fn metadata(
         Some(t) => serde_json::from_str(t).unwrap(),
         None => serde_json::Value::Null,
     }
-}
-
-/// Writes a file like a program does (create/truncate, write, close) and returns the errno of
-/// the first call that failed (0: none); the close reports what storing the value said.
-fn write_file(path: &Path, data: &[u8]) -> i32 {
-    let mut f = match std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) => return e.raw_os_error().unwrap_or(-1),
-    };
-    if let Err(e) = f.write_all(data) {
-        return e.raw_os_error().unwrap_or(-1);
-    }
-    use std::os::fd::IntoRawFd;
-    let fd = f.into_raw_fd();
-    if unsafe { libc::close(fd) } != 0 {
-        return std::io::Error::last_os_error().raw_os_error().unwrap_or(-1);
-    }
-    0
 }
 
 /// `.npy` files made by numpy in `dir` (name → Python expression of the array).

@@ -4,12 +4,11 @@
 
 mod common;
 
-use std::io::Write;
-use std::os::fd::IntoRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use common::write_file;
 use common::{client, database_connections, doc_attachment, eventually, Mount};
 use serde_json::Value;
 
@@ -26,21 +25,6 @@ fn doc(config: &Path, schema: &str, id: u32) -> Value {
         schema,
         &["row", "Doc", &format!(r#"{{"doc_id": {id}}}"#)],
     )
-}
-
-/// Writes a file as `cp` does; the errno of `close` (0 when stored).
-fn write_file(path: &Path, data: &[u8]) -> i32 {
-    let mut f = match std::fs::File::create(path) {
-        Ok(f) => f,
-        Err(e) => return e.raw_os_error().unwrap_or(-1),
-    };
-    if let Err(e) = f.write_all(data) {
-        return e.raw_os_error().unwrap_or(-1);
-    }
-    if unsafe { libc::close(f.into_raw_fd()) } != 0 {
-        return std::io::Error::last_os_error().raw_os_error().unwrap_or(-1);
-    }
-    0
 }
 
 fn sh(script: &str) -> std::process::Output {

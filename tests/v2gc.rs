@@ -79,7 +79,11 @@ fn unused_reference(pg: &Pg, schema: &str) -> (tempfile::TempDir, PathBuf) {
 
 /// The client's dry run: {store: paths} (and `<default>`, the collector without a store).
 fn dry_run(pg: &Pg, schema: &str, config: &Path) -> BTreeMap<String, BTreeSet<String>> {
-    let report = v2_gc(pg, "dry-run", schema, config, &[]);
+    paths_by_store(&v2_gc(pg, "dry-run", schema, config, &[]))
+}
+
+/// A `{store: [path, …]}` report of `v2_gc.py` as sets.
+fn paths_by_store(report: &Value) -> BTreeMap<String, BTreeSet<String>> {
     report
         .as_object()
         .unwrap()
@@ -477,16 +481,9 @@ fn a_client_insert_waits_while_djfs_re_checks_and_deletes_on_postgresql() {
         .filter(|r| !r.filepath)
         .map(|r| r.path.clone())
         .collect();
-    let theirs: BTreeSet<String> = v2_gc(&pg, "references", schema, &config, &[])
-        .as_object()
-        .unwrap()
-        .values()
-        .flat_map(|v| {
-            v.as_array()
-                .unwrap()
-                .iter()
-                .map(|p| p.as_str().unwrap().to_string())
-        })
+    let theirs: BTreeSet<String> = paths_by_store(&v2_gc(&pg, "references", schema, &config, &[]))
+        .into_values()
+        .flatten()
         .collect();
     // The row inserted meanwhile is the only difference.
     let new = format!("_hash/{schema}/{}", djfs::stored::content_hash(&[1, 2]));
@@ -530,21 +527,7 @@ fn references_and_held_inserts_on_mariadb() {
     let json: Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
     let cfg = djfs::config::from_json(&json, Some(config.clone()), |_| None).unwrap();
     let db = djfs::backend::mysql::MySql::connect(&cfg.database).unwrap();
-    let theirs = |config: &Path| -> BTreeMap<String, BTreeSet<String>> {
-        v2_gc(&pg, "references", schema, config, &[])
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(s, v)| {
-                let paths = v
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|p| p.as_str().unwrap().to_string());
-                (s.clone(), paths.collect())
-            })
-            .collect()
-    };
+    let theirs = |config: &Path| paths_by_store(&v2_gc(&pg, "references", schema, config, &[]));
     let ours = |refs: &[djfs::backend::StoredRef]| -> BTreeMap<String, BTreeSet<String>> {
         let mut by_store: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for r in refs.iter().filter(|r| !r.filepath) {

@@ -8,34 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use common::write_file;
 use common::{client, eventually, write_config, Mount};
 use serde_json::Value;
 
 fn python(code: &str) {
     common::run_ok(Command::new(&common::env().python).arg("-c").arg(code));
-}
-
-/// Writes `data` to `path` the way `cp` does and returns the errno of close (0 if fine).
-fn write_file(path: &Path, data: &[u8]) -> i32 {
-    let mut f = match std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) => return e.raw_os_error().unwrap_or(-1),
-    };
-    if let Err(e) = f.write_all(data) {
-        return e.raw_os_error().unwrap_or(-1);
-    }
-    // close() reports what flush said: use the raw fd to see its result.
-    use std::os::fd::IntoRawFd;
-    let fd = f.into_raw_fd();
-    if unsafe { libc::close(fd) } != 0 {
-        return std::io::Error::last_os_error().raw_os_error().unwrap_or(-1);
-    }
-    0
 }
 
 fn external_schema(schema: &str) -> (tempfile::TempDir, PathBuf) {

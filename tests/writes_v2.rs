@@ -10,34 +10,13 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::pg::{pg, Pg};
+use common::write_file;
 use common::Mount;
 use serde_json::{json, Value};
-
-/// Writes `data` to `path` as `cp` does; the errno of open, write or close (0 when stored).
-fn write_file(path: &Path, data: &[u8]) -> i32 {
-    let mut f = match std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) => return e.raw_os_error().unwrap_or(-1),
-    };
-    if let Err(e) = f.write_all(data) {
-        return e.raw_os_error().unwrap_or(-1);
-    }
-    use std::os::fd::IntoRawFd;
-    if unsafe { libc::close(f.into_raw_fd()) } != 0 {
-        return std::io::Error::last_os_error().raw_os_error().unwrap_or(-1);
-    }
-    0
-}
 
 /// The 2.x client on one schema: `v2_client.py` with this test server's settings.
 struct Client<'a> {

@@ -393,3 +393,27 @@ pub fn doc_attachment(
         std::fs::read(path).unwrap(),
     ))
 }
+
+/// Writes `data` to `path` as `cp` does (create or truncate, write, close) and returns the errno
+/// of the first call that failed, 0 when the value is stored: `close` reports what storing it
+/// said, so the file is closed by its raw descriptor to see that result.
+pub fn write_file(path: &Path, data: &[u8]) -> i32 {
+    use std::io::Write;
+    use std::os::fd::IntoRawFd;
+    let mut f = match std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) => return e.raw_os_error().unwrap_or(-1),
+    };
+    if let Err(e) = f.write_all(data) {
+        return e.raw_os_error().unwrap_or(-1);
+    }
+    if unsafe { libc::close(f.into_raw_fd()) } != 0 {
+        return std::io::Error::last_os_error().raw_os_error().unwrap_or(-1);
+    }
+    0
+}
