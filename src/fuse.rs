@@ -14,7 +14,7 @@ use fuser::{
     ReplyOpen, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
-use crate::fs::{offset_of, Attr, ErrorKind, Filesystem, FsError, PageCache};
+use crate::fs::{Attr, ErrorKind, Filesystem, FsError, ListingItem, PageCache};
 use crate::workers::Workers;
 
 /// Requests that may wait on the database or a store are answered on `workers`, so the FUSE
@@ -339,51 +339,29 @@ impl fuser::Filesystem for FuseAdapter {
         // Off the FUSE thread: a paged listing may read its next page here.
         self.off_thread(move |me| {
             let mut reply = reply;
-            let (walk, at, mut position) = match me.core.walk(ino.0, offset) {
-                Ok(w) => w,
-                Err(e) => return reply.error(failed("readdir", e)),
-            };
-            // The parent's inode number does not matter to the kernel for "..", which it
-            // resolves itself.
-            let dots = [".", ".."];
-            // Whether this reply has entries: the kernel asks on until a reply has none, and
-            // only that last one ends the walk.
-            let mut added = false;
-            while (position as usize) < dots.len() {
-                let name = dots[position as usize];
-                position += 1;
-                if reply.add(ino, offset_of(walk, position), FileType::Directory, name) {
-                    return reply.ok();
-                }
-                added = true;
-            }
-            let mut from = position as usize - dots.len();
-            loop {
-                let chunk = match me.core.readdir(at.fh, from) {
-                    Ok(chunk) => chunk,
-                    Err(e) => return reply.error(failed("readdir", e)),
-                };
-                let skip = from.saturating_sub(chunk.first);
-                if chunk.entries.len() <= skip {
+            let filled = me
+                .core
+                .fill_listing(ino.0, offset, |item, next| match item {
+                    // The parent's inode number does not matter to the kernel for "..", which it
+                    // resolves itself.
+                    ListingItem::Dot(name) => reply.add(ino, next, FileType::Directory, name),
+                    ListingItem::Entry(entry) => {
+                        let kind = if entry.is_dir {
+                            FileType::Directory
+                        } else {
+                            FileType::RegularFile
+                        };
+                        reply.add(INodeNo(entry.ino), next, kind, &entry.name)
+                    }
+                });
+            match filled {
+                Ok(ended) => {
                     reply.ok();
-                    if !added {
+                    if let Some(walk) = ended {
                         me.core.walk_done(walk);
                     }
-                    return;
                 }
-                for entry in &chunk.entries[skip..] {
-                    let kind = if entry.is_dir {
-                        FileType::Directory
-                    } else {
-                        FileType::RegularFile
-                    };
-                    from += 1;
-                    let next = offset_of(walk, (from + dots.len()) as u64);
-                    if reply.add(INodeNo(entry.ino), next, kind, &entry.name) {
-                        return reply.ok();
-                    }
-                    added = true;
-                }
+                Err(e) => reply.error(failed("readdir", e)),
             }
         });
     }
@@ -400,69 +378,56 @@ impl fuser::Filesystem for FuseAdapter {
     ) {
         self.off_thread(move |me| {
             let mut reply = reply;
-            let (walk, at, mut position) = match me.core.walk(ino.0, offset) {
-                Ok(w) => w,
-                Err(e) => return reply.error(failed("readdirplus", e)),
-            };
             let ttl = me.core.attr_ttl();
-            // As in `readdir`: only a reply without entries ends the walk.
-            let mut added = false;
-            if position < 2 {
-                let own = match me.core.getattr(ino.0) {
-                    Ok(attr) => me.file_attr(&attr),
-                    Err(e) => return reply.error(failed("readdirplus", e)),
-                };
-                for name in [".", ".."].iter().skip(position as usize) {
-                    position += 1;
-                    if reply.add(
-                        ino,
-                        offset_of(walk, position),
-                        name,
-                        &ttl,
-                        &own,
-                        Generation(0),
-                    ) {
-                        return reply.ok();
+            // `.` and `..` carry the folder's own attributes, asked once per reply that has them.
+            let mut own: Option<FileAttr> = None;
+            let mut own_failed = None;
+            let filled = me
+                .core
+                .fill_listing(ino.0, offset, |item, next| match item {
+                    ListingItem::Dot(name) => {
+                        if own.is_none() {
+                            match me.core.getattr(ino.0) {
+                                Ok(attr) => own = Some(me.file_attr(&attr)),
+                                Err(e) => {
+                                    own_failed = Some(e);
+                                    return true;
+                                }
+                            }
+                        }
+                        let own = own.as_ref().expect("set above");
+                        reply.add(ino, next, name, &ttl, own, Generation(0))
                     }
-                    added = true;
-                }
-            }
-            let mut from = position as usize - 2;
-            loop {
-                let chunk = match me.core.readdir(at.fh, from) {
-                    Ok(chunk) => chunk,
-                    Err(e) => return reply.error(failed("readdirplus", e)),
-                };
-                let skip = from.saturating_sub(chunk.first);
-                if chunk.entries.len() <= skip {
+                    ListingItem::Entry(entry) => {
+                        // The kernel counts each entry of a READDIRPLUS reply as a lookup (and will
+                        // `forget` it): counted here, and handed out again if it went meanwhile. An
+                        // entry the reply has no room for is taken back at once.
+                        let entry_ino = me.core.entry_given(entry);
+                        let attr = me.file_attr(&Attr {
+                            ino: entry_ino,
+                            ..entry.attr.clone()
+                        });
+                        let full = reply.add(
+                            INodeNo(entry_ino),
+                            next,
+                            &entry.name,
+                            &me.core.entry_ttl_of(&entry.node),
+                            &attr,
+                            Generation(0),
+                        );
+                        if full {
+                            me.core.forget(entry_ino, 1);
+                        }
+                        full
+                    }
+                });
+            match (filled, own_failed) {
+                (_, Some(e)) | (Err(e), None) => reply.error(failed("readdirplus", e)),
+                (Ok(ended), None) => {
                     reply.ok();
-                    if !added {
+                    if let Some(walk) = ended {
                         me.core.walk_done(walk);
                     }
-                    return;
-                }
-                for entry in &chunk.entries[skip..] {
-                    // The kernel counts each entry of a READDIRPLUS reply as a lookup (and will
-                    // `forget` it): counted here, and handed out again if it went meanwhile. An
-                    // entry the reply has no room for is taken back at once.
-                    let ino = me.core.entry_given(entry);
-                    let attr = me.file_attr(&Attr {
-                        ino,
-                        ..entry.attr.clone()
-                    });
-                    from += 1;
-                    if reply.add(
-                        INodeNo(ino),
-                        offset_of(walk, (from + 2) as u64),
-                        &entry.name,
-                        &me.core.entry_ttl_of(&entry.node),
-                        &attr,
-                        Generation(0),
-                    ) {
-                        me.core.forget(ino, 1);
-                        return reply.ok();
-                    }
-                    added = true;
                 }
             }
         });

@@ -405,6 +405,20 @@ fn djfs_gc_cleans_a_2x_schema_as_the_client_would() {
 /// Runs `with_stored_references_held` and, inside it, a client insert of a row referencing a
 /// stored object: the server must show the insert waiting for a lock (`lock_waits`, asked on
 /// another connection), and the insert must not finish until the transaction ends (then it
+/// The 2.x client inserting row 40 with the hash-addressed bytes 01 02 (`v2_gc.py insert-hash`),
+/// to be started while djfs holds the references.
+fn insert_hash_0102(pg: &Pg, schema: &str, config: &Path) -> Command {
+    let mut insert = Command::new(&pg.python);
+    insert
+        .arg("-W")
+        .arg("ignore")
+        .arg(common::repo_root().join("tests/python/v2_gc.py"))
+        .args(["insert-hash", schema, "--config"])
+        .arg(config)
+        .args(["--id", "40", "--bytes-hex", "0102"]);
+    insert
+}
+
 /// succeeds). Returns the references seen.
 fn insert_waits_for_the_held_references(
     db: &dyn djfs::backend::Backend,
@@ -453,14 +467,7 @@ fn a_client_insert_waits_while_djfs_re_checks_and_deletes_on_postgresql() {
     let json: Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
     let cfg = djfs::config::from_json(&json, Some(config.clone()), |_| None).unwrap();
     let db = djfs::backend::postgres::Postgres::connect_with_budget(&cfg.database, 2).unwrap();
-    let mut insert = Command::new(&pg.python);
-    insert
-        .arg("-W")
-        .arg("ignore")
-        .arg(common::repo_root().join("tests/python/v2_gc.py"))
-        .args(["insert-hash", schema, "--config"])
-        .arg(&config)
-        .args(["--id", "40", "--bytes-hex", "0102"]);
+    let mut insert = insert_hash_0102(&pg, schema, &config);
     let mut watcher = postgres::Config::new()
         .host(&pg.host)
         .port(pg.port)
@@ -543,14 +550,7 @@ fn references_and_held_inserts_on_mariadb() {
     assert_eq!(before.get("local"), client_before.get("local"));
     assert_eq!(before.get("shared"), client_before.get("shared"));
     assert!(before["local"].len() >= 3, "{before:?}");
-    let mut insert = Command::new(&pg.python);
-    insert
-        .arg("-W")
-        .arg("ignore")
-        .arg(common::repo_root().join("tests/python/v2_gc.py"))
-        .args(["insert-hash", schema, "--config"])
-        .arg(&config)
-        .args(["--id", "40", "--bytes-hex", "0102"]);
+    let mut insert = insert_hash_0102(&pg, schema, &config);
     let mut watcher = common::db_conn();
     let mut lock_waits = || -> u64 {
         use mysql::prelude::Queryable;

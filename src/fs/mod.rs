@@ -187,6 +187,13 @@ enum DirListing {
     Lazy(Node, std::sync::OnceLock<Arc<Vec<DirEntry>>>),
 }
 
+/// One item of a folder's listing reply: `.` or `..` (the folder itself and its parent), or an
+/// entry.
+pub enum ListingItem<'a> {
+    Dot(&'static str),
+    Entry(&'a DirEntry),
+}
+
 /// A file found by path: what it shows and how to fetch it.
 struct FileTarget {
     content: Content,
@@ -462,6 +469,47 @@ impl Filesystem {
             self.release(walk.fh);
             if !walk.kept {
                 self.page_cache.value_changed(walk.ino);
+            }
+        }
+    }
+
+    /// Fills one `readdir` reply of folder `ino` from `offset` (see `walks`): `add` puts `.`,
+    /// `..` or an entry with the offset that follows it, and says whether the reply is full.
+    /// Only a reply without entries ends a listing (the kernel asks on until one has none):
+    /// then the walk to end is returned, for `walk_done` once that reply is sent.
+    pub fn fill_listing(
+        &self,
+        ino: u64,
+        offset: u64,
+        mut add: impl FnMut(ListingItem<'_>, u64) -> bool,
+    ) -> FsResult<Option<u32>> {
+        const DOTS: [&str; 2] = [".", ".."];
+        let (walk, at, mut position) = self.walk(ino, offset)?;
+        let mut added = false;
+        while (position as usize) < DOTS.len() {
+            let name = DOTS[position as usize];
+            position += 1;
+            if add(ListingItem::Dot(name), offset_of(walk, position)) {
+                return Ok(None);
+            }
+            added = true;
+        }
+        let mut from = position as usize - DOTS.len();
+        loop {
+            let chunk = self.readdir(at.fh, from)?;
+            let skip = from.saturating_sub(chunk.first);
+            if chunk.entries.len() <= skip {
+                return Ok((!added).then_some(walk));
+            }
+            for entry in &chunk.entries[skip..] {
+                from += 1;
+                if add(
+                    ListingItem::Entry(entry),
+                    offset_of(walk, (from + DOTS.len()) as u64),
+                ) {
+                    return Ok(None);
+                }
+                added = true;
             }
         }
     }

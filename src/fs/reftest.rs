@@ -191,18 +191,34 @@ impl Harness {
         Ok(String::from_utf8(data?).unwrap())
     }
 
-    /// A listing read as the kernel reads it: a walk from offset 0 (see `walks`), to its end.
+    /// A listing read as the kernel reads it (see `walks`): replies of three items from offset
+    /// 0, each from the offset of the last item of the one before, until a reply has none.
     fn list(&self, ino: u64) -> Vec<String> {
-        let (id, walk, _) = self.fs.walk(ino, 0).unwrap();
-        let names = self
-            .fs
-            .readdir_all(walk.fh)
-            .unwrap()
-            .iter()
-            .map(|e| e.name.clone())
-            .collect();
-        self.fs.walk_done(id);
-        names
+        let mut names = Vec::new();
+        let mut offset = 0;
+        loop {
+            let mut in_reply = 0;
+            let ended = self
+                .fs
+                .fill_listing(ino, offset, |item, next| {
+                    if in_reply == 3 {
+                        return true; // full: this item is not in the reply
+                    }
+                    in_reply += 1;
+                    offset = next;
+                    if let crate::fs::ListingItem::Entry(entry) = item {
+                        names.push(entry.name.clone());
+                    }
+                    false
+                })
+                .unwrap();
+            if let Some(walk) = ended {
+                self.fs.walk_done(walk);
+            }
+            if in_reply == 0 {
+                return names;
+            }
+        }
     }
 
     fn client(&self, key: u8, values: &[(usize, ColumnValue)], insert: bool) {
